@@ -1,0 +1,27 @@
+"""Make the repository importable as ``ansible_collections.quorate.cluster`` for every test."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# The same tree `make` prepares for ansible: build/collections/ansible_collections/quorate/cluster -> repo.
+COLLECTIONS_ROOT = REPO / "build" / "collections"
+
+
+def _link_collection() -> None:
+    link = COLLECTIONS_ROOT / "ansible_collections" / "quorate" / "cluster"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        try:
+            link.symlink_to(REPO, target_is_directory=True)
+        except FileExistsError:  # another xdist worker won the race
+            pass
+    if str(COLLECTIONS_ROOT) not in sys.path:
+        sys.path.insert(0, str(COLLECTIONS_ROOT))
+    os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS_ROOT))
+
+
+_link_collection()
