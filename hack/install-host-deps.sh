@@ -23,7 +23,7 @@ if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     chmod 0755 /usr/sbin/policy-rc.d
     created_policy=1
 fi
-cleanup() { [[ $created_policy -eq 1 ]] && rm -f /usr/sbin/policy-rc.d; }
+cleanup() { if [[ $created_policy -eq 1 ]]; then rm -f /usr/sbin/policy-rc.d; fi; }
 trap cleanup EXIT
 
 echo "install-host-deps: installing ${missing[*]}" >&2
