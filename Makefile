@@ -51,7 +51,8 @@ sanity: deps
 	hack/ansible-test-sanity.sh
 
 lint: deps
-	$(BIN)/ruff check plugins tests
+	$(BIN)/ruff check plugins tests hack
+	$(BIN)/ruff format --check plugins tests hack
 	hack/ansible-lint.sh
 
 build-collection: deps

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`make cluster` / `make cluster-down`: a real 3-node corosync cluster on this machine.
 
 Interim embedded default until the podman node image and the bring-up playbook land: three
@@ -37,14 +36,14 @@ def up(nodes: int) -> int:
     rows = []
     for node in demo.node_ids:
         prefix = demo.node_env_prefix(node)
-        failed, barrier, _ = run_module(
+        failed, barrier, _wall = run_module(
             prefix, "corosync_wait", {"members": demo.node_ids, "timeout": 120}, WORKDIR / "ansible-home"
         )
         if failed:
             print(f"node {node}: corosync_wait failed: {barrier.get('msg')}", file=sys.stderr)
             print(demo.log_tail(node), file=sys.stderr)
             return 1
-        failed, info, _ = run_module(prefix, "corosync_info", {}, WORKDIR / "ansible-home")
+        failed, info, _wall = run_module(prefix, "corosync_info", {}, WORKDIR / "ansible-home")
         if failed:
             print(f"node {node}: corosync_info failed: {info.get('msg')}", file=sys.stderr)
             return 1
@@ -52,7 +51,8 @@ def up(nodes: int) -> int:
     total = time.monotonic() - t0
 
     print(f"\nquorate.cluster: {nodes}-node corosync cluster up (network namespaces {demo.netns(1)}..)")
-    print(f"{'node':>4}  {'address':<14} {'members':<12} {'quorate':<7} {'ring':<6} {'token':>6} {'consensus':>9}  barrier")
+    header = ("node", "address", "members", "quorate", "ring", "token", "consensus")
+    print("{:>4}  {:<14} {:<12} {:<7} {:<6} {:>6} {:>9}  barrier".format(*header))
     for node, addr, barrier, info in rows:
         print(
             f"{node:>4}  {addr:<14} {','.join(map(str, info['members'])):<12} {str(info['quorate']):<7} "

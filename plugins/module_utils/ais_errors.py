@@ -121,8 +121,7 @@ _FIX_HINTS: dict[AisError, str] = {
     AisError.MESSAGE_ERROR: "a message was malformed; client and service may be out of step, check versions",
     AisError.QUEUE_FULL: "the service's queue is full",
     AisError.QUEUE_NOT_AVAILABLE: "the service's queue is not available",
-    AisError.BAD_FLAGS: "the open or creation flags are invalid; use READ/WRITE/CREATE and valid "
-    "creation flags",
+    AisError.BAD_FLAGS: "the open or creation flags are invalid; use READ/WRITE/CREATE and valid creation flags",
     AisError.TOO_BIG: "the data is larger than maxSectionSize or the request size limit; raise the "
     "creation attribute or write less",
     AisError.NO_SECTIONS: "the checkpoint has no sections; write them first",
@@ -152,7 +151,10 @@ def fix_hint(code: AisError | int) -> str:
     """One sentence on what to look at for ``code``."""
     err = AisError.from_code(code)
     if err in _ALWAYS_TRANSIENT or err in _RECONNECT:
-        return "the cluster did not settle before the deadline; check membership and quorum " "(corosync-quorumtool -s) and the service journal"
+        return (
+            "the cluster did not settle before the deadline; check membership and quorum "
+            "(corosync-quorumtool -s) and the service journal"
+        )
     return _FIX_HINTS.get(err, "see the checkpoint service journal on the node")
 
 

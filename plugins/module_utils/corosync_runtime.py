@@ -13,8 +13,9 @@ Stdlib only: this file runs on the managed nodes.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .retry_policy import ServiceUnavailable, TotemTiming
 
@@ -130,7 +131,7 @@ def parse_quorumtool(text: str) -> QuorumState:
                 members.append(int(first))
             continue
         if ":" in stripped:
-            key, _, value = stripped.partition(":")
+            key, _sep, value = stripped.partition(":")
             fields[key.strip()] = value.strip()
     if "Quorate" not in fields or "Ring ID" not in fields:
         raise CorosyncQueryError("unexpected corosync-quorumtool output: no 'Quorate'/'Ring ID' line", stdout=text)
@@ -167,7 +168,7 @@ class CorosyncRuntime:
 
     def cmap(self, prefix: str) -> dict[str, Any]:
         """All cmap keys under ``prefix``."""
-        _, out = self._invoke([self.cmapctl, prefix])
+        out = self._invoke([self.cmapctl, prefix])[1]
         return parse_cmap(out)
 
     def totem(self) -> dict[str, Any]:
@@ -193,7 +194,7 @@ class CorosyncRuntime:
         return sorted(int(v) for k, v in cmap.items() if k.endswith(".nodeid"))
 
     def quorum(self) -> QuorumState:
-        _, out = self._invoke([self.quorumtool, "-s", "-p"], ok_rcs=_QUORUMTOOL_OK_RCS)
+        out = self._invoke([self.quorumtool, "-s", "-p"], ok_rcs=_QUORUMTOOL_OK_RCS)[1]
         return parse_quorumtool(out)
 
     def config_version(self) -> int | None:

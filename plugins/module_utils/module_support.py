@@ -22,7 +22,10 @@ def policy_from_params(module: Any, **overrides: Any) -> RetryPolicy:
     """Build the retry policy from the module's options, failing with the option's name."""
     timeout = module.params.get("timeout")
     if timeout is not None and timeout <= 0:
-        module.fail_json(msg=f"timeout must be greater than 0 seconds (got {timeout}); omit it to use the deadline derived from the live totem timing")
+        module.fail_json(
+            msg=f"timeout must be greater than 0 seconds (got {timeout}); "
+            "omit it to use the deadline derived from the live totem timing"
+        )
     try:
         return RetryPolicy(timeout=timeout, **overrides)
     except ValueError as exc:

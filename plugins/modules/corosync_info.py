@@ -9,18 +9,20 @@ short_description: Read the runtime state of the local corosync
 version_added: 0.1.0
 description:
   - Reads what the running corosync on the node computed and sees, through C(corosync-cmapctl) and
-    C(corosync-quorumtool): the effective totem timing, the members, quorum, ring id and the
+    C(corosync-quorumtool) - the effective totem timing, the members, quorum, ring id and the
     configuration version.
   - The token reported is the runtime (effective) one, which includes the per-node
     C(token_coefficient); with 3 nodes and the default token 3000 it reads 3650.
   - Never changes anything.
 author:
-  - quorate.cluster developers
+  - quorate.cluster developers (@quorate)
+extends_documentation_fragment:
+  - quorate.cluster.attributes
 options:
   require_running:
     description:
       - When true, fail if corosync is not running on the node.
-      - When false, return O(running=false) and no runtime values instead, so a play can decide
+      - When false, return RV(running=false) and no runtime values instead, so a play can decide
         whether to start or reload corosync.
     type: bool
     default: true

@@ -14,8 +14,9 @@ description:
   - On timeout it fails and says what was missing, which nodes and whether quorum.
   - Never changes anything.
 author:
-  - quorate.cluster developers
+  - quorate.cluster developers (@quorate)
 extends_documentation_fragment:
+  - quorate.cluster.attributes
   - quorate.cluster.wait
 options:
   members:
@@ -121,7 +122,6 @@ errors:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime import (
-    CorosyncNotRunning,
     CorosyncQueryError,
     CorosyncRuntime,
 )
@@ -173,7 +173,9 @@ def members_satisfied(expected: int | list[int], present: list[int]) -> bool:
     return not missing_members(expected, present)
 
 
-def wait_for_members(runtime: CorosyncRuntime, client: RetryClient, expected: int | list[int] | None, want_quorate: bool):
+def wait_for_members(
+    runtime: CorosyncRuntime, client: RetryClient, expected: int | list[int] | None, want_quorate: bool
+):
     """Poll the membership until ``expected`` is present (and quorate).
 
     ``expected=None`` means the configured nodelist, read once corosync answers (inside the

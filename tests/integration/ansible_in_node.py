@@ -42,7 +42,7 @@ def run_module(
     proc = subprocess.run(prefix + argv, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     wall = time.monotonic() - started
     # The minimal callback prints "localhost | SUCCESS => {json}" (or FAILED!).
-    status, _, body = proc.stdout.partition("=>")
+    status, _sep, body = proc.stdout.partition("=>")
     try:
         result = json.loads(body)
     except ValueError as exc:

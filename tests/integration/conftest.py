@@ -95,7 +95,7 @@ def netns_cluster_factory() -> Iterator[Callable[..., NetnsCluster]]:
     for cluster in reversed(made):
         try:
             cluster.destroy()
-        except Exception as exc:  # noqa: BLE001 - tear down the others regardless
+        except Exception as exc:
             errors.append(str(exc))
     if errors:
         pytest.fail("netns cluster teardown: " + "; ".join(errors), pytrace=False)

@@ -707,13 +707,13 @@ class NetnsCluster:
         # Every step is best effort so one failure does not leave the rest behind.
         try:
             self.stop_all()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(f"stop_all: {exc}")
         # Anything else a test left running inside our namespaces is ours too.
         for ns in self.namespaces:
             try:
                 _delete_netns(ns)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 errors.append(f"delete netns {ns}: {exc}")
         try:
             _cleanup_shm(self._started_pids)

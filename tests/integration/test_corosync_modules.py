@@ -20,7 +20,7 @@ def run_module(cluster, node: int, module: str, args: dict, timeout: float = 120
 
 
 def test_corosync_info_reads_the_live_runtime_values(netns_cluster):
-    failed, result, _ = run_module(netns_cluster, 2, "corosync_info", {})
+    failed, result, _wall = run_module(netns_cluster, 2, "corosync_info", {})
     assert not failed, result
     assert result["changed"] is False, result
     # token 3000 on 3 nodes: corosync adds one coefficient (650) per node beyond two.
@@ -37,7 +37,7 @@ def test_corosync_info_reads_the_live_runtime_values(netns_cluster):
 
 
 def test_corosync_wait_returns_at_once_on_a_healthy_cluster(netns_cluster):
-    failed, result, _ = run_module(netns_cluster, 1, "corosync_wait", {"members": [1, 2, 3]})
+    failed, result, _wall = run_module(netns_cluster, 1, "corosync_wait", {"members": [1, 2, 3]})
     assert not failed, result
     assert result["attempts"] == 1
     assert result["quorate"] is True
@@ -104,13 +104,13 @@ def test_corosync_stopped_fails_cleanly_in_bounded_time(netns_cluster_factory):
     assert wall < 30
 
     # Without a timeout the deadline rests on corosync's default timing: still bounded.
-    failed, result, _ = run_module(cluster, 1, "corosync_wait", {"members": 3})
+    failed, result, _wall = run_module(cluster, 1, "corosync_wait", {"members": 3})
     assert failed and result["timing_source"] == "assumed"
     assert result["elapsed"] < 10
 
-    failed, result, _ = run_module(cluster, 1, "corosync_info", {})
+    failed, result, _wall = run_module(cluster, 1, "corosync_info", {})
     assert failed and "corosync is not running" in result["msg"]
-    failed, result, _ = run_module(cluster, 1, "corosync_info", {"require_running": False})
+    failed, result, _wall = run_module(cluster, 1, "corosync_info", {"require_running": False})
     assert not failed and result["running"] is False
 
 
@@ -125,7 +125,7 @@ def test_corosync_wait_waits_for_corosync_to_start(netns_cluster_factory):
     time.sleep(2.0)
     cluster.start_all()
     waiter.join(timeout=90)
-    failed, result, _ = outcome["value"]
+    failed, result, _wall = outcome["value"]
     assert not failed, result
     assert result["members"] == [1, 2, 3]  # the nodelist, read once corosync answered
     assert result["errors"]["COROSYNC_NOT_RUNNING"] >= 1

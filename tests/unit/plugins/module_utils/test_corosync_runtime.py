@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime import (
@@ -11,9 +13,6 @@ from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime i
     parse_quorumtool,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.retry_policy import ServiceUnavailable
-
-
-from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "corosync"
 
@@ -129,7 +128,9 @@ def test_missing_token_key_names_it():
 
 
 def test_config_version_absent_is_none_present_is_int():
-    absent = FakeRunner({"-g totem.config_version": (1, "", "Can't get key totem.config_version. Error CS_ERR_NOT_EXIST\n")})
+    absent = FakeRunner(
+        {"-g totem.config_version": (1, "", "Can't get key totem.config_version. Error CS_ERR_NOT_EXIST\n")}
+    )
     assert CorosyncRuntime(absent).config_version() is None
     present = FakeRunner({"-g totem.config_version": (0, "totem.config_version (u64) = 7\n", "")})
     assert CorosyncRuntime(present).config_version() == 7

@@ -110,7 +110,7 @@ def test_full_jitter_stays_within_bounds_and_spreads():
     policy = RetryPolicy()
     rng = random.Random(1)
     for attempt in (1, 2, 3, 4, 5, 50):
-        draws = [policy.backoff(attempt, rng) for _ in range(2000)]
+        draws = [policy.backoff(attempt, rng) for _draw in range(2000)]
         assert min(draws) >= policy.min_sleep
         assert max(draws) <= policy.sleep_ceiling(attempt)
         # Full jitter: the draws cover the range, they are not clustered at the ceiling.
@@ -138,7 +138,7 @@ def test_success_is_noticed_within_the_cap(fake_clock):
             raise AisException(AisError.TRY_AGAIN)
         return "ok"
 
-    _, report = client(fake_clock).call(open_when_ready)
+    _value, report = client(fake_clock).call(open_when_ready)
     assert 0 <= fake_clock.now - ready_at <= 0.100
     assert report.errors["SA_AIS_ERR_TRY_AGAIN"] == report.attempts - 1
 
@@ -177,7 +177,7 @@ def test_each_transient_case_is_retried_and_reported(fake_clock, errors, operati
 
 def test_mixed_cases_report_the_dominant_one_and_all_counts(fake_clock):
     fn = Script([AisError.TRY_AGAIN, AisError.NOT_EXIST, AisError.NOT_EXIST, AisError.TRY_AGAIN, AisError.NOT_EXIST])
-    _, report = client(fake_clock).call(fn, operation=Operation.OPEN_READ)
+    _value, report = client(fake_clock).call(fn, operation=Operation.OPEN_READ)
     assert report.case == "not_exist_read"
     assert report.as_dict()["cases"] == {"try_again": 2, "not_exist_read": 3}
     assert report.as_dict()["errors"] == {"SA_AIS_ERR_TRY_AGAIN": 2, "SA_AIS_ERR_NOT_EXIST": 3}
@@ -234,7 +234,7 @@ def test_reconnect_failure_is_counted_not_raised(fake_clock):
     def reconnect():
         raise ServiceUnavailable("socket missing")
 
-    _, report = client(fake_clock).call(Script([AisError.LIBRARY, AisError.LIBRARY]), reconnect=reconnect)
+    _value, report = client(fake_clock).call(Script([AisError.LIBRARY, AisError.LIBRARY]), reconnect=reconnect)
     assert report.errors[COROSYNC_NOT_RUNNING] == 2
     assert report.errors["SA_AIS_ERR_LIBRARY"] == 2
 
@@ -321,7 +321,7 @@ def test_corosync_never_up_without_timeout_uses_the_default_timing(fake_clock):
 
 def test_corosync_dying_mid_call_is_a_reconnect_case(fake_clock):
     fn = Script([ServiceUnavailable("gone"), ServiceUnavailable("gone")])
-    _, report = client(fake_clock).call(fn)
+    _value, report = client(fake_clock).call(fn)
     assert report.case == "reconnect"
     assert report.errors[COROSYNC_NOT_RUNNING] == 2
 

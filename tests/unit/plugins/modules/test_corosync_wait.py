@@ -71,7 +71,12 @@ def test_unknown_option_is_rejected(run_module, corosync):
 
 @pytest.mark.parametrize(
     "members",
-    [pytest.param([1, 2, 3], id="ids"), pytest.param(["3", "1", "2"], id="ids-as-strings"), pytest.param(3, id="count"), pytest.param(None, id="nodelist")],
+    [
+        pytest.param([1, 2, 3], id="ids"),
+        pytest.param(["3", "1", "2"], id="ids-as-strings"),
+        pytest.param(3, id="count"),
+        pytest.param(None, id="nodelist"),
+    ],
 )
 def test_returns_when_members_are_present(run_module, corosync, members):
     corosync["quorum"] = ["quorumtool_s_inquorate.txt", "quorumtool_s_quorate2of3.txt", "quorumtool_s_quorate3.txt"]
