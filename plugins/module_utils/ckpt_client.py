@@ -1,0 +1,165 @@
+# Copyright: quorate.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Client of the local checkpoint service (quorate-ckptd) over its Unix socket.
+
+Every failure is an :class:`AisException` with an SA error code, so the retry client can
+classify it: an unreachable service is LIBRARY (reconnect), a daemon that does not answer in
+time is TIMEOUT (transient), everything else is what the service answered.
+
+Stdlib only: used by the modules on the nodes, by quorate-controld and by quorate-ckpt.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+from typing import Any
+
+from .ais_errors import AisError, AisException, Operation
+from .ckpt_protocol import (
+    HEADER,
+    KIND_REPLY,
+    OPEN_CREATE,
+    OPEN_EXCLUSIVE,
+    OPEN_READ,
+    OPEN_WRITE,
+    ProtocolError,
+    decode,
+    parse_header,
+    raise_for_reply,
+    request,
+)
+
+DEFAULT_SOCKET = "/run/quorate/ckptd.sock"
+SOCKET_ENV = "QUORATE_CKPT_SOCKET"
+
+
+def default_socket() -> str:
+    return os.environ.get(SOCKET_ENV, DEFAULT_SOCKET)
+
+
+class CheckpointClient:
+    """One connection to the service; handles are valid only on the connection that opened them."""
+
+    def __init__(self, path: str | None = None, timeout: float = 5.0):
+        self.path = path or default_socket()
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._ids = itertools.count(1)
+
+    # -- connection --------------------------------------------------------------------------
+
+    def connect(self) -> CheckpointClient:
+        self.close_connection()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.path)
+        except OSError as exc:
+            sock.close()
+            raise AisException(
+                AisError.LIBRARY, f"checkpoint service not reachable at {self.path} ({exc.strerror or exc})"
+            ) from exc
+        self._sock = sock
+        return self
+
+    def reconnect(self) -> None:
+        self.connect()
+
+    def close_connection(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            finally:
+                self._sock = None
+
+    def __enter__(self) -> CheckpointClient:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_connection()
+
+    def _recv_exact(self, size: int) -> bytes:
+        chunks, remaining = [], size
+        while remaining:
+            chunk = self._sock.recv(min(remaining, 1024 * 1024))
+            if not chunk:
+                raise AisException(AisError.LIBRARY, "the checkpoint service closed the connection")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def call(self, op: str, operation: Operation = Operation.CALL, **args: Any) -> dict:
+        """Send one request and wait for its reply; returns the reply's values."""
+        if self._sock is None:
+            self.connect()
+        req_id = next(self._ids)
+        try:
+            self._sock.sendall(request(op, req_id, **args))
+            while True:
+                kind, length = parse_header(self._recv_exact(HEADER.size))
+                body = decode(self._recv_exact(length))
+                if kind == KIND_REPLY and isinstance(body, dict) and body.get("id") in (req_id, 0):
+                    break
+        except TimeoutError as exc:
+            # The reply may still come: this connection is out of step now, start afresh.
+            self.close_connection()
+            raise AisException(AisError.TIMEOUT, f"no answer to {op} within {self.timeout}s", operation) from exc
+        except ProtocolError as exc:
+            self.close_connection()
+            raise AisException(AisError.MESSAGE_ERROR, str(exc), operation) from exc
+        except OSError as exc:
+            self.close_connection()
+            raise AisException(
+                AisError.LIBRARY, f"connection to the checkpoint service failed: {exc}", operation
+            ) from exc
+        except AisException:
+            self.close_connection()
+            raise
+        return raise_for_reply(body, operation)
+
+    # -- the checkpoint API ------------------------------------------------------------------
+
+    def status(self) -> dict:
+        return self.call("status")
+
+    def list(self) -> list:
+        return self.call("list")["checkpoints"]
+
+    def open(self, name: str, flags: int = OPEN_READ, attrs: dict | None = None) -> int:
+        """saCkptCheckpointOpen; returns the handle. ``attrs`` only together with CREATE."""
+        operation = Operation.OPEN_CREATE if flags & OPEN_CREATE else Operation.OPEN_READ
+        return self.call("open", operation, name=name, flags=flags, attrs=attrs)["handle"]
+
+    def create(self, name: str, attrs: dict, exclusive: bool = False, read: bool = True) -> int:
+        flags = OPEN_WRITE | OPEN_CREATE | (OPEN_READ if read else 0) | (OPEN_EXCLUSIVE if exclusive else 0)
+        return self.open(name, flags, attrs)
+
+    def close(self, handle: int) -> None:
+        self.call("close", handle=handle)
+
+    def unlink(self, name: str) -> None:
+        self.call("unlink", name=name)
+
+    def section_create(self, handle: int, section: bytes, data: bytes) -> None:
+        self.call("section_create", handle=handle, section=_b(section), data=_b(data))
+
+    def section_delete(self, handle: int, section: bytes) -> None:
+        self.call("section_delete", handle=handle, section=_b(section))
+
+    def section_write(self, handle: int, section: bytes, data: bytes, offset: int = 0) -> None:
+        self.call("section_write", handle=handle, section=_b(section), data=_b(data), offset=offset)
+
+    def section_overwrite(self, handle: int, section: bytes, data: bytes) -> None:
+        self.call("section_overwrite", handle=handle, section=_b(section), data=_b(data))
+
+    def section_read(self, handle: int, section: bytes, offset: int = 0, size: int | None = None) -> bytes:
+        return self.call("section_read", handle=handle, section=_b(section), offset=offset, size=size)["data"]
+
+    def section_iterate(self, handle: int) -> list:
+        return self.call("section_iterate", handle=handle)["sections"]
+
+
+def _b(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)

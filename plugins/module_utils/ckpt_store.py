@@ -1,0 +1,538 @@
+# Copyright: quorate.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The checkpoint service's replicated state machine (SA Forum AIS Checkpoint, B-series).
+
+Pure logic, no I/O: the daemon feeds it CPG events (configuration changes and messages in
+agreed order) and sends what it returns. Every member applies the same messages in the same
+order, so every member holds the same checkpoints; reads are served from the local copy.
+
+Configuration changes. On every confchg all members enter SYNC: client calls get TRY_AGAIN
+and operations delivered during SYNC are ignored by everyone alike (their senders answer
+TRY_AGAIN). Each member multicasts a digest (per checkpoint: name, generation, content hash,
+and the handles its own clients hold). When the digests of every member of the current view
+are in, all members run the same rule: per checkpoint, the source is the holder with the
+highest generation, ties to the lowest (nodeid, pid); if any member lacks the checkpoint or
+holds a different (generation, hash), the source multicasts the whole checkpoint. Then every
+member multicasts "sync done"; SYNC ends when all have. A confchg during SYNC restarts it.
+
+After a partition heals, both sides may have changed the same checkpoint: the side with more
+updates (higher generation) wins, ties to the lowest nodeid. Two checkpoints created with the
+same name on both sides: the one whose creator id sorts lowest keeps the name, the other is
+unlinked (open handles keep working until closed). State is only in memory: data survives as
+long as one member that holds it stays up.
+
+Retention. When the last handle on a checkpoint closes (or its holder leaves the membership),
+its retention timer starts on every member; the lowest member (the leader) multicasts an
+expiry when it runs out, and everyone deletes the checkpoint if it is still unused.
+
+Stdlib only: this file is installed on the nodes for the checkpoint daemon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ais_errors import AisError
+from .ckpt_protocol import (
+    MAX_NAME_LENGTH,
+    OPEN_CREATE,
+    OPEN_EXCLUSIVE,
+    OPEN_FLAGS_ALL,
+)
+
+# (nodeid, pid) of a daemon in the group.
+Member = tuple
+
+# The service's own ceilings on creation attributes.
+MAX_CHECKPOINT_SIZE = 64 * 1024 * 1024
+MAX_SECTION_SIZE = 1024 * 1024
+MAX_SECTIONS = 65536
+MAX_SECTION_ID_SIZE = 256
+# Section data per sync message: well below what one CPG message carries comfortably.
+STATE_CHUNK = 256 * 1024
+
+ATTRIBUTE_KEYS = (
+    "creation_flags",
+    "checkpoint_size",
+    "retention_duration",
+    "max_sections",
+    "max_section_size",
+    "max_section_id_size",
+)
+
+
+def validate_attributes(attrs: Any) -> tuple[AisError, str, dict]:
+    """Check creation attributes; returns (OK, "", normalised) or (error, why, {})."""
+    if not isinstance(attrs, dict):
+        return AisError.INVALID_PARAM, "creation attributes must be a mapping", {}
+    unknown = sorted(set(attrs) - set(ATTRIBUTE_KEYS))
+    if unknown:
+        return AisError.INVALID_PARAM, f"unknown creation attributes {unknown}", {}
+    norm = {
+        "creation_flags": attrs.get("creation_flags", 0),
+        "checkpoint_size": attrs.get("checkpoint_size", 0),
+        "retention_duration": attrs.get("retention_duration", 0),
+        "max_sections": attrs.get("max_sections", 1),
+        "max_section_size": attrs.get("max_section_size", 0),
+        "max_section_id_size": attrs.get("max_section_id_size", 64),
+    }
+    for key, value in norm.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return AisError.INVALID_PARAM, f"{key} must be a non-negative integer", {}
+    if norm["max_sections"] < 1 or norm["max_section_id_size"] < 1:
+        return AisError.INVALID_PARAM, "max_sections and max_section_id_size must be at least 1", {}
+    if norm["max_section_size"] > norm["checkpoint_size"]:
+        return AisError.INVALID_PARAM, "max_section_size must not exceed checkpoint_size", {}
+    if norm["checkpoint_size"] > MAX_CHECKPOINT_SIZE or norm["max_section_size"] > MAX_SECTION_SIZE:
+        why = f"checkpoint_size is limited to {MAX_CHECKPOINT_SIZE} and max_section_size to {MAX_SECTION_SIZE} bytes"
+        return AisError.TOO_BIG, why, {}
+    if norm["max_sections"] > MAX_SECTIONS or norm["max_section_id_size"] > MAX_SECTION_ID_SIZE:
+        why = f"max_sections is limited to {MAX_SECTIONS} and max_section_id_size to {MAX_SECTION_ID_SIZE}"
+        return AisError.TOO_BIG, why, {}
+    return AisError.OK, "", norm
+
+
+@dataclass
+class Checkpoint:
+    cid: str
+    name: str
+    attrs: dict
+    sections: dict = field(default_factory=dict)  # section id (bytes) -> data (bytes)
+    generation: int = 0
+    unlinked: bool = False
+    zero_epoch: int = 0  # bumped each time the last handle goes away
+    openers: set = field(default_factory=set)  # {(nodeid, pid, handle id)}
+    _hash: str | None = None
+
+    @property
+    def used(self) -> int:
+        return sum(len(data) for data in self.sections.values())
+
+    def touch(self) -> None:
+        self.generation += 1
+        self._hash = None
+
+    def content_hash(self) -> str:
+        if self._hash is None:
+            digest = hashlib.sha256(repr(sorted(self.attrs.items())).encode())
+            for sid in sorted(self.sections):
+                digest.update(len(sid).to_bytes(4, "big") + sid)
+                digest.update(len(self.sections[sid]).to_bytes(4, "big") + self.sections[sid])
+            self._hash = digest.hexdigest()[:16]
+        return self._hash
+
+    def dump(self) -> dict:
+        return {
+            "cid": self.cid,
+            "name": self.name,
+            "attrs": dict(self.attrs),
+            "sections": [[sid, data] for sid, data in sorted(self.sections.items())],
+            "generation": self.generation,
+            "unlinked": self.unlinked,
+            "zero_epoch": self.zero_epoch,
+        }
+
+    @classmethod
+    def load(cls, data: dict) -> Checkpoint:
+        return cls(
+            cid=data["cid"],
+            name=data["name"],
+            attrs=dict(data["attrs"]),
+            sections={bytes(sid): bytes(value) for sid, value in data["sections"]},
+            generation=int(data["generation"]),
+            unlinked=bool(data["unlinked"]),
+            zero_epoch=int(data["zero_epoch"]),
+        )
+
+
+@dataclass
+class Result:
+    """The outcome of one operation, for the daemon to answer its client with."""
+
+    code: AisError
+    detail: str = ""
+    values: dict = field(default_factory=dict)
+
+
+def _view_key(members: list) -> list:
+    return sorted([int(nodeid), int(pid)] for nodeid, pid in members)
+
+
+class CheckpointStore:
+    """All checkpoints of the cluster as this member sees them, plus the sync protocol."""
+
+    def __init__(self, me: Member, now: float = 0.0):
+        self.me = (int(me[0]), int(me[1]))
+        self.checkpoints: dict[str, Checkpoint] = {}  # cid -> checkpoint
+        self.names: dict[str, str] = {}  # name -> cid of the linked checkpoint
+        self.view: list = []  # sorted [nodeid, pid] of the current members
+        self.syncing = True  # until our first view has synced
+        self._digests: dict = {}
+        self._done: set = set()
+        self._zero_since: dict[str, float] = {}  # cid -> local time its last handle went away
+        self._expiry_sent: dict[str, int] = {}  # cid -> zero_epoch an expiry was sent for
+        self._now = now
+        self.sync_rounds = 0
+
+    # -- queries (local reads) -------------------------------------------------------------
+
+    @property
+    def leader(self) -> Member | None:
+        return tuple(self.view[0]) if self.view else None
+
+    def lookup(self, name: str) -> Checkpoint | None:
+        cid = self.names.get(name)
+        return self.checkpoints.get(cid) if cid else None
+
+    def status(self) -> dict:
+        return {
+            "synced": not self.syncing,
+            "members": [list(m) for m in self.view],
+            "leader": list(self.leader) if self.leader else None,
+            "checkpoints": len(self.names),
+            "sync_rounds": self.sync_rounds,
+        }
+
+    def listing(self) -> list:
+        return [
+            {
+                "name": ckpt.name,
+                "cid": ckpt.cid,
+                "sections": len(ckpt.sections),
+                "bytes": ckpt.used,
+                "generation": ckpt.generation,
+                "open_handles": len(ckpt.openers),
+                "retention_duration": ckpt.attrs["retention_duration"],
+                "unlinked": ckpt.unlinked,
+            }
+            for ckpt in sorted(self.checkpoints.values(), key=lambda c: (c.name, c.cid))
+        ]
+
+    # -- configuration changes and sync ---------------------------------------------------
+
+    def on_confchg(self, members: list, now: float) -> list:
+        """A new view of the group; returns the messages to multicast (our digest)."""
+        self._now = now
+        new_view = _view_key(members)
+        gone = {tuple(m) for m in self.view} - {tuple(m) for m in new_view}
+        for ckpt in list(self.checkpoints.values()):
+            before = len(ckpt.openers)
+            ckpt.openers = {o for o in ckpt.openers if (o[0], o[1]) not in gone}
+            if before and not ckpt.openers:
+                self._last_handle_gone(ckpt, now)
+        self.view = new_view
+        self.syncing = True
+        self.sync_rounds += 1
+        self._digests = {}
+        self._done = set()
+        return [self._digest()]
+
+    def _digest(self) -> dict:
+        ckpts = {}
+        for cid, ckpt in self.checkpoints.items():
+            mine = sorted(o[2] for o in ckpt.openers if (o[0], o[1]) == self.me)
+            ckpts[cid] = [ckpt.name, ckpt.generation, ckpt.content_hash(), ckpt.unlinked, mine]
+        return {"t": "digest", "view": self.view, "ckpts": ckpts}
+
+    def _plan(self) -> list:
+        """Every digest is in: decide sources deterministically; return our state messages."""
+        holders: dict[str, list] = {}
+        for member in sorted(self._digests):
+            for cid, (_name, gen, chash, _unlinked, _mine) in self._digests[member]["ckpts"].items():
+                holders.setdefault(cid, []).append((member, gen, chash))
+        out = []
+        for cid in sorted(holders):
+            entries = holders[cid]
+            # Highest generation wins; ties to the lowest (nodeid, pid).
+            source, gen, chash = sorted(entries, key=lambda e: (-e[1], e[0]))[0]
+            complete = len(entries) == len(self.view) and all((g, h) == (gen, chash) for _m, g, h in entries)
+            if not complete and source == self.me:
+                out.extend(self._state_messages(self.checkpoints[cid]))
+        # Handles are rebuilt from what each member reports for its own clients.
+        openers: dict[str, set] = {}
+        for member, digest in self._digests.items():
+            for cid, entry in digest["ckpts"].items():
+                for hid in entry[4]:
+                    openers.setdefault(cid, set()).add((member[0], member[1], int(hid)))
+        self._pending_openers = openers
+        out.append({"t": "sync_done", "view": self.view})
+        return out
+
+    def _state_messages(self, ckpt: Checkpoint) -> list:
+        """The whole checkpoint, in messages of at most STATE_CHUNK bytes of section data."""
+        dump = ckpt.dump()
+        sections, dump["sections"] = dump["sections"], []
+        chunks: list = [[]]
+        size = 0
+        for entry in sections:
+            if chunks[-1] and size + len(entry[1]) > STATE_CHUNK:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(entry)
+            size += len(entry[1])
+        out = [{"t": "state", "view": self.view, "ckpt": dict(dump, sections=chunks[0])}]
+        out.extend({"t": "state_part", "view": self.view, "cid": ckpt.cid, "sections": c} for c in chunks[1:])
+        return out
+
+    def _finish_sync(self, now: float) -> None:
+        openers = getattr(self, "_pending_openers", {})
+        for cid, ckpt in self.checkpoints.items():
+            ckpt.openers = set(openers.get(cid, set()))
+        # Keep only checkpoints that some member still holds (a deleted one on one side of a
+        # partition returns if the other side kept it: updates win over deletions).
+        self._resolve_names()
+        for cid, ckpt in list(self.checkpoints.items()):
+            if not ckpt.openers:
+                if ckpt.unlinked:
+                    self._delete(cid)
+                else:
+                    # Conservative: every retention timer restarts at the end of a sync.
+                    self._zero_since[cid] = now
+                    self._expiry_sent.pop(cid, None)
+            else:
+                self._zero_since.pop(cid, None)
+        self.syncing = False
+
+    def _resolve_names(self) -> None:
+        by_name: dict[str, list] = {}
+        for cid, ckpt in self.checkpoints.items():
+            if not ckpt.unlinked:
+                by_name.setdefault(ckpt.name, []).append(cid)
+        self.names = {}
+        for name, cids in by_name.items():
+            winner = min(cids, key=_cid_order)
+            self.names[name] = winner
+            for loser in cids:
+                if loser != winner:
+                    self.checkpoints[loser].unlinked = True
+
+    def _deliver_sync(self, sender: Member, msg: dict, now: float) -> list:
+        if msg.get("view") != self.view:
+            return []  # from an earlier view: ignored by everyone alike
+        kind = msg["t"]
+        if kind == "digest" and self.syncing:
+            self._digests[sender] = msg
+            if len(self._digests) == len(self.view):
+                return self._plan()
+        elif kind == "state" and self.syncing:
+            ckpt = Checkpoint.load(msg["ckpt"])
+            self.checkpoints[ckpt.cid] = ckpt
+        elif kind == "state_part" and self.syncing and msg.get("cid") in self.checkpoints:
+            ckpt = self.checkpoints[msg["cid"]]
+            ckpt.sections.update((bytes(sid), bytes(data)) for sid, data in msg["sections"])
+            ckpt._hash = None
+        elif kind == "sync_done" and self.syncing:
+            self._done.add(sender)
+            if len(self._done) == len(self.view):
+                self._finish_sync(now)
+        return []
+
+    # -- message delivery ----------------------------------------------------------------------
+
+    def on_deliver(self, sender: Member, msg: dict, now: float) -> tuple[list, Result | None]:
+        """Apply one message in agreed order. Returns (messages to multicast, result).
+
+        The result is for operations (``t == "op"``): every member computes the same one; the
+        sender's daemon answers its client with it.
+        """
+        self._now = now
+        sender = (int(sender[0]), int(sender[1]))
+        kind = msg.get("t")
+        if kind in ("digest", "state", "state_part", "sync_done"):
+            return self._deliver_sync(sender, msg, now), None
+        if kind == "expire":
+            self._expire(msg.get("cid"), msg.get("zero_epoch"))
+            return [], None
+        if kind != "op":
+            return [], Result(AisError.MESSAGE_ERROR, f"unknown message type {kind!r}")
+        if self.syncing:
+            return [], Result(AisError.TRY_AGAIN, "the checkpoint service is synchronising after a membership change")
+        handler = getattr(self, f"_op_{msg.get('op')}", None)
+        if handler is None:
+            return [], Result(AisError.BAD_OPERATION, f"unknown operation {msg.get('op')!r}")
+        try:
+            return [], handler(sender, msg.get("args") or {}, now)
+        except (KeyError, TypeError, ValueError) as exc:
+            return [], Result(AisError.INVALID_PARAM, f"malformed arguments: {exc}")
+
+    def tick(self, now: float) -> list:
+        """Timers: the leader asks for the deletion of checkpoints whose retention ran out."""
+        self._now = now
+        if self.syncing or self.leader != self.me:
+            return []
+        out = []
+        for cid, since in sorted(self._zero_since.items()):
+            ckpt = self.checkpoints.get(cid)
+            if ckpt is None or ckpt.openers:
+                continue
+            retention_s = ckpt.attrs["retention_duration"] / 1e9
+            if now - since >= retention_s and self._expiry_sent.get(cid) != ckpt.zero_epoch:
+                self._expiry_sent[cid] = ckpt.zero_epoch
+                out.append({"t": "expire", "cid": cid, "zero_epoch": ckpt.zero_epoch})
+        return out
+
+    # -- operations (applied in agreed order on every member) ----------------------------------
+
+    def _op_open(self, sender: Member, args: dict, now: float) -> Result:
+        name, flags, hid = args["name"], int(args["flags"]), int(args["handle"])
+        attrs = args.get("attrs")
+        if flags & ~OPEN_FLAGS_ALL or not flags & 0x3:
+            return Result(AisError.BAD_FLAGS, f"open flags {flags:#x}: use READ (1) and/or WRITE (2), CREATE (4)")
+        if not isinstance(name, str) or not name:
+            return Result(AisError.INVALID_PARAM, "checkpoint name must be a non-empty string")
+        if len(name.encode()) > MAX_NAME_LENGTH:
+            return Result(AisError.NAME_TOO_LONG, f"checkpoint names are limited to {MAX_NAME_LENGTH} bytes")
+        creating = bool(flags & OPEN_CREATE)
+        if creating != (attrs is not None):
+            return Result(AisError.INVALID_PARAM, "creation attributes go with CREATE, and only with CREATE")
+        if flags & OPEN_EXCLUSIVE and not creating:
+            return Result(AisError.BAD_FLAGS, "EXCLUSIVE needs CREATE")
+        norm = {}
+        if creating:
+            code, why, norm = validate_attributes(attrs)
+            if code is not AisError.OK:
+                return Result(code, why)
+        ckpt = self.lookup(name)
+        if ckpt is None:
+            if not creating:
+                return Result(AisError.NOT_EXIST, f"no checkpoint named {name!r}")
+            cid = f"{sender[0]}.{sender[1]}.{hid}"
+            ckpt = Checkpoint(cid=cid, name=name, attrs=norm)
+            self.checkpoints[cid] = ckpt
+            self.names[name] = cid
+            created = True
+        else:
+            if flags & OPEN_EXCLUSIVE:
+                return Result(
+                    AisError.EXIST,
+                    f"checkpoint {name!r} exists (exclusive create); "
+                    f"{len(ckpt.openers)} handle(s) still open, retention "
+                    f"{ckpt.attrs['retention_duration'] / 1e9:g}s",
+                )
+            if creating and norm != ckpt.attrs:
+                return Result(AisError.EXIST, f"checkpoint {name!r} exists with other creation attributes")
+            created = False
+        ckpt.openers.add((sender[0], sender[1], hid))
+        self._zero_since.pop(ckpt.cid, None)
+        return Result(AisError.OK, values={"cid": ckpt.cid, "created": created, "attrs": dict(ckpt.attrs)})
+
+    def _op_close(self, sender: Member, args: dict, now: float) -> Result:
+        ckpt = self.checkpoints.get(args["cid"])
+        if ckpt is None:
+            return Result(AisError.OK)  # already gone with its last handle: closing is idempotent
+        key = (sender[0], sender[1], int(args["handle"]))
+        if key in ckpt.openers:
+            ckpt.openers.discard(key)
+            if not ckpt.openers:
+                self._last_handle_gone(ckpt, now)
+        return Result(AisError.OK)
+
+    def _op_unlink(self, sender: Member, args: dict, now: float) -> Result:
+        ckpt = self.lookup(args["name"])
+        if ckpt is None:
+            return Result(AisError.NOT_EXIST, f"no checkpoint named {args['name']!r}")
+        del self.names[ckpt.name]
+        ckpt.unlinked = True
+        if not ckpt.openers:
+            self._delete(ckpt.cid)
+        return Result(AisError.OK)
+
+    def _writable(self, args: dict) -> tuple[Checkpoint | None, Result | None]:
+        ckpt = self.checkpoints.get(args["cid"])
+        if ckpt is None:
+            return None, Result(AisError.BAD_HANDLE, "the checkpoint of this handle no longer exists")
+        return ckpt, None
+
+    def _op_section_create(self, sender: Member, args: dict, now: float) -> Result:
+        ckpt, err = self._writable(args)
+        if err:
+            return err
+        sid, data = bytes(args["section"]), bytes(args["data"])
+        if not sid or len(sid) > ckpt.attrs["max_section_id_size"]:
+            return Result(AisError.INVALID_PARAM, f"section id must be 1..{ckpt.attrs['max_section_id_size']} bytes")
+        if sid in ckpt.sections:
+            return Result(AisError.EXIST, f"section {sid!r} exists")
+        if len(ckpt.sections) >= ckpt.attrs["max_sections"]:
+            return Result(AisError.NO_SPACE, f"checkpoint holds its maximum of {ckpt.attrs['max_sections']} sections")
+        if len(data) > ckpt.attrs["max_section_size"]:
+            return Result(AisError.TOO_BIG, f"{len(data)} bytes exceed max_section_size")
+        if ckpt.used + len(data) > ckpt.attrs["checkpoint_size"]:
+            return Result(AisError.NO_SPACE, "checkpoint_size would be exceeded")
+        ckpt.sections[sid] = data
+        ckpt.touch()
+        return Result(AisError.OK)
+
+    def _op_section_delete(self, sender: Member, args: dict, now: float) -> Result:
+        ckpt, err = self._writable(args)
+        if err:
+            return err
+        sid = bytes(args["section"])
+        if sid not in ckpt.sections:
+            return Result(AisError.NOT_EXIST, f"no section {sid!r}")
+        del ckpt.sections[sid]
+        ckpt.touch()
+        return Result(AisError.OK)
+
+    def _op_section_write(self, sender: Member, args: dict, now: float) -> Result:
+        """saCkptCheckpointWrite: write ``data`` at ``offset`` inside an existing section."""
+        ckpt, err = self._writable(args)
+        if err:
+            return err
+        sid, data, offset = bytes(args["section"]), bytes(args["data"]), int(args.get("offset", 0))
+        old = ckpt.sections.get(sid)
+        if old is None:
+            return Result(AisError.NOT_EXIST, f"no section {sid!r}")
+        if offset < 0 or offset > len(old):
+            return Result(AisError.INVALID_PARAM, f"offset {offset} is outside the section ({len(old)} bytes)")
+        new = old[:offset] + data + old[offset + len(data) :]
+        return self._replace(ckpt, sid, old, new)
+
+    def _op_section_overwrite(self, sender: Member, args: dict, now: float) -> Result:
+        ckpt, err = self._writable(args)
+        if err:
+            return err
+        sid, data = bytes(args["section"]), bytes(args["data"])
+        old = ckpt.sections.get(sid)
+        if old is None:
+            return Result(AisError.NOT_EXIST, f"no section {sid!r}")
+        return self._replace(ckpt, sid, old, data)
+
+    def _replace(self, ckpt: Checkpoint, sid: bytes, old: bytes, new: bytes) -> Result:
+        if len(new) > ckpt.attrs["max_section_size"]:
+            return Result(AisError.TOO_BIG, f"{len(new)} bytes exceed max_section_size")
+        if ckpt.used - len(old) + len(new) > ckpt.attrs["checkpoint_size"]:
+            return Result(AisError.NO_SPACE, "checkpoint_size would be exceeded")
+        ckpt.sections[sid] = new
+        ckpt.touch()
+        return Result(AisError.OK)
+
+    # -- retention -------------------------------------------------------------------------------
+
+    def _last_handle_gone(self, ckpt: Checkpoint, now: float) -> None:
+        ckpt.zero_epoch += 1
+        if ckpt.unlinked:
+            self._delete(ckpt.cid)
+            return
+        self._zero_since[ckpt.cid] = now
+
+    def _expire(self, cid: Any, zero_epoch: Any) -> None:
+        ckpt = self.checkpoints.get(cid)
+        if ckpt is not None and not ckpt.openers and ckpt.zero_epoch == zero_epoch:
+            self._delete(cid)
+
+    def _delete(self, cid: str) -> None:
+        ckpt = self.checkpoints.pop(cid, None)
+        if ckpt is not None and self.names.get(ckpt.name) == cid:
+            del self.names[ckpt.name]
+        self._zero_since.pop(cid, None)
+        self._expiry_sent.pop(cid, None)
+
+
+def _cid_order(cid: str) -> tuple:
+    parts = cid.split(".")
+    try:
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        return (float("inf"), cid)

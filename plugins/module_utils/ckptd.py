@@ -1,0 +1,471 @@
+# Copyright: quorate.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""quorate-ckptd: the replicated checkpoint service daemon (one per node).
+
+Glue between three things: clients on a Unix socket (the wire protocol of ckpt_protocol),
+corosync CPG (the binding in cpg), and the replicated state machine (ckpt_store). Mutations
+are multicast in agreed order and answered when they come back; reads are answered from the
+local copy. While the group is synchronising, or corosync is unreachable, calls get TRY_AGAIN.
+
+Run: ``python3 -m quorate_node.ckptd [--socket PATH] [--group NAME]`` (the role installs the
+unit). Stdlib only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import itertools
+import os
+import selectors
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ais_errors import AisError
+from .ckpt_protocol import (
+    KIND_REQUEST,
+    OPEN_READ,
+    OPEN_WRITE,
+    FrameReader,
+    ProtocolError,
+    decode,
+    encode,
+    reply,
+)
+from .ckpt_store import CheckpointStore, Result
+from .cpg import CpgError, CpgGroup
+from .node_service import DEFAULT_RUN_DIR, ensure_run_dir, on_stop_signals, sd_notify, setup_logging
+
+DEFAULT_SOCKET = os.path.join(DEFAULT_RUN_DIR, "ckptd.sock")
+DEFAULT_GROUP = "quorate_ckptd"
+CS_ERR_TRY_AGAIN = 6
+TICK_S = 0.05
+RECONNECT_S = 0.2
+# Outgoing bytes buffered per client before we stop reading its requests (back-pressure).
+CLIENT_OUT_LIMIT = 8 * 1024 * 1024
+
+# Operations answered from the local copy, and those that are multicast.
+LOCAL_OPS = {"hello", "status", "list", "section_read", "section_iterate"}
+WRITE_OPS = {"section_create", "section_delete", "section_write", "section_overwrite"}
+
+
+@dataclass
+class Client:
+    sock: socket.socket
+    reader: FrameReader = field(default_factory=FrameReader)
+    out: bytearray = field(default_factory=bytearray)
+    handles: dict = field(default_factory=dict)  # handle id -> (cid, open flags)
+    closed: bool = False
+
+
+@dataclass
+class Pending:
+    client: Client | None
+    req_id: int
+    op: str
+    handle: int = 0
+    flags: int = 0
+    internal: bool = False  # a close we issued for a dead client: re-send until applied
+    msg: dict = field(default_factory=dict)
+
+
+class CheckpointDaemon:
+    def __init__(self, socket_path: str, group: str, log: Any, socket_mode: int = 0o600, socket_gid: int = -1):
+        self.socket_path = socket_path
+        self.group_name = group
+        self.log = log
+        self.socket_mode = socket_mode
+        self.socket_gid = socket_gid
+        self.sel = selectors.DefaultSelector()
+        self.cpg: CpgGroup | None = None
+        self.store: CheckpointStore | None = None
+        self.me: tuple = (0, os.getpid())
+        self.outgoing: list = []
+        self.pending: dict[int, Pending] = {}
+        self.tokens = itertools.count(1)
+        self.handle_ids = itertools.count(1)
+        self.running = True
+        self.connected = False
+        self.ready_sent = False
+        self.next_reconnect = 0.0
+        self.listener: socket.socket | None = None
+
+    # -- setup -----------------------------------------------------------------------------
+
+    def listen(self) -> None:
+        ensure_run_dir(os.path.dirname(self.socket_path) or ".")
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old_umask = os.umask(0o177)  # no window in which the socket is open to others
+        try:
+            sock.bind(self.socket_path)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.socket_path, self.socket_mode)
+        if self.socket_gid >= 0:
+            os.chown(self.socket_path, -1, self.socket_gid)
+        sock.listen(64)
+        sock.setblocking(False)
+        self.sel.register(sock, selectors.EVENT_READ, ("listen", None))
+        self.listener = sock
+
+    def connect_cpg(self) -> bool:
+        """(Re)join the group; False while corosync is not there yet."""
+        group = CpgGroup(self.group_name, self)
+        try:
+            group.initialize()
+            nodeid = group.local_nodeid()
+            group.join()
+        except CpgError as exc:
+            group.finalize()
+            self.log.debug("corosync not ready: %s", exc)
+            return False
+        self.cpg = group
+        self.me = (nodeid, os.getpid())
+        if self.store is None:
+            self.store = CheckpointStore(self.me, time.monotonic())
+        else:
+            # Our nodeid cannot change, but be explicit: the store keeps its checkpoints and
+            # merges them with the group's in the sync that our join triggers.
+            self.store.me = self.me
+        self.sel.register(group.fileno(), selectors.EVENT_READ, ("cpg", None))
+        self.connected = True
+        self.log.info("joined CPG group %s as node %d pid %d", self.group_name, nodeid, os.getpid())
+        return True
+
+    def drop_cpg(self, why: str) -> None:
+        self.log.warning("lost corosync (%s); answering TRY_AGAIN until it is back", why)
+        if self.cpg is not None:
+            try:
+                self.sel.unregister(self.cpg.fileno())
+            except (KeyError, ValueError, CpgError):
+                pass
+            self.cpg.finalize()
+        self.cpg = None
+        self.connected = False
+        if self.store is not None:
+            self.store.syncing = True
+        # What we multicast may or may not have been applied elsewhere: the clients retry.
+        for token, pend in list(self.pending.items()):
+            del self.pending[token]
+            self._complete(pend, Result(AisError.TRY_AGAIN, "corosync connection lost"))
+        self.outgoing = [m for m in self.outgoing if m.get("t") == "op" and m.get("op") == "close"]
+        self.next_reconnect = time.monotonic() + RECONNECT_S
+
+    # -- CPG callbacks (called from cpg.dispatch) --------------------------------------------
+
+    def on_confchg(self, members, left, joined) -> None:
+        ids = [(m.nodeid, m.pid) for m in members]
+        if self.me not in ids:
+            return
+        self.log.info(
+            "membership: %s (left %s, joined %s); synchronising",
+            ids,
+            [(m.nodeid, m.pid) for m in left],
+            [(m.nodeid, m.pid) for m in joined],
+        )
+        self.outgoing.extend(self.store.on_confchg(ids, time.monotonic()))
+
+    def on_totem_confchg(self, ring_id, members) -> None:
+        self.log.debug("totem ring %s.%s members %s", ring_id.nodeid, ring_id.seq, members)
+
+    def on_deliver(self, nodeid: int, pid: int, payload: bytes) -> None:
+        try:
+            msg = decode(payload)
+        except ProtocolError as exc:
+            self.log.error("undecodable message from node %d pid %d: %s", nodeid, pid, exc)
+            return
+        if not isinstance(msg, dict):
+            return
+        was_syncing = self.store.syncing
+        out, result = self.store.on_deliver((nodeid, pid), msg, time.monotonic())
+        self.outgoing.extend(out)
+        if was_syncing and not self.store.syncing:
+            status = self.store.status()
+            self.log.info("synchronised: %d members, %d checkpoints", len(status["members"]), status["checkpoints"])
+            if not self.ready_sent:
+                # Type=notify: "started" means synchronised with the group, not just running.
+                sd_notify("READY=1\nSTATUS=synchronised")
+                self.ready_sent = True
+        if result is not None and (nodeid, pid) == self.me:
+            pend = self.pending.pop(int(msg.get("token", 0)), None)
+            if pend is not None:
+                self._complete(pend, result)
+
+    # -- completing requests ------------------------------------------------------------------
+
+    def _complete(self, pend: Pending, result: Result) -> None:
+        client = pend.client
+        alive = client is not None and not client.closed
+        if pend.op == "open" and result.code is AisError.OK:
+            if alive:
+                client.handles[pend.handle] = (result.values["cid"], pend.flags)
+            else:
+                # The client died while its open was in flight: give the handle back.
+                self._send_op("close", {"cid": result.values["cid"], "handle": pend.handle}, None, 0, internal=True)
+        if pend.op == "close" and pend.internal and result.code is AisError.TRY_AGAIN:
+            self.outgoing.append(pend.msg)
+            self.pending[pend.msg["token"]] = pend
+            return
+        if pend.op == "close" and result.code is AisError.OK and alive:
+            client.handles.pop(pend.handle, None)
+        if alive:
+            values = dict(result.values)
+            if pend.op == "open" and result.code is AisError.OK:
+                values["handle"] = pend.handle
+            self._send(client, reply(pend.req_id, result.code, result.detail, **values))
+
+    def _send_op(self, op: str, args: dict, client: Client | None, req_id: int, **extra: Any) -> None:
+        token = next(self.tokens)
+        msg = {"t": "op", "op": op, "token": token, "args": args}
+        pend = Pending(client, req_id, op, msg=msg, **extra)
+        self.pending[token] = pend
+        self.outgoing.append(msg)
+
+    # -- client requests -------------------------------------------------------------------------
+
+    def handle_request(self, client: Client, body: Any) -> None:
+        if not isinstance(body, dict) or not isinstance(body.get("args", {}), dict):
+            self._send(client, reply(0, AisError.MESSAGE_ERROR, "a request is a map with op, id and args"))
+            return
+        op, req_id, args = body.get("op"), body.get("id", 0), body.get("args") or {}
+        if not isinstance(req_id, int):
+            req_id = 0
+        try:
+            self._dispatch_request(client, op, req_id, args)
+        except (KeyError, TypeError, ValueError) as exc:
+            self._send(client, reply(req_id, AisError.INVALID_PARAM, f"malformed arguments for {op}: {exc}"))
+
+    def _dispatch_request(self, client: Client, op: Any, req_id: int, args: dict) -> None:
+        store = self.store
+        if op == "hello":
+            self._send(client, reply(req_id, AisError.OK, nodeid=self.me[0], pid=self.me[1], version=1))
+            return
+        if op == "status":
+            status = store.status() if store else {"synced": False, "members": [], "checkpoints": 0}
+            status.update(connected=self.connected, nodeid=self.me[0])
+            self._send(client, reply(req_id, AisError.OK, **status))
+            return
+        if not self.connected or store is None or store.syncing:
+            why = "corosync is not reachable" if not self.connected else "membership change: synchronising"
+            self._send(client, reply(req_id, AisError.TRY_AGAIN, why))
+            return
+        if op == "list":
+            self._send(client, reply(req_id, AisError.OK, checkpoints=store.listing()))
+        elif op == "open":
+            handle = next(self.handle_ids)
+            flags = int(args["flags"])
+            self._send_op(
+                "open",
+                {"name": args["name"], "flags": flags, "attrs": args.get("attrs"), "handle": handle},
+                client,
+                req_id,
+                handle=handle,
+                flags=flags,
+            )
+        elif op == "unlink":
+            self._send_op("unlink", {"name": args["name"]}, client, req_id)
+        elif op == "close":
+            handle = int(args["handle"])
+            if handle not in client.handles:
+                self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
+                return
+            self._send_op("close", {"cid": client.handles[handle][0], "handle": handle}, client, req_id, handle=handle)
+        elif op in WRITE_OPS or op in ("section_read", "section_iterate"):
+            self._section_request(client, op, req_id, args)
+        else:
+            self._send(client, reply(req_id, AisError.BAD_OPERATION, f"unknown operation {op!r}"))
+
+    def _section_request(self, client: Client, op: str, req_id: int, args: dict) -> None:
+        handle = int(args["handle"])
+        entry = client.handles.get(handle)
+        if entry is None:
+            self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
+            return
+        cid, flags = entry
+        needed = OPEN_WRITE if op in WRITE_OPS else OPEN_READ
+        if not flags & needed:
+            mode = "WRITE" if needed == OPEN_WRITE else "READ"
+            self._send(client, reply(req_id, AisError.ACCESS, f"{op} needs a handle opened with {mode}"))
+            return
+        if op in WRITE_OPS:
+            op_args = {"cid": cid, "section": bytes(args["section"]), "data": bytes(args.get("data", b""))}
+            if "offset" in args:
+                op_args["offset"] = int(args["offset"])
+            self._send_op(op, op_args, client, req_id)
+            return
+        ckpt = self.store.checkpoints.get(cid)
+        if ckpt is None:
+            self._send(client, reply(req_id, AisError.BAD_HANDLE, "the checkpoint of this handle no longer exists"))
+            return
+        if op == "section_iterate":
+            sections = [{"id": sid, "size": len(data)} for sid, data in sorted(ckpt.sections.items())]
+            self._send(client, reply(req_id, AisError.OK, sections=sections, generation=ckpt.generation))
+            return
+        sid = bytes(args["section"])
+        data = ckpt.sections.get(sid)
+        if data is None:
+            self._send(client, reply(req_id, AisError.NOT_EXIST, f"no section {sid!r}"))
+            return
+        offset = int(args.get("offset", 0))
+        size = args.get("size")
+        chunk = data[offset : offset + int(size)] if size is not None else data[offset:]
+        self._send(client, reply(req_id, AisError.OK, data=chunk, generation=ckpt.generation))
+
+    # -- sockets -----------------------------------------------------------------------------------
+
+    def _send(self, client: Client, data: bytes) -> None:
+        if client.closed:
+            return
+        client.out.extend(data)
+        self._flush_client(client)
+
+    def _flush_client(self, client: Client) -> None:
+        while client.out and not client.closed:
+            try:
+                sent = client.sock.send(client.out)
+            except BlockingIOError:
+                break
+            except OSError:
+                self._drop_client(client)
+                return
+            del client.out[:sent]
+        if not client.closed:
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.out else 0)
+            if len(client.out) > CLIENT_OUT_LIMIT:
+                events = selectors.EVENT_WRITE
+            self.sel.modify(client.sock, events, ("client", client))
+
+    def _accept(self) -> None:
+        try:
+            conn, _addr = self.listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        client = Client(conn)
+        self.sel.register(conn, selectors.EVENT_READ, ("client", client))
+
+    def _read_client(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(256 * 1024)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop_client(client)
+            return
+        try:
+            frames = client.reader.feed(data)
+        except ProtocolError as exc:
+            # Out of step or hostile: answer once, then hang up; everyone else is served on.
+            self.log.warning("closing a client connection: %s", exc)
+            self._send(client, reply(0, AisError.MESSAGE_ERROR, str(exc)))
+            self._drop_client(client)
+            return
+        for kind, body in frames:
+            if kind != KIND_REQUEST:
+                self._send(client, reply(0, AisError.MESSAGE_ERROR, "clients send requests only"))
+                continue
+            self.handle_request(client, body)
+
+    def _drop_client(self, client: Client) -> None:
+        if client.closed:
+            return
+        client.closed = True
+        try:
+            self.sel.unregister(client.sock)
+        except (KeyError, ValueError):
+            pass
+        client.sock.close()
+        # A dead client's handles are closed for it; this starts their retention timers
+        # (the seed's fast-restart "write && EXIST" case comes from exactly this).
+        for handle, (cid, _flags) in sorted(client.handles.items()):
+            self._send_op("close", {"cid": cid, "handle": handle}, None, 0, handle=handle, internal=True)
+        client.handles.clear()
+
+    # -- main loop ---------------------------------------------------------------------------------
+
+    def _flush_outgoing(self) -> None:
+        while self.outgoing and self.connected:
+            msg = self.outgoing[0]
+            try:
+                self.cpg.mcast(encode(msg))
+            except CpgError as exc:
+                if exc.code == CS_ERR_TRY_AGAIN:
+                    return  # flow control or a sync window in corosync: try on the next turn
+                self.drop_cpg(str(exc))
+                return
+            self.outgoing.pop(0)
+
+    def stop(self, signum: int) -> None:
+        self.log.info("signal %d: shutting down", signum)
+        self.running = False
+
+    def run(self) -> int:
+        self.listen()
+        on_stop_signals(self.stop)
+        self.log.info("listening on %s", self.socket_path)
+        while self.running:
+            now = time.monotonic()
+            if not self.connected and now >= self.next_reconnect:
+                if not self.connect_cpg():
+                    self.next_reconnect = now + RECONNECT_S
+            for key, events in self.sel.select(TICK_S):
+                kind, client = key.data
+                if kind == "listen":
+                    self._accept()
+                elif kind == "cpg":
+                    try:
+                        self.cpg.dispatch()
+                    except CpgError as exc:
+                        self.drop_cpg(str(exc))
+                elif kind == "client":
+                    if events & selectors.EVENT_WRITE:
+                        self._flush_client(client)
+                    if events & selectors.EVENT_READ and not client.closed:
+                        self._read_client(client)
+            if self.connected and self.store is not None:
+                self.outgoing.extend(self.store.tick(time.monotonic()))
+            self._flush_outgoing()
+        self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        sd_notify("STOPPING=1")
+        if self.cpg is not None:
+            try:
+                self.cpg.leave()
+            except CpgError:
+                pass
+            self.cpg.finalize()
+        if self.listener is not None:
+            self.listener.close()
+            try:
+                os.unlink(self.socket_path)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+
+
+def main(argv: list | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="quorate-ckptd", description="replicated checkpoint service on corosync CPG")
+    parser.add_argument("--socket", default=os.environ.get("QUORATE_CKPT_SOCKET", DEFAULT_SOCKET))
+    parser.add_argument("--group", default=DEFAULT_GROUP, help="CPG group name (default %(default)s)")
+    parser.add_argument("--socket-mode", default="0600", help="mode of the client socket (default %(default)s)")
+    parser.add_argument("--socket-group", type=int, default=-1, help="gid that may use the socket (with mode 0660)")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    log = setup_logging("quorate-ckptd", args.verbose)
+    daemon = CheckpointDaemon(args.socket, args.group, log, int(args.socket_mode, 8), args.socket_group)
+    return daemon.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

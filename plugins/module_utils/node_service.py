@@ -1,0 +1,55 @@
+# Copyright: quorate.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the node daemons share: journal-friendly logging, systemd readiness, stop signals.
+
+Stdlib only: this file is installed on the nodes for the daemons.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+DEFAULT_RUN_DIR = "/run/quorate"
+
+
+def setup_logging(name: str, verbose: bool = False) -> logging.Logger:
+    """Log lines to stderr, which systemd sends to the journal (it adds the timestamps)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger(name)
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def sd_notify(state: str) -> bool:
+    """Send ``state`` (e.g. "READY=1") to systemd when run as a Type=notify unit."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # abstract socket namespace
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode())
+        return True
+    except OSError:
+        return False
+
+
+def on_stop_signals(callback: Callable[[int], None]) -> None:
+    """Run ``callback(signum)`` on SIGTERM and SIGINT (systemctl stop, ^C)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda num, _frame: callback(num))
+
+
+def ensure_run_dir(path: str, mode: int = 0o750) -> None:
+    os.makedirs(path, mode=mode, exist_ok=True)
+    os.chmod(path, mode)

@@ -1,0 +1,300 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisError
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import (
+    OPEN_CREATE,
+    OPEN_EXCLUSIVE,
+    OPEN_READ,
+    OPEN_WRITE,
+)
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import STATE_CHUNK
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from unit.sim_cpg import SimGroup
+
+A, B, C = (1, 101), (2, 202), (3, 303)
+RW_CREATE = OPEN_READ | OPEN_WRITE | OPEN_CREATE
+ATTRS = {
+    "creation_flags": 0,
+    "checkpoint_size": 4096,
+    "retention_duration": 2_000_000_000,  # 2 s
+    "max_sections": 4,
+    "max_section_size": 1024,
+    "max_section_id_size": 32,
+}
+
+
+def cluster(*members) -> SimGroup:
+    group = SimGroup()
+    for member in members:
+        group.add(member)
+    group.run()
+    return group
+
+
+def create(group, member, name="global", handle=1, attrs=ATTRS, flags=RW_CREATE):
+    return group.do(member, "open", name=name, flags=flags, attrs=attrs, handle=handle)
+
+
+def write_section(group, member, cid, section=b"daemon_protocol", data=b"01 00\0"):
+    return group.do(member, "section_create", cid=cid, section=section, data=data)
+
+
+def sections(store, name):
+    return dict(store.lookup(name).sections)
+
+
+def test_three_members_sync_and_replicate_every_write():
+    group = cluster(A, B, C)
+    assert all(not s.syncing for s in group.stores.values())
+    opened = create(group, A)
+    assert opened.code is AisError.OK and opened.values["created"]
+    assert write_section(group, A, opened.values["cid"]).code is AisError.OK
+    for store in group.stores.values():
+        assert sections(store, "global") == {b"daemon_protocol": b"01 00\0"}
+        assert store.lookup("global").openers == {(1, 101, 1)}
+
+
+def test_operations_during_a_membership_change_get_try_again():
+    group = cluster(A, B)
+    group.stores[C] = type(group.stores[A])(C, group.now)
+    group.confchg([A, B, C])
+    token = group.op(A, "open", name="global", flags=RW_CREATE, attrs=ATTRS, handle=1)
+    # Process only the confchg and the op: the op is delivered while everyone is in SYNC.
+    group.queue.insert(1, group.queue.pop())  # op right after the confchg, before digests
+    group.run()
+    assert group.result(token).code is AisError.TRY_AGAIN
+    assert all(s.lookup("global") is None for s in group.stores.values())
+    assert create(group, A).code is AisError.OK  # and once synced it works
+
+
+def test_a_joiner_receives_every_checkpoint_and_the_open_handles():
+    group = cluster(A, B)
+    cid = create(group, A).values["cid"]
+    write_section(group, A, cid)
+    group.add(C)
+    group.run()
+    joiner = group.stores[C]
+    assert not joiner.syncing
+    assert sections(joiner, "global") == {b"daemon_protocol": b"01 00\0"}
+    assert joiner.lookup("global").openers == {(1, 101, 1)}
+    assert joiner.lookup("global").generation == group.stores[A].lookup("global").generation
+
+
+def test_large_checkpoints_are_synced_in_chunks():
+    group = cluster(A)
+    big = dict(ATTRS, checkpoint_size=8 * 1024 * 1024, max_section_size=1024 * 1024, max_sections=8)
+    cid = create(group, A, attrs=big).values["cid"]
+    for index in range(5):
+        assert (
+            write_section(group, A, cid, f"s{index}".encode(), bytes([index]) * (STATE_CHUNK - 10)).code is AisError.OK
+        )
+    before = group.delivered
+    group.add(B)
+    group.run()
+    assert group.delivered - before >= 5  # digests, several state parts, sync done
+    assert sections(group.stores[B], "global") == sections(group.stores[A], "global")
+
+
+def test_a_leaving_member_closes_its_handles_and_retention_deletes_later():
+    group = cluster(A, B, C)
+    create(group, C)
+    group.remove(C)
+    group.run()
+    assert group.stores[A].lookup("global").openers == set()
+    group.tick(1.0)
+    assert group.stores[A].lookup("global") is not None  # retention 2 s not over yet
+    group.tick(1.5)
+    assert all(s.lookup("global") is None for s in group.stores.values())
+
+
+def test_reopen_before_retention_expires_keeps_the_checkpoint():
+    group = cluster(A, B)
+    cid = create(group, A).values["cid"]
+    write_section(group, A, cid)
+    assert group.do(A, "close", cid=cid, handle=1).code is AisError.OK
+    group.tick(1.0)
+    assert group.do(B, "open", name="global", flags=OPEN_READ, attrs=None, handle=7).code is AisError.OK
+    group.tick(5.0)
+    assert sections(group.stores[A], "global") == {b"daemon_protocol": b"01 00\0"}
+
+
+def test_seed_fast_restart_case_exclusive_create_collides_until_teardown():
+    """The seed's write && EXIST: a restarted daemon re-creates its local checkpoint exclusively."""
+    group = cluster(A, B)
+    local = "controld:00000001"
+    flags = RW_CREATE | OPEN_EXCLUSIVE
+    first = group.do(A, "open", name=local, flags=flags, attrs=ATTRS, handle=1)
+    assert first.code is AisError.OK
+    group.do(A, "close", cid=first.values["cid"], handle=1)  # the daemon died; its handle closed for it
+    again = group.do(A, "open", name=local, flags=flags, attrs=ATTRS, handle=2)
+    assert again.code is AisError.EXIST
+    assert "exclusive" in again.detail
+    group.tick(2.5)
+    assert group.do(A, "open", name=local, flags=flags, attrs=ATTRS, handle=3).code is AisError.OK
+
+
+def test_seed_read_only_open_before_the_creator_is_not_exist():
+    group = cluster(A, B)
+    assert group.do(B, "open", name="global", flags=OPEN_READ, attrs=None, handle=1).code is AisError.NOT_EXIST
+    create(group, A)
+    assert group.do(B, "open", name="global", flags=OPEN_READ, attrs=None, handle=2).code is AisError.OK
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        pytest.param({"flags": RW_CREATE, "attrs": dict(ATTRS, max_sections=5)}, AisError.EXIST, id="other-attrs"),
+        pytest.param({"flags": 0x40 | OPEN_READ, "attrs": None}, AisError.BAD_FLAGS, id="unknown-flag"),
+        pytest.param({"flags": OPEN_CREATE, "attrs": ATTRS}, AisError.BAD_FLAGS, id="neither-read-nor-write"),
+        pytest.param({"flags": RW_CREATE, "attrs": None}, AisError.INVALID_PARAM, id="create-without-attrs"),
+        pytest.param({"flags": OPEN_READ, "attrs": ATTRS}, AisError.INVALID_PARAM, id="attrs-without-create"),
+        pytest.param({"flags": RW_CREATE, "attrs": dict(ATTRS, bogus=1)}, AisError.INVALID_PARAM, id="unknown-attr"),
+        pytest.param(
+            {"flags": RW_CREATE, "attrs": dict(ATTRS, max_sections=0)}, AisError.INVALID_PARAM, id="zero-sections"
+        ),
+        pytest.param(
+            {"flags": RW_CREATE, "attrs": dict(ATTRS, checkpoint_size=1 << 40, max_section_size=1)},
+            AisError.TOO_BIG,
+            id="huge-checkpoint",
+        ),
+    ],
+)
+def test_open_errors(args, code):
+    group = cluster(A)
+    create(group, A)
+    name = "other" if code is not AisError.EXIST else "global"
+    assert group.do(A, "open", name=name, handle=9, **args).code is code
+
+
+def test_name_too_long():
+    group = cluster(A)
+    result = group.do(A, "open", name="x" * 257, flags=RW_CREATE, attrs=ATTRS, handle=1)
+    assert result.code is AisError.NAME_TOO_LONG
+
+
+def test_section_limits_and_errors():
+    group = cluster(A, B)
+    cid = create(group, A).values["cid"]
+    assert write_section(group, A, cid, b"a").code is AisError.OK
+    assert write_section(group, A, cid, b"a").code is AisError.EXIST
+    assert write_section(group, A, cid, b"x" * 33).code is AisError.INVALID_PARAM
+    assert write_section(group, A, cid, b"big", b"x" * 1025).code is AisError.TOO_BIG
+    for sid in (b"b", b"c", b"d"):
+        assert write_section(group, A, cid, sid, b"y" * 1000).code is AisError.OK
+    assert write_section(group, A, cid, b"e").code is AisError.NO_SPACE  # max_sections 4
+    assert group.do(A, "section_delete", cid=cid, section=b"zz").code is AisError.NOT_EXIST
+    assert group.do(A, "section_overwrite", cid=cid, section=b"b", data=b"1" * 1024).code is AisError.OK
+    assert group.do(A, "section_write", cid=cid, section=b"a", data=b"XY", offset=3).code is AisError.OK
+    assert sections(group.stores[B], "global")[b"a"] == b"01 XY\0"
+    assert group.do(A, "section_write", cid=cid, section=b"a", data=b"1", offset=99).code is AisError.INVALID_PARAM
+
+
+def test_checkpoint_size_is_enforced():
+    group = cluster(A)
+    cid = create(group, A, attrs=dict(ATTRS, checkpoint_size=1500)).values["cid"]
+    assert write_section(group, A, cid, b"a", b"x" * 1000).code is AisError.OK
+    assert write_section(group, A, cid, b"b", b"x" * 600).code is AisError.NO_SPACE
+
+
+def test_unlink_keeps_open_handles_working_until_the_last_close():
+    group = cluster(A, B)
+    cid = create(group, A).values["cid"]
+    assert group.do(B, "unlink", name="global").code is AisError.OK
+    assert group.stores[B].lookup("global") is None
+    assert write_section(group, A, cid).code is AisError.OK  # the handle still works
+    assert group.do(B, "open", name="global", flags=OPEN_READ, attrs=None, handle=4).code is AisError.NOT_EXIST
+    group.do(A, "close", cid=cid, handle=1)
+    assert cid not in group.stores[B].checkpoints
+
+
+def test_a_confchg_during_sync_restarts_it():
+    group = cluster(A, B)
+    create(group, A)
+    group.stores[C] = type(group.stores[A])(C, 0.0)
+    group.confchg([A, B, C])
+    group.confchg([A, B])  # C gone again before the first sync finished
+    group.run()
+    group.stores.pop(C)
+    assert all(not s.syncing for s in group.stores.values())
+    assert all(s.view == [[1, 101], [2, 202]] for s in group.stores.values())
+
+
+def test_partition_merge_higher_generation_wins_and_is_the_same_everywhere():
+    left = cluster(A, B)
+    cid = create(left, A).values["cid"]
+    write_section(left, A, cid)
+    # B is cut off and forms its own partition; both sides keep writing.
+    store_b = left.remove(B)
+    left.run()
+    right = SimGroup()
+    right.add(B, store_b)
+    right.run()
+    left.do(A, "section_overwrite", cid=cid, section=b"daemon_protocol", data=b"01 01\0")
+    right.do(B, "section_overwrite", cid=cid, section=b"daemon_protocol", data=b"02 00\0")
+    right.do(B, "section_create", cid=cid, section=b"extra", data=b"x")
+    # Heal: one group again.
+    left.add(B, store_b)
+    left.run()
+    seen = {tuple(sorted(s.lookup("global").sections.items())) for s in left.stores.values()}
+    assert len(seen) == 1
+    assert sections(left.stores[A], "global")[b"daemon_protocol"] == b"02 00\0"  # B had more updates
+
+
+def test_partition_merge_tie_goes_to_the_lowest_nodeid():
+    left = cluster(A, B)
+    cid = create(left, A).values["cid"]
+    store_b = left.remove(B)
+    left.run()
+    right = SimGroup()
+    right.add(B, store_b)
+    right.run()
+    left.do(A, "section_create", cid=cid, section=b"s", data=b"from-A")
+    right.do(B, "section_create", cid=cid, section=b"s", data=b"from-B")
+    left.add(B, store_b)
+    left.run()
+    assert sections(left.stores[B], "global") == {b"s": b"from-A"}
+
+
+def test_same_name_created_on_both_sides_keeps_one():
+    left = cluster(A)
+    right = cluster(B)
+    create(left, A)
+    create(right, B)
+    merged = SimGroup()
+    merged.add(A, left.stores[A])
+    merged.add(B, right.stores[B])
+    merged.run()
+    names = {s.names["global"] for s in merged.stores.values()}
+    assert len(names) == 1 and names.pop().startswith("1.")
+    assert len(merged.stores[B].checkpoints) == 2  # the loser stays until its handle closes
+
+
+def test_stale_digest_from_an_earlier_view_is_ignored():
+    group = cluster(A, B)
+    store = group.stores[A]
+    out, result = store.on_deliver(B, {"t": "digest", "view": [[9, 9]], "ckpts": {}}, 0.0)
+    assert out == [] and result is None
+    assert not store.syncing
+
+
+def test_unknown_messages_and_operations():
+    group = cluster(A)
+    assert group.do(A, "frobnicate").code is AisError.BAD_OPERATION
+    out, result = group.stores[A].on_deliver(A, {"t": "nonsense"}, 0.0)
+    assert result.code is AisError.MESSAGE_ERROR
+    assert group.do(A, "open", name="n").code is AisError.INVALID_PARAM  # missing arguments
+
+
+def test_status_and_listing():
+    group = cluster(A, B)
+    create(group, A)
+    status = group.stores[B].status()
+    assert status["synced"] and status["members"] == [[1, 101], [2, 202]] and status["leader"] == [1, 101]
+    listing = group.stores[B].listing()
+    assert listing[0]["name"] == "global" and listing[0]["open_handles"] == 1
