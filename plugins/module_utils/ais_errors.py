@@ -150,10 +150,15 @@ def classify(code: AisError | int, operation: Operation = Operation.CALL) -> Ver
 def fix_hint(code: AisError | int) -> str:
     """One sentence on what to look at for ``code``."""
     err = AisError.from_code(code)
-    if err in _ALWAYS_TRANSIENT or err in _RECONNECT:
+    if err in _RECONNECT:
+        return (
+            "the local service could not be reached or dropped the connection; check that "
+            "quorate-ckptd and corosync run on this node (systemctl status quorate-ckptd corosync)"
+        )
+    if err in _ALWAYS_TRANSIENT:
         return (
             "the cluster did not settle before the deadline; check membership and quorum "
-            "(corosync-quorumtool -s) and the service journal"
+            "(corosync-quorumtool -s) and the checkpoint service (quorate-ckpt status)"
         )
     return _FIX_HINTS.get(err, "see the checkpoint service journal on the node")
 

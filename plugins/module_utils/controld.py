@@ -212,9 +212,19 @@ class Controld:
 
         opened: dict = {}
 
+        grace_until = time.monotonic() + self.args.announce_grace
+
         def open_and_store() -> tuple:
             members = self.runtime.quorum().members
             maxima = self.read_maxima(members)
+            # Daemons started at the same moment announce their maxima within milliseconds;
+            # wait briefly for every corosync member's, so the pick is the same whatever the
+            # start order. A node without a controld only delays us by the grace period.
+            missing = sorted(set(members) - {m[0] for m in maxima})
+            if missing and time.monotonic() < grace_until:
+                raise AisException(
+                    AisError.NOT_EXIST, f"local checkpoints of nodes {missing} not there yet", Operation.OPEN_READ
+                )
             # The lowest common version among the daemons that announced theirs (same major).
             daemon = min([m[1] for m in maxima if m[1][0] == self.daemon_max[0]] + [self.daemon_max])
             fs = min([m[2] for m in maxima if m[2][0] == self.fs_max[0]] + [self.fs_max])
@@ -351,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--daemon-max", default="1.0", help="maximum daemon protocol MAJOR.MINOR")
     parser.add_argument("--fs-max", default="1.0", help="maximum <fs> protocol MAJOR.MINOR")
     parser.add_argument("--local-retention", type=float, default=3.0, help="seconds the local checkpoint outlives us")
+    parser.add_argument(
+        "--announce-grace", type=float, default=5.0, help="seconds the first member waits for the others' maxima"
+    )
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="limit for quorum at startup")
     parser.add_argument("--min-timeout", type=float, default=0.0, help="floor for every checkpoint retry deadline")
     parser.add_argument("--ready-file", default=DEFAULT_READY_FILE)

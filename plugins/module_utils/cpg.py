@@ -308,6 +308,7 @@ class CpgGroup:
         self._lib: ctypes.CDLL | None = None
         self._handle: int | None = None
         self._fd: int | None = None
+        self._left = False
         self._dispatching = False
         self._callback_error: BaseException | None = None
         # libcpg keeps raw pointers to these thunks for the handle's whole life, and a callback may
@@ -336,6 +337,7 @@ class CpgGroup:
         if rc != CS_OK:
             raise CpgError(rc, "cpg_model_initialize")
         self._handle = handle.value
+        self._left = False
         self._callback_error = None
 
     def finalize(self) -> None:
@@ -377,11 +379,20 @@ class CpgGroup:
         return self._fd
 
     def join(self) -> None:
-        """Join the group. TRY_AGAIN inside sync windows and while our own earlier leave is in flight."""
-        self._call("cpg_join", ctypes.byref(self._name))
+        """Join the group. TRY_AGAIN inside sync windows and while an earlier handle's leave is in flight."""
+        try:
+            self._call("cpg_join", ctypes.byref(self._name))
+        except CpgError as exc:
+            if exc.code == CS_ERR_EXIST and self._left:
+                detail = "this handle left the group; finalize() and initialize() to rejoin"
+                raise CpgError(exc.code, exc.call, detail) from exc
+            raise
 
     def leave(self) -> None:
+        """Leave the group. The handle cannot join again (corosync 3.1 keeps it in LEAVE_STARTED and
+        answers CS_ERR_EXIST forever): finalize() and initialize() a fresh one to rejoin."""
         self._call("cpg_leave", ctypes.byref(self._name))
+        self._left = True
 
     def mcast(self, payload: bytes | bytearray | memoryview) -> None:
         """Multicast to the group in agreed order. CpgError.try_again means flow control: dispatch, retry."""
@@ -415,7 +426,10 @@ class CpgGroup:
         return state.value == CPG_FLOW_CONTROL_ENABLED
 
     def dispatch(self, all_pending: bool = True) -> int:
-        """Run the handler for queued events (all of them, or at most one); returns how many were taken.
+        """Run the handler for queued events (all of them, or at most one).
+
+        Returns how many IPC messages were taken from the queue (a fragment of a large message counts
+        on its own and calls no handler; the last one delivers the whole payload).
 
         Never blocks. Raises CpgError(CS_ERR_LIBRARY) once corosync went away. An exception from the
         handler is re-raised here; events after it stay queued for the next dispatch(), so none is
@@ -423,7 +437,8 @@ class CpgGroup:
         """
         if self._dispatching:
             raise RuntimeError("CpgGroup.dispatch() called from inside a CPG callback")
-        if self._handle is None or self._lib is None:
+        handle = self._handle
+        if handle is None or self._lib is None:
             raise CpgError(CS_ERR_BAD_HANDLE, "cpg_dispatch", "not initialized")
         taken = 0
         self._dispatching = True
@@ -431,12 +446,12 @@ class CpgGroup:
             while True:
                 # One event per call (not CS_DISPATCH_ALL) so we can stop right after a handler
                 # error. libcpg's dispatch puts a 1 MiB buffer on the C stack: keep thread stacks big.
-                rc = self._lib.cpg_dispatch(self._handle, CS_DISPATCH_ONE_NONBLOCKING)
+                rc = self._lib.cpg_dispatch(handle, CS_DISPATCH_ONE_NONBLOCKING)
                 error, self._callback_error = self._callback_error, None
                 if error is not None:
                     raise error
-                if self._handle is None:
-                    return taken  # the handler finalized us; libcpg then answers BAD_HANDLE
+                if self._handle != handle:
+                    return taken  # the handler finalized (maybe re-initialized) us; libcpg then says BAD_HANDLE
                 if rc == CS_ERR_TRY_AGAIN:
                     return taken  # queue empty
                 if rc != CS_OK:

@@ -197,8 +197,8 @@ class RetryClient:
     ) -> tuple[Any, RetryReport]:
         """Call ``fn`` until it returns, a fatal error occurs, or the deadline passes.
 
-        ``fn`` raises :class:`AisException` for SA errors (its operation is taken from
-        ``operation`` for the classification) and :class:`ServiceUnavailable` when the local
+        ``fn`` raises :class:`AisException` for SA errors (classified with ``operation``
+        unless the exception names a more specific one) and :class:`ServiceUnavailable` when the local
         service is down. ``reconnect`` runs before the retry that follows LIBRARY/BAD_HANDLE.
         """
 
@@ -206,7 +206,10 @@ class RetryClient:
             try:
                 return True, fn()
             except AisException as exc:
-                exc.operation = operation
+                # The call's own operation is the default; an exception that knows better
+                # (e.g. a read-only open inside a create sequence) keeps its own.
+                if exc.operation is Operation.CALL:
+                    exc.operation = operation
                 verdict = exc.verdict
                 report.errors[exc.code.sa_name] += 1
                 if not verdict.transient:

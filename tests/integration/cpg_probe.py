@@ -34,7 +34,6 @@ sys.path.insert(0, str(REPO / "build" / "collections"))
 
 from ansible_collections.quorate.cluster.plugins.module_utils.cpg import (  # noqa: E402
     CS_ERR_EXIST,
-    CS_ERR_TRY_AGAIN,
     CpgError,
     CpgGroup,
     CpgMember,
@@ -341,23 +340,33 @@ def run_selftest(args: argparse.Namespace, emit: Emit) -> int:
         wait_until(group, sel, lambda: len(got) >= 5, deadline, "fragmented payload")
         report["fragmented_ok"] = got[4] == big
 
-        # Leave then rejoin at once: corosync refuses until our leave has gone round the ring.
+        # After leave() corosync 3.1 never lets the same handle join again (EXIST, even once the
+        # leave is delivered): rejoining takes a fresh handle, which may meet TRY_AGAIN briefly.
         group.leave()
-        left_at = time.monotonic()
+        wait_until(group, sel, lambda: not recorder.members, deadline, "own leave confchg")
+        try:
+            group.join()
+            report["rejoin_same_handle"] = "CS_OK"
+        except CpgError as exc:
+            report["rejoin_same_handle"] = exc.name
+        sel.unregister(group.fileno())
+        group.finalize()
+        started = time.monotonic()
+        group.initialize()
         codes: list[str] = []
         while True:
             try:
                 group.join()
                 break
             except CpgError as exc:
-                if exc.code not in (CS_ERR_EXIST, CS_ERR_TRY_AGAIN) or time.monotonic() >= deadline:
+                if not exc.try_again or time.monotonic() >= deadline:
                     raise
-                if not codes or codes[-1] != exc.name:
-                    codes.append(exc.name)
-            group.dispatch()
-            time.sleep(0.002)
-        report["rejoin_codes"] = codes
-        report["rejoin_ms"] = round((time.monotonic() - left_at) * 1000, 1)
+                codes.append(exc.name)
+            time.sleep(0.001)
+        report["rejoin_new_handle_try_again"] = len(codes)
+        report["rejoin_new_handle_ms"] = round((time.monotonic() - started) * 1000, 1)
+        sel.register(group.fileno(), selectors.EVENT_READ)
+        wait_until(group, sel, lambda: len(recorder.members) >= 1, deadline, "rejoin confchg")
 
         # finalize() from inside a callback ends dispatch() quietly.
         def finalize_inside(nodeid: int, pid: int, payload: bytes) -> None:
@@ -365,13 +374,11 @@ def run_selftest(args: argparse.Namespace, emit: Emit) -> int:
 
         recorder.on_message = finalize_inside
         sel.unregister(group.fileno())  # finalize() closes the fd
-        fd = group.fileno()
         mcast_retry(group, b"finalize-me", deadline)
         while group.initialized and time.monotonic() < deadline:
             time.sleep(0.01)
             group.dispatch()
         report["finalized_in_callback"] = not group.initialized
-        report["fd_was"] = fd
         try:
             group.mcast(b"x")
         except CpgError as exc:

@@ -167,6 +167,7 @@ def test_selftest_single_node(netns_cluster: NetnsCluster) -> None:
     assert report["delivered_after"] == ["boom", "after-1", "after-2"]
     assert report["empty_payload"] is True
     assert report["fragmented_ok"] is True
+    assert report["rejoin_same_handle"] == "CS_ERR_EXIST"
     assert report["finalized_in_callback"] is True
     assert report["after_finalize"] == "CS_ERR_BAD_HANDLE"
     print(f"\nselftest: {json.dumps(report)}")
@@ -195,13 +196,15 @@ def test_agreed_order_then_node_loss(netns_cluster: NetnsCluster) -> None:
                 sequences[node] = probe.wait_for(_is("order_done"), "300 deliveries", timeout=60)["sequence"]
             reference = sequences[1]
             assert len(reference) == 3 * count
-            assert sorted((s[0], s[2]) for s in reference) == sorted((n, i) for n in NODES for i in range(count))
+            # Entries are [nodeid, pid, sender's own nodeid, number] (the last two from the payload).
+            assert all(s[0] == s[2] for s in reference)
+            assert sorted((s[0], s[3]) for s in reference) == sorted((n, i) for n in NODES for i in range(count))
             for node in NODES:
                 assert sequences[node] == reference, f"n{node} delivered in a different order than n1"
                 # The sender's pid and nodeid are reported per message.
                 assert all(pids[s[0]] == s[1] for s in sequences[node])
             for node in NODES:
-                seen = [s[2] for s in reference if s[0] == node]
+                seen = [s[3] for s in reference if s[0] == node]
                 assert seen == list(range(count)), "one sender's messages out of send order"
             for probe in running.values():
                 members = probe.wait_for(_is("membership"), "membership()")["members"]

@@ -78,6 +78,11 @@ def test_fatal_errors(code, operation):
     assert verdict.case is None
 
 
+def test_reconnect_hint_names_the_services():
+    assert "quorate-ckptd" in fix_hint(AisError.LIBRARY)
+    assert "corosync-quorumtool" in fix_hint(AisError.TRY_AGAIN)
+
+
 def test_every_fatal_code_has_its_own_hint():
     generic = fix_hint(AisError.TRY_AGAIN)
     for err in AisError:

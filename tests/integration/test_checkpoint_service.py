@@ -1,0 +1,175 @@
+"""quorate-ckptd, quorate-controld and ckpt_wait on a real 3-node corosync (network namespaces)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+from node_daemons import NodeDaemons
+
+NODES = [1, 2, 3]
+GLOBAL = "quorate:controld"
+
+
+def local_name(node: int) -> str:
+    return f"{GLOBAL}:{node:08x}"
+
+
+@pytest.fixture
+def service(netns_cluster_factory):
+    cluster = netns_cluster_factory(nodes=3)
+    cluster.start_all()
+    cluster.wait_quorate(timeout=60)
+    daemons = NodeDaemons(cluster)
+    try:
+        for node in NODES:
+            daemons.start_ckptd(node)
+        daemons.wait_synced(NODES, 3)
+        yield cluster, daemons
+    finally:
+        daemons.stop_all()
+
+
+def start_controlds_together(daemons: NodeDaemons, nodes=NODES, extra=None) -> None:
+    """Launch on every node back to back (a few ms apart), like a cluster manager does."""
+    threads = [threading.Thread(target=daemons.start_controld, args=(n, *((extra or {}).get(n, ())))) for n in nodes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def ckpt_wait_everywhere(daemons: NodeDaemons) -> dict:
+    results = {}
+    for node in NODES:
+        for name, sections in (
+            (GLOBAL, ["daemon_protocol", "ocfs2_protocol"]),
+            (local_name(node), ["daemon_max_protocol", "ocfs2_max_protocol"]),
+        ):
+            failed, result = daemons.run_module(
+                node, "ckpt_wait", {"name": name, "sections": sections, "socket": daemons.socket(node)}
+            )
+            assert not failed, result
+            assert result["changed"] is False
+            results[(node, name)] = result
+    return results
+
+
+def wait_empty(daemons: NodeDaemons, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not daemons.listing(1):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"checkpoints left after retention: {daemons.listing(1)}")
+
+
+def test_simultaneous_controld_start_negotiates_every_time(service):
+    cluster, daemons = service
+    cases = Counter()
+    firsts = Counter()
+    for _run in range(20):
+        start_controlds_together(daemons, extra={n: ("--local-retention", "0.2") for n in NODES})
+        ready = daemons.wait_ready(NODES)
+        assert sum(r["first"] for r in ready.values()) == 1, ready
+        for node, info in ready.items():
+            assert info["daemon_protocol"] == [1, 0] and info["fs_protocol"] == [1, 0], info
+            for phase in ("local", "global"):
+                cases[f"{phase}:{info['reports'][phase]['case']}"] += 1
+            if info["first"]:
+                firsts[node] += 1
+        for result in ckpt_wait_everywhere(daemons).values():
+            assert result["sections"] in (
+                {"daemon_protocol": "01 00", "ocfs2_protocol": "01 00"},
+                {"daemon_max_protocol": "01 00", "ocfs2_max_protocol": "01 00"},
+            )
+        for node in NODES:
+            assert daemons.stop("controld", node) == 0, daemons.tails("controld", [node])
+        wait_empty(daemons)
+    print(f"\n20 simultaneous starts: first member by node {dict(firsts)}; cases {dict(cases)}")
+
+
+def test_fast_restart_meets_the_old_local_checkpoint_and_recovers(service):
+    cluster, daemons = service
+    start_controlds_together(daemons)
+    daemons.wait_ready(NODES)
+    daemons.kill9("controld", 2)
+    daemons.start_controld(2)  # at once: the old local checkpoint awaits its 3 s retention
+    ready = daemons.wait_ready([2])[2]
+    local = ready["reports"]["local"]
+    assert local["case"] == "exist_create", local
+    assert local["errors"]["SA_AIS_ERR_EXIST"] >= 1
+    assert local["elapsed"] < local["deadline"]
+    failed, result = daemons.run_module(
+        2, "ckpt_wait", {"name": local_name(2), "sections": ["daemon_max_protocol"], "socket": daemons.socket(2)}
+    )
+    assert not failed and result["sections"] == {"daemon_max_protocol": "01 00"}
+
+
+def test_mixed_versions_run_the_lowest_common_protocol(service):
+    cluster, daemons = service
+    extra = {1: ("--daemon-max", "1.3", "--fs-max", "1.2"), 2: ("--daemon-max", "1.1"), 3: ("--daemon-max", "1.2")}
+    start_controlds_together(daemons, extra=extra)
+    ready = daemons.wait_ready(NODES)
+    assert {tuple(r["daemon_protocol"]) for r in ready.values()} == {(1, 1)}
+    assert {tuple(r["fs_protocol"]) for r in ready.values()} == {(1, 0)}
+    failed, result = daemons.run_module(
+        3, "ckpt_wait", {"name": GLOBAL, "sections": ["daemon_protocol"], "socket": daemons.socket(3)}
+    )
+    assert not failed and result["sections"] == {"daemon_protocol": "01 01"}
+
+
+def test_a_daemon_that_cannot_run_the_protocol_refuses_with_a_reason(service):
+    cluster, daemons = service
+    start_controlds_together(daemons, nodes=[1, 2])
+    daemons.wait_ready([1, 2])
+    daemons.start_controld(3, "--daemon-max", "2.0")  # another major: incompatible
+    proc = daemons.procs[("controld", 3)]
+    assert proc.wait(60) == 2
+    assert "not supported by this daemon" in daemons.tails("controld", [3])
+
+
+def test_corosync_stop_on_one_node_keeps_the_others_and_their_data(service):
+    cluster, daemons = service
+    start_controlds_together(daemons)
+    daemons.wait_ready(NODES)
+    before = daemons.ckpt(1, "show", GLOBAL).stdout
+    cluster.stop(3)
+    daemons.wait_synced([1, 2], 2)
+    assert daemons.ckpt(1, "show", GLOBAL).stdout == before
+    for node in (1, 2):
+        failed, result = daemons.run_module(
+            node, "ckpt_wait", {"name": GLOBAL, "sections": ["daemon_protocol"], "socket": daemons.socket(node)}
+        )
+        assert not failed and result["sections"]["daemon_protocol"] == "01 00"
+    # Node 3's ckptd lost corosync: it answers TRY_AGAIN (not stale data) until corosync is back.
+    assert daemons.status(3).get("connected") is False
+    failed, result = daemons.run_module(3, "ckpt_wait", {"name": GLOBAL, "socket": daemons.socket(3), "timeout": 1})
+    assert failed and result["elapsed"] < 3
+    # Back: it rejoins, syncs and serves the same data.
+    cluster.start(3)
+    cluster.wait_quorate(timeout=60)
+    daemons.wait_synced(NODES, 3, timeout=60)
+    assert daemons.ckpt(3, "show", GLOBAL).stdout == before
+
+
+def test_ckpt_wait_reports_fatal_errors_at_once(service):
+    cluster, daemons = service
+    failed, result = daemons.run_module(
+        1,
+        "ckpt_wait",
+        {
+            "name": "probe",
+            "mode": "create",
+            "creation_attributes": {"max_section_size": 99999},
+            "socket": daemons.socket(1),
+        },
+    )
+    assert failed and result["error"] == "SA_AIS_ERR_INVALID_PARAM" and result["attempts"] == 1
+    failed, result = daemons.run_module(
+        1, "ckpt_wait", {"name": "missing", "timeout": 0.5, "socket": daemons.socket(1)}
+    )
+    assert failed and result["case"] == "not_exist_read" and result["error"] == "SA_AIS_ERR_NOT_EXIST"
+    assert 0.5 <= result["elapsed"] < 1.5
