@@ -126,6 +126,8 @@ def _decode(buf: memoryview, pos: int, depth: int) -> tuple[Any, int]:
             raise ProtocolError("truncated number")
         codec = _I64 if tag == _T_INT else _F64
         return codec.unpack_from(buf, pos)[0], pos + 8
+    if tag not in (_T_BYTES, _T_STR, _T_LIST, _T_DICT):
+        raise ProtocolError(f"unknown type tag {tag}")
     if pos + 4 > len(buf):
         raise ProtocolError("truncated length")
     length = _U32.unpack_from(buf, pos)[0]
@@ -158,7 +160,6 @@ def _decode(buf: memoryview, pos: int, depth: int) -> tuple[Any, int]:
                 raise ProtocolError("dict key is not a string")
             result[key], pos = _decode(buf, pos, depth + 1)
         return result, pos
-    raise ProtocolError(f"unknown type tag {tag}")
 
 
 def decode(data: bytes) -> Any:

@@ -73,7 +73,16 @@ class Pending:
 
 
 class CheckpointDaemon:
-    def __init__(self, socket_path: str, group: str, log: Any, socket_mode: int = 0o600, socket_gid: int = -1):
+    def __init__(
+        self,
+        socket_path: str,
+        group: str,
+        log: Any,
+        socket_mode: int = 0o600,
+        socket_gid: int = -1,
+        cpg_factory: Any = CpgGroup,
+    ):
+        self.cpg_factory = cpg_factory  # unit tests pass a loopback group
         self.socket_path = socket_path
         self.group_name = group
         self.log = log
@@ -117,7 +126,7 @@ class CheckpointDaemon:
 
     def connect_cpg(self) -> bool:
         """(Re)join the group; False while corosync is not there yet."""
-        group = CpgGroup(self.group_name, self)
+        group = self.cpg_factory(self.group_name, self)
         try:
             group.initialize()
             nodeid = group.local_nodeid()

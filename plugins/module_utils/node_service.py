@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 
 DEFAULT_RUN_DIR = "/run/quorate"
@@ -45,7 +46,13 @@ def sd_notify(state: str) -> bool:
 
 
 def on_stop_signals(callback: Callable[[int], None]) -> None:
-    """Run ``callback(signum)`` on SIGTERM and SIGINT (systemctl stop, ^C)."""
+    """Run ``callback(signum)`` on SIGTERM and SIGINT (systemctl stop, ^C).
+
+    Only the main thread may set handlers; a daemon run in a thread (unit tests) is stopped
+    by its owner instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda num, _frame: callback(num))
 

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisError, AisException, Operation
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import (
+    HEADER,
+    KIND_REPLY,
+    KIND_REQUEST,
+    MAX_FRAME,
+    FrameReader,
+    ProtocolError,
+    decode,
+    encode,
+    frame,
+    parse_protocol_version,
+    protocol_version_text,
+    raise_for_reply,
+    reply,
+    request,
+)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(None, id="none"),
+        pytest.param(True, id="true"),
+        pytest.param(False, id="false"),
+        pytest.param(-(2**63), id="int-min"),
+        pytest.param(2**63 - 1, id="int-max"),
+        pytest.param(1.5, id="float"),
+        pytest.param(b"\x00\xffbinary", id="bytes"),
+        pytest.param("grüße", id="unicode"),
+        pytest.param([1, [b"x", {"k": None}]], id="nested"),
+        pytest.param({"op": "open", "args": {"name": "g", "attrs": {"max_sections": 4}}}, id="request"),
+    ],
+)
+def test_roundtrip(value):
+    assert decode(encode(value)) == value
+
+
+def test_tuples_become_lists_and_bytes_stay_bytes():
+    assert decode(encode((1, b"a"))) == [1, b"a"]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        pytest.param(b"", "truncated body", id="empty"),
+        pytest.param(b"\x63", "unknown type tag", id="unknown-tag"),
+        pytest.param(b"\x03\x00", "truncated number", id="short-int"),
+        pytest.param(b"\x05\x00\x00\x00\x09abc", "truncated string", id="short-bytes"),
+        pytest.param(b"\x06\x00\x00\x00\x02\xff\xfe", "not UTF-8", id="bad-utf8"),
+        pytest.param(b"\x07\xff\xff\xff\xff", "container length exceeds", id="lying-list-length"),
+        pytest.param(b"\x08\x00\x00\x00\x01\x03" + b"\x00" * 8 + b"\x00", "dict key is not a string", id="int-key"),
+        pytest.param(encode(1) + b"x", "trailing bytes", id="trailing"),
+        pytest.param(b"\x07\x00\x00\x00\x01" * 40 + b"\x00", "nested too deeply", id="deep"),
+    ],
+)
+def test_malformed_bodies_are_protocol_errors(data, message):
+    with pytest.raises(ProtocolError, match=message):
+        decode(data)
+
+
+def test_unencodable_values_are_refused():
+    with pytest.raises(ProtocolError):
+        encode({1: "non-str key"})
+    with pytest.raises(ProtocolError):
+        encode(object())
+
+
+def test_frames_parse_incrementally_byte_by_byte():
+    stream = request("open", 1, name="g", flags=1) + request("status", 2)
+    reader = FrameReader()
+    frames = []
+    for index in range(len(stream)):
+        frames.extend(reader.feed(stream[index : index + 1]))
+    assert [(k, b["op"], b["id"]) for k, b in frames] == [(KIND_REQUEST, "open", 1), (KIND_REQUEST, "status", 2)]
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        pytest.param(HEADER.pack(b"XX", 1, KIND_REQUEST, 1), "bad magic", id="magic"),
+        pytest.param(HEADER.pack(b"QC", 9, KIND_REQUEST, 1), "version 9 is not supported", id="version"),
+        pytest.param(HEADER.pack(b"QC", 1, 7, 1), "unknown frame kind", id="kind"),
+        pytest.param(HEADER.pack(b"QC", 1, KIND_REQUEST, MAX_FRAME + 1), "exceeds", id="oversize"),
+    ],
+)
+def test_bad_headers_are_refused_before_reading_a_body(header, message):
+    with pytest.raises(ProtocolError, match=message):
+        FrameReader().feed(header)
+
+
+def test_oversized_frames_are_not_built():
+    with pytest.raises(ProtocolError, match="exceeds"):
+        frame(KIND_REQUEST, b"x" * (MAX_FRAME + 1))
+
+
+def test_replies_raise_their_sa_error_with_the_operation():
+    body = decode(reply(3, AisError.NOT_EXIST, "no checkpoint")[HEADER.size :])
+    with pytest.raises(AisException) as info:
+        raise_for_reply(body, Operation.OPEN_READ)
+    assert info.value.code is AisError.NOT_EXIST and info.value.verdict.case.value == "not_exist_read"
+    ok = decode(reply(4, AisError.OK, handle=7)[HEADER.size :])
+    assert raise_for_reply(ok) == {"handle": 7}
+    assert struct.unpack(">2sBBI", reply(1, AisError.OK)[: HEADER.size])[2] == KIND_REPLY
+
+
+def test_seed_protocol_version_format():
+    assert protocol_version_text(1, 0) == b"01 00\0"
+    assert protocol_version_text(0x1F, 0xA) == b"1f 0a\0"
+    assert parse_protocol_version(b"1f 0a\0") == (31, 10)
+    with pytest.raises(ValueError):
+        protocol_version_text(256, 0)
+    with pytest.raises(ValueError):
+        parse_protocol_version(b"garbage\0")

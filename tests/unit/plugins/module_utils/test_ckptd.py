@@ -1,0 +1,190 @@
+"""The daemon's request handling with real Unix sockets and a one-member loopback CPG."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisError, AisException
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import CheckpointClient
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import (
+    HEADER,
+    OPEN_READ,
+    OPEN_WRITE,
+    decode,
+)
+from ansible_collections.quorate.cluster.plugins.module_utils.ckptd import CheckpointDaemon
+from ansible_collections.quorate.cluster.plugins.module_utils.cpg import CpgMember
+
+ATTRS = {
+    "creation_flags": 0,
+    "checkpoint_size": 1024,
+    "retention_duration": 300_000_000,  # 0.3 s
+    "max_sections": 4,
+    "max_section_size": 256,
+    "max_section_id_size": 32,
+}
+
+
+class LoopbackCpg:
+    """One-member group: every multicast comes straight back, in order. Unit tests only."""
+
+    sync_delay = 0.0
+
+    def __init__(self, name, handler):
+        self.handler = handler
+        self.events: list = []
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+
+    def _signal(self):
+        os.write(self.write_fd, b"x")
+
+    def initialize(self):
+        pass
+
+    def local_nodeid(self):
+        return 1
+
+    def join(self):
+        me = CpgMember(1, os.getpid(), 1)
+        self.events.append(("confchg", [me], [], [me]))
+        self._signal()
+
+    def fileno(self):
+        return self.read_fd
+
+    def mcast(self, payload):
+        self.events.append(("deliver", 1, os.getpid(), bytes(payload)))
+        self._signal()
+
+    def dispatch(self, all_pending=True):
+        try:
+            os.read(self.read_fd, 4096)
+        except BlockingIOError:
+            pass
+        while self.events:
+            event = self.events.pop(0)
+            if event[0] == "confchg":
+                self.handler.on_confchg(*event[1:])
+            else:
+                self.handler.on_deliver(*event[1:])
+
+    def leave(self):
+        pass
+
+    def finalize(self):
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    path = str(tmp_path / "ckptd.sock")
+    log = logging.getLogger("test-ckptd")
+    instance = CheckpointDaemon(path, "g", log, cpg_factory=LoopbackCpg)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not os.path.exists(path) or not CheckpointClient(path).status().get("synced"):
+        assert time.monotonic() < deadline, "daemon did not come up"
+        time.sleep(0.01)
+    yield instance
+    instance.running = False
+    thread.join(5)
+    assert not thread.is_alive()
+    assert not os.path.exists(path)  # clean shutdown removes the socket
+
+
+def test_socket_is_private(daemon):
+    assert oct(os.stat(daemon.socket_path).st_mode & 0o777) == "0o600"
+
+
+def test_open_write_read_iterate_close(daemon):
+    with CheckpointClient(daemon.socket_path) as client:
+        handle = client.create("global", ATTRS)
+        client.section_create(handle, "daemon_protocol", b"01 00\0")
+        client.section_write(handle, "daemon_protocol", b"02", offset=0)
+        assert client.section_read(handle, "daemon_protocol") == b"02 00\0"
+        assert client.section_iterate(handle) == [{"id": b"daemon_protocol", "size": 6}]
+        reader = client.open("global", OPEN_READ)
+        with pytest.raises(AisException) as info:
+            client.section_create(reader, "x", b"1")
+        assert info.value.code is AisError.ACCESS
+        with pytest.raises(AisException) as info:
+            client.section_read(handle, "nope")
+        assert info.value.code is AisError.NOT_EXIST
+        client.close(reader)
+        with pytest.raises(AisException) as info:
+            client.close(reader)
+        assert info.value.code is AisError.BAD_HANDLE
+        assert client.list()[0]["open_handles"] == 1
+
+
+def test_write_only_handle_cannot_read(daemon):
+    with CheckpointClient(daemon.socket_path) as client:
+        handle = client.open("w", OPEN_WRITE | 0x4, ATTRS)
+        client.section_create(handle, "s", b"1")
+        with pytest.raises(AisException) as info:
+            client.section_read(handle, "s")
+        assert info.value.code is AisError.ACCESS
+
+
+def test_client_death_closes_its_handles_and_starts_retention(daemon):
+    first = CheckpointClient(daemon.socket_path).connect()
+    first.create("local", ATTRS, exclusive=True)
+    first.close_connection()  # the process died: the daemon closes its handle for it
+    with CheckpointClient(daemon.socket_path) as client:
+        with pytest.raises(AisException) as info:
+            client.create("local", ATTRS, exclusive=True)
+        assert info.value.code is AisError.EXIST  # the seed's write && EXIST, until retention ends
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                client.create("local", ATTRS, exclusive=True)
+                break
+            except AisException as exc:
+                assert exc.code is AisError.EXIST
+                assert time.monotonic() < deadline, "retention never expired"
+                time.sleep(0.02)
+
+
+def test_malformed_frames_close_that_connection_only(daemon):
+    good = CheckpointClient(daemon.socket_path).connect()
+    bad = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    bad.settimeout(5)
+    bad.connect(daemon.socket_path)
+    bad.sendall(b"GARBAGE-NOT-A-FRAME")
+    answer = bad.recv(4096)
+    assert decode(answer[HEADER.size :])["rc"] == AisError.MESSAGE_ERROR
+    assert bad.recv(4096) == b""  # then it hung up
+    oversized = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    oversized.settimeout(5)
+    oversized.connect(daemon.socket_path)
+    oversized.sendall(HEADER.pack(b"QC", 1, 1, 1 << 30))
+    assert decode(oversized.recv(4096)[HEADER.size :])["rc"] == AisError.MESSAGE_ERROR
+    assert good.status()["synced"]  # everyone else is still served
+
+
+def test_unknown_operations_and_bad_arguments(daemon):
+    with CheckpointClient(daemon.socket_path) as client:
+        with pytest.raises(AisException) as info:
+            client.call("frobnicate")
+        assert info.value.code is AisError.BAD_OPERATION
+        with pytest.raises(AisException) as info:
+            client.call("open", name="x")  # no flags
+        assert info.value.code is AisError.INVALID_PARAM
+
+
+def test_unreachable_service_is_a_reconnect_case(tmp_path):
+    with pytest.raises(AisException) as info:
+        CheckpointClient(str(tmp_path / "absent.sock")).status()
+    assert info.value.code is AisError.LIBRARY and info.value.verdict.reconnect
