@@ -21,6 +21,10 @@ from .ckpt_client import CheckpointClient, default_socket
 from .ckpt_protocol import OPEN_READ
 
 
+def _say(out, line: str) -> None:
+    out.write(line + "\n")
+
+
 def _text(data: bytes) -> str:
     return data.rstrip(b"\0").decode("utf-8", "backslashreplace")
 
@@ -30,21 +34,22 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
         if args.command == "status":
             status = client.status()
             if args.json:
-                print(json.dumps(status, sort_keys=True), file=out)
+                _say(out, json.dumps(status, sort_keys=True))
             else:
                 members = " ".join(f"{n}/{p}" for n, p in status.get("members", []))
-                print(f"synced: {'yes' if status.get('synced') else 'no'}", file=out)
-                print(f"corosync: {'connected' if status.get('connected') else 'not connected'}", file=out)
-                print(f"members (nodeid/pid): {members or '-'}", file=out)
-                print(f"checkpoints: {status.get('checkpoints', 0)}", file=out)
+                _say(out, f"synced: {'yes' if status.get('synced') else 'no'}")
+                _say(out, f"corosync: {'connected' if status.get('connected') else 'not connected'}")
+                _say(out, f"members (nodeid/pid): {members or '-'}")
+                _say(out, f"checkpoints: {status.get('checkpoints', 0)}")
             return 0 if status.get("synced") else 1
         if args.command == "list":
             listing = client.list()
             if args.json:
-                print(json.dumps(listing, sort_keys=True), file=out)
+                _say(out, json.dumps(listing, sort_keys=True))
             for ckpt in [] if args.json else listing:
                 flag = " (unlinked)" if ckpt["unlinked"] else ""
-                print(
+                _say(
+                    out,
                     f"{ckpt['name']}{flag}: {ckpt['sections']} sections, {ckpt['bytes']} bytes, "
                     f"{ckpt['open_handles']} open handles, retention {ckpt['retention_duration'] / 1e9:g}s",
                     file=out,
@@ -55,12 +60,12 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
             sections = client.section_iterate(handle)
             if args.json:
                 values = {_text(s["id"]): _text(client.section_read(handle, s["id"])) for s in sections}
-                print(json.dumps(values, sort_keys=True), file=out)
+                _say(out, json.dumps(values, sort_keys=True))
             for section in [] if args.json else sections:
-                print(f"{_text(section['id'])} ({section['size']} bytes)", file=out)
+                _say(out, f"{_text(section['id'])} ({section['size']} bytes)")
             return 0
         data = client.section_read(handle, args.section.encode())
-        print(data.hex() if args.hex else _text(data), file=out)
+        _say(out, data.hex() if args.hex else _text(data))
         return 0
 
 
@@ -81,9 +86,9 @@ def main(argv: list | None = None) -> int:
     try:
         return run(args)
     except AisException as exc:
-        print(f"quorate-ckpt: {exc}", file=sys.stderr)
+        sys.stderr.write(f"quorate-ckpt: {exc}\n")
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -19,7 +19,6 @@ import itertools
 import os
 import selectors
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -477,4 +476,4 @@ def main(argv: list | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -110,9 +110,11 @@ class Controld:
     # -- the startup sequence --------------------------------------------------------------------
 
     def wait_for_settled_membership(self) -> int:
-        state, report = self.retry(self.args.startup_timeout).wait_for(
-            lambda: (lambda q: (q.quorate, q))(self.runtime.quorum()), what="quorate corosync membership"
-        )
+        def quorate() -> tuple:
+            state = self.runtime.quorum()
+            return state.quorate, state
+
+        state, report = self.retry(self.args.startup_timeout).wait_for(quorate, what="quorate corosync membership")
         self.reports["membership"] = report.as_dict()
         self.log.info("corosync quorate: members %s, ring %s", state.members, state.ring_id)
         return state.node_id
@@ -377,11 +379,11 @@ def main(argv: list | None = None) -> int:
         try:
             protocol_version_text(*parse_version(getattr(args, option)))
         except ValueError as exc:
-            print(f"quorate-controld: --{option.replace('_', '-')}: {exc}", file=sys.stderr)
+            sys.stderr.write(f"quorate-controld: --{option.replace('_', '-')}: {exc}\n")
             return 64
     log = setup_logging("quorate-controld", args.verbose)
     return Controld(args, log).run()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

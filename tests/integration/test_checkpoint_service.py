@@ -32,7 +32,7 @@ def service(netns_cluster_factory):
         daemons.stop_all()
 
 
-def start_controlds_together(daemons: NodeDaemons, nodes=NODES, extra=None) -> None:
+def start_controlds_together(daemons: NodeDaemons, nodes=None, extra=None) -> None:
     """Launch on every node back to back (a few ms apart), like a cluster manager does."""
     threads = [threading.Thread(target=daemons.start_controld, args=(n, *((extra or {}).get(n, ())))) for n in nodes]
     for thread in threads:

@@ -37,8 +37,8 @@ def cluster(*members) -> SimGroup:
     return group
 
 
-def create(group, member, name="global", handle=1, attrs=ATTRS, flags=RW_CREATE):
-    return group.do(member, "open", name=name, flags=flags, attrs=attrs, handle=handle)
+def create(group, member, name="global", handle=1, attrs=None, flags=RW_CREATE):
+    return group.do(member, "open", name=name, flags=flags, attrs=attrs or ATTRS, handle=handle)
 
 
 def write_section(group, member, cid, section=b"daemon_protocol", data=b"01 00\0"):
