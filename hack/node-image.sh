@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Build the podman node image once (debootstrap minbase + systemd + corosync + python3 + sshd);
+# later calls find it cached and return at once. Usage: hack/node-image.sh [IMAGE]
+set -euo pipefail
+
+image="${1:-${QUORATE_NODE_IMAGE:-localhost/quorate-node:bookworm}}"
+mirror="${QUORATE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+packages=systemd,systemd-sysv,corosync,python3,openssh-server,iproute2,procps,libcpg4
+
+if podman image exists "$image"; then
+    exit 0
+fi
+
+root=$(mktemp -d /var/tmp/quorate-node-root.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+start=$(date +%s)
+echo "node-image: debootstrap bookworm into $root (about a minute, once)" >&2
+debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >/dev/null
+
+# The roles decide when corosync starts and with which configuration: no default config,
+# not enabled at boot. Units that make no sense in a container are masked.
+rm -f "$root/etc/corosync/corosync.conf"
+chroot "$root" systemctl disable corosync.service >/dev/null 2>&1 || true
+for unit in systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
+    systemd-networkd-wait-online.service getty@tty1.service console-getty.service; do
+    chroot "$root" systemctl mask "$unit" >/dev/null 2>&1 || true
+done
+chroot "$root" systemctl enable ssh.service >/dev/null 2>&1 || true
+# Host keys are made per container at first boot (ssh-keygen -A runs in the unit's ExecStartPre).
+rm -f "$root"/etc/ssh/ssh_host_*
+mkdir -p "$root/root/.ssh"
+chmod 0700 "$root/root/.ssh"
+printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n' > "$root/etc/ssh/sshd_config.d/quorate.conf"
+# sshd's unit in bookworm does not regenerate missing host keys: do it before sshd starts.
+mkdir -p "$root/etc/systemd/system/ssh.service.d"
+printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
+    > "$root/etc/systemd/system/ssh.service.d/hostkeys.conf"
+apt_lists="$root/var/lib/apt/lists"
+rm -rf "$apt_lists"/* "$root"/var/cache/apt/archives/*.deb
+
+tar -C "$root" -c . | podman import --change 'CMD ["/sbin/init"]' - "$image" >/dev/null
+echo "node-image: $image built in $(( $(date +%s) - start ))s" >&2

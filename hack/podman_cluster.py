@@ -1,0 +1,170 @@
+"""Local podman nodes for `make cluster`, molecule and the benchmarks.
+
+Nodes are podman containers with systemd as PID 1 on a dedicated internal podman network (no
+route out; the host reaches them through the bridge, so Ansible talks to them over SSH exactly
+as to real machines). Facts from DESIGN 2: runtime runc (crun fails on this cgroup hybrid), lowered
+default ulimits (podman's defaults fail with "error setting rlimit"), a larger /dev/shm.
+
+    python hack/podman_cluster.py up   [--nodes 3] [--prefix quorate]   # creates, writes the inventory
+    python hack/podman_cluster.py down [--prefix quorate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "build"
+IMAGE = os.environ.get("QUORATE_NODE_IMAGE", "localhost/quorate-node:bookworm")
+CONTAINERS_CONF = BUILD / "podman" / "containers.conf"
+
+
+def podman_env() -> dict:
+    CONTAINERS_CONF.parent.mkdir(parents=True, exist_ok=True)
+    CONTAINERS_CONF.write_text(
+        '[containers]\ndefault_ulimits = ["nofile=16384:16384", "nproc=8192:8192"]\n[engine]\nruntime = "runc"\n'
+    )
+    return dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF))
+
+
+def podman(*args: str, check: bool = True, capture: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        ["podman", *args], env=podman_env(), capture_output=capture, text=True, timeout=timeout, check=False
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"podman {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc
+
+
+class PodmanCluster:
+    def __init__(self, nodes: int = 3, prefix: str = "quorate", subnet_octet: int = 77):
+        self.size = nodes
+        self.prefix = prefix
+        self.network = f"{prefix}-net"
+        self.subnet = f"10.89.{subnet_octet}"
+        self.workdir = BUILD / prefix
+        self.key = self.workdir / "id_ed25519"
+        self.inventory = self.workdir / "inventory.yml"
+
+    def name(self, node: int) -> str:
+        return f"{self.prefix}-n{node}"
+
+    def addr(self, node: int) -> str:
+        return f"{self.subnet}.{10 + node}"
+
+    @property
+    def nodes(self) -> list[int]:
+        return list(range(1, self.size + 1))
+
+    def exists(self) -> list[str]:
+        out = podman("ps", "-a", "--format", "{{.Names}}", check=False).stdout.split()
+        return [n for n in out if n.startswith(f"{self.prefix}-n")]
+
+    def down(self) -> None:
+        """Remove every container and the network of this prefix (leftovers of any size)."""
+        for name in self.exists():
+            podman("rm", "-f", "-t", "2", name, check=False)
+        podman("network", "rm", "-f", self.network, check=False)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def up(self) -> None:
+        subprocess.run([str(REPO / "hack" / "node-image.sh"), IMAGE], check=True, env=podman_env())
+        self.down()  # names of a stopped run would collide
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True)
+        podman("network", "create", "--internal", "--subnet", f"{self.subnet}.0/24", self.network)
+        for node in self.nodes:
+            podman(
+                "create",
+                "--name", self.name(node),
+                "--hostname", f"n{node}",
+                "--network", self.network,
+                "--ip", self.addr(node),
+                "--systemd=always",
+                "--shm-size=256m",
+                "--cap-add", "SYS_NICE,IPC_LOCK,NET_ADMIN,NET_RAW",
+                "--label", f"quorate.cluster={self.prefix}",
+                IMAGE,
+                "/sbin/init",
+            )  # fmt: skip
+        pubkey = self.key.with_suffix(".pub").read_text()
+        for node in self.nodes:
+            podman("start", self.name(node))
+        for node in self.nodes:
+            subprocess.run(
+                ["podman", "exec", "-i", self.name(node), "sh", "-c", "umask 077; cat > /root/.ssh/authorized_keys"],
+                input=pubkey,
+                text=True,
+                env=podman_env(),
+                check=True,
+            )
+        for node in self.nodes:
+            self.wait_ssh(node)
+        self.write_inventory()
+
+    def wait_ssh(self, node: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((self.addr(node), 22), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"sshd on {self.name(node)} ({self.addr(node)}) did not come up in {timeout}s")
+
+    def write_inventory(self) -> None:
+        hosts = {
+            f"n{node}": {
+                "ansible_host": self.addr(node),
+                "quorate_corosync_nodeid": node,
+                "quorate_corosync_addrs": [self.addr(node)],
+            }
+            for node in self.nodes
+        }
+        inventory = {
+            "all": {
+                "children": {"quorate_cluster": {"hosts": hosts}},
+                "vars": {
+                    "ansible_user": "root",
+                    "ansible_ssh_private_key_file": str(self.key),
+                    # Throwaway nodes with fresh host keys on every `up`.
+                    "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                    "-o LogLevel=ERROR",
+                    "ansible_python_interpreter": "/usr/bin/python3",
+                    "quorate_podman_container_prefix": self.prefix,
+                },
+            }
+        }
+        # JSON is YAML: no YAML library needed here.
+        self.inventory.write_text(json.dumps(inventory, indent=2) + "\n")
+
+    def exec(self, node: int, *argv: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
+        return podman("exec", self.name(node), *argv, check=check, timeout=timeout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--prefix", default="quorate")
+    parser.add_argument("--subnet-octet", type=int, default=77)
+    args = parser.parse_args()
+    cluster = PodmanCluster(args.nodes, args.prefix, args.subnet_octet)
+    if args.action == "down":
+        cluster.down()
+        return 0
+    cluster.up()
+    sys.stdout.write(f"{args.nodes} podman nodes up; inventory {cluster.inventory}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

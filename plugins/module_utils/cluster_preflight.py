@@ -1,0 +1,113 @@
+# Copyright: quorate.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller-side checks of the cluster's inventory, before any node is touched.
+
+Every problem is reported with the name of the variable (and host) to fix. Used by the
+``quorate.cluster.preflight_errors`` filter in the roles' preflight tasks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from .ckpt_protocol import MAX_NAME_LENGTH
+
+KNOWN_DAEMONS = ("quorate-controld", "dlm_controld")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def corosync_errors(hosts: dict, totem: dict, quorum: dict, cluster_name: Any) -> list[str]:
+    """``hosts``: inventory name -> its hostvars (only the quorate_* ones are read)."""
+    errors: list[str] = []
+    if not isinstance(cluster_name, str) or not _NAME_RE.match(cluster_name or "") or len(cluster_name) > 32:
+        errors.append(
+            f"quorate_corosync_cluster_name: {cluster_name!r} must be 1..32 characters of letters, digits, _ . : -"
+        )
+    if not isinstance(totem, dict):
+        return errors + [f"quorate_corosync_totem must be a dict, got {type(totem).__name__}"]
+    token = totem.get("token")
+    if not _is_int(token) or token <= 0:
+        errors.append(f"quorate_corosync_totem.token: {token!r} must be a positive integer (ms)")
+    coefficient = totem.get("token_coefficient", 650)
+    if coefficient is not None and (not _is_int(coefficient) or coefficient < 0):
+        errors.append(f"quorate_corosync_totem.token_coefficient: {coefficient!r} must be a non-negative integer")
+    consensus = totem.get("consensus")
+    if consensus is not None:
+        if not _is_int(consensus) or consensus <= 0:
+            errors.append(f"quorate_corosync_totem.consensus: {consensus!r} must be a positive integer (ms)")
+        elif _is_int(token) and token > 0:
+            effective = token + max(0, len(hosts) - 2) * (coefficient if _is_int(coefficient) else 650)
+            if consensus < 1.2 * effective:
+                errors.append(
+                    f"quorate_corosync_totem.consensus: {consensus} is below 1.2 x the effective token "
+                    f"({effective} ms for {len(hosts)} nodes), corosync refuses that; use at least "
+                    f"{int(1.2 * effective + 0.999)} or leave it unset"
+                )
+    for key in ("join", "token_retransmits_before_loss_const"):
+        value = totem.get(key)
+        if value is not None and (not _is_int(value) or value <= 0):
+            errors.append(f"quorate_corosync_totem.{key}: {value!r} must be a positive integer")
+    if not isinstance(quorum, dict):
+        errors.append(f"quorate_corosync_quorum must be a dict, got {type(quorum).__name__}")
+    elif quorum.get("two_node") and len(hosts) != 2:
+        errors.append(f"quorate_corosync_quorum.two_node: only for 2-node clusters, this one has {len(hosts)}")
+
+    ids: dict[int, list] = {}
+    addrs: dict[str, list] = {}
+    links = set()
+    for host, hostvars in sorted(hosts.items()):
+        nodeid = hostvars.get("quorate_corosync_nodeid")
+        if nodeid is None:
+            errors.append(f"{host}: quorate_corosync_nodeid is not set (every node needs a unique positive id)")
+        elif not _is_int(nodeid) or nodeid < 1:
+            errors.append(f"{host}: quorate_corosync_nodeid {nodeid!r} must be a positive integer")
+        else:
+            ids.setdefault(nodeid, []).append(host)
+        host_addrs = hostvars.get("quorate_corosync_addrs")
+        if not isinstance(host_addrs, list) or not host_addrs:
+            errors.append(f"{host}: quorate_corosync_addrs must be a non-empty list (one address per knet link)")
+            continue
+        links.add(len(host_addrs))
+        for addr in host_addrs:
+            try:
+                ipaddress.ip_address(str(addr))
+            except ValueError:
+                errors.append(f"{host}: quorate_corosync_addrs: {addr!r} is not an IP address")
+            addrs.setdefault(str(addr), []).append(host)
+    for nodeid, owners in sorted(ids.items()):
+        if len(owners) > 1:
+            errors.append(f"quorate_corosync_nodeid: {nodeid} is used by {', '.join(owners)}; node ids must be unique")
+    for addr, owners in sorted(addrs.items()):
+        if len(owners) > 1:
+            errors.append(f"quorate_corosync_addrs: {addr} is used by {', '.join(sorted(set(owners)))}")
+    if len(links) > 1:
+        errors.append(f"quorate_corosync_addrs: every node needs the same number of links, found {sorted(links)}")
+    return errors
+
+
+def controld_errors(daemons: Any, prefix: Any, fs_name: Any, retention: Any) -> list[str]:
+    errors: list[str] = []
+    if not isinstance(daemons, list) or not daemons:
+        return [f"quorate_controld_daemons must be a non-empty list of daemons, got {daemons!r}"]
+    for daemon in daemons:
+        if daemon not in KNOWN_DAEMONS:
+            errors.append(f"quorate_controld_daemons: unknown daemon {daemon!r}; known: {', '.join(KNOWN_DAEMONS)}")
+    if len(set(map(str, daemons))) != len(daemons):
+        errors.append("quorate_controld_daemons: a daemon is listed twice")
+    # The local checkpoints add ":<8 hex digits>" to the prefix.
+    if not isinstance(prefix, str) or not prefix or len(prefix.encode()) + 9 > MAX_NAME_LENGTH:
+        errors.append(
+            f"quorate_controld_checkpoint_prefix: {prefix!r} must be 1..{MAX_NAME_LENGTH - 9} bytes "
+            "(the checkpoint service rejects longer checkpoint names)"
+        )
+    if not isinstance(fs_name, str) or not re.match(r"^[a-z0-9_]{1,32}$", fs_name or ""):
+        errors.append(f"quorate_controld_fs_name: {fs_name!r} must be 1..32 of a-z, 0-9, _")
+    if not isinstance(retention, (int, float)) or isinstance(retention, bool) or retention < 0:
+        errors.append(f"quorate_controld_local_retention: {retention!r} must be a non-negative number of seconds")
+    return errors

@@ -1,0 +1,152 @@
+# Copyright: quorate.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""corosync.conf: render from structured settings, parse back, and tell what a change needs.
+
+corosync's parser is strict (one statement per line, ``{`` ends its line, ``}`` stands alone),
+so the file is rendered here rather than templated. Comparing the parsed old file with the new
+one tells whether corosync can take the change live (``corosync-cfgtool -R``: the totem timing
+and logging) or needs a restart (crypto, transport, cluster name, nodelist addresses, quorum).
+
+Stdlib only: runs on the nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Totem keys corosync re-reads on ``corosync-cfgtool -R`` (corosync.conf(5), "reload").
+RELOADABLE_TOTEM = frozenset(
+    {
+        "token",
+        "token_coefficient",
+        "token_retransmit",
+        "hold",
+        "token_retransmits_before_loss_const",
+        "join",
+        "send_join",
+        "consensus",
+        "merge",
+        "downcheck",
+        "fail_recv_const",
+        "seqno_unchanged_const",
+        "max_network_delay",
+        "window_size",
+        "max_messages",
+        "miss_count_const",
+        "heartbeat_failures_allowed",
+    }
+)
+RELOADABLE_SECTIONS = frozenset({"logging"})
+_ORDER = ("totem", "nodelist", "quorum", "logging")
+
+
+class ConfError(ValueError):
+    """A corosync.conf that does not parse."""
+
+
+def _value(value: Any, section: str = "") -> str:
+    if isinstance(value, bool):
+        # corosync wants yes/no in logging and 1/0 in quorum (two_node, wait_for_all...).
+        if section == "logging":
+            return "yes" if value else "no"
+        return "1" if value else "0"
+    text = str(value)
+    if "\n" in text or "{" in text or "}" in text:
+        raise ConfError(f"value {text!r} cannot be written to corosync.conf")
+    return text
+
+
+def render(cluster_name: str, totem: dict, nodes: list, quorum: dict, logging: dict, keyfile: str) -> str:
+    """The whole file. ``nodes``: [{nodeid, name, addrs: [...]}] in any order."""
+    lines = ["# Managed by the quorate.cluster.corosync role: local edits are overwritten.", "totem {"]
+    lines.append("    version: 2")
+    lines.append(f"    cluster_name: {_value(cluster_name)}")
+    lines.append("    transport: knet")
+    for key, value in sorted(totem.items()):
+        if value is not None:
+            lines.append(f"    {key}: {_value(value)}")
+    lines.append(f"    keyfile: {_value(keyfile)}")
+    lines.append("}")
+    lines.append("nodelist {")
+    for node in sorted(nodes, key=lambda n: int(n["nodeid"])):
+        lines.append("    node {")
+        lines.append(f"        nodeid: {int(node['nodeid'])}")
+        lines.append(f"        name: {_value(node['name'])}")
+        for link, addr in enumerate(node["addrs"]):
+            lines.append(f"        ring{link}_addr: {_value(addr)}")
+        lines.append("    }")
+    lines.append("}")
+    for section, values in (("quorum", quorum), ("logging", logging)):
+        lines.append(f"{section} {{")
+        for key, value in sorted(values.items()):
+            if value is not None:
+                lines.append(f"    {key}: {_value(value, section)}")
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def parse(text: str) -> dict:
+    """Nested dict of a corosync.conf; repeated sections (``node``) become lists."""
+    root: dict = {}
+    stack = [root]
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.endswith("{"):
+            name = line[:-1].strip()
+            child: dict = {}
+            parent = stack[-1]
+            if name in parent:
+                if not isinstance(parent[name], list):
+                    parent[name] = [parent[name]]
+                parent[name].append(child)
+            else:
+                parent[name] = child
+            stack.append(child)
+        elif line == "}":
+            if len(stack) == 1:
+                raise ConfError(f"line {number}: unbalanced closing brace")
+            stack.pop()
+        elif ":" in line:
+            key, _sep, value = line.partition(":")
+            stack[-1][key.strip()] = value.strip()
+        else:
+            raise ConfError(f"line {number}: not a key, section or brace: {line!r}")
+    if len(stack) != 1:
+        raise ConfError("missing closing brace")
+    return root
+
+
+def classify_change(old_text: str | None, new_text: str) -> dict:
+    """What applying ``new_text`` over ``old_text`` needs.
+
+    Returns ``{"changed": bool, "reloadable": [...keys], "restart": [...keys]}`` where the key
+    lists name what differs (``totem.token``, ``nodelist``...).
+    """
+    if old_text is None:
+        return {"changed": True, "reloadable": [], "restart": ["(new file)"]}
+    try:
+        old = parse(old_text)
+    except ConfError:
+        return {"changed": old_text != new_text, "reloadable": [], "restart": ["(unparsable old file)"]}
+    new = parse(new_text)
+    reloadable, restart = [], []
+    for section in sorted(set(old) | set(new)):
+        before, after = old.get(section), new.get(section)
+        if before == after:
+            continue
+        if section == "totem" and isinstance(before, dict) and isinstance(after, dict):
+            for key in sorted(set(before) | set(after)):
+                if before.get(key) != after.get(key):
+                    (reloadable if key in RELOADABLE_TOTEM else restart).append(f"totem.{key}")
+        elif section in RELOADABLE_SECTIONS:
+            reloadable.append(section)
+        else:
+            restart.append(section)
+    return {"changed": bool(reloadable or restart) or old_text != new_text, "reloadable": reloadable, "restart": restart}
+
+
+def effective_token(token: int, coefficient: int, nodes: int) -> int:
+    """The runtime token corosync computes: token + (nodes - 2) * coefficient for 3+ nodes."""
+    return token + max(0, nodes - 2) * coefficient
