@@ -67,10 +67,10 @@ test: unit integration sanity lint build-collection
 	@echo "make test: all suites passed"
 
 cluster: deps
-	$(BIN)/python hack/netns_cluster_cli.py up
+	$(BIN)/python hack/local_cluster.py up
 
 cluster-down: deps
-	$(BIN)/python hack/netns_cluster_cli.py down
+	$(BIN)/python hack/local_cluster.py down
 
 clean:
 	rm -rf build .pytest_cache

@@ -61,6 +61,7 @@ RATIO_TARGET = 0.50
 START_LIMIT_S = 30.0  # success = ready within this many seconds of the launch
 LOCAL_RETENTION = "0.2"
 CONTROLD_PREFIX = "quorate:controld"
+BANDAID_PREFIX = "quorate:bandaid"  # ckpt_node_driver.py's default
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Config:
     def make(cls, quick: bool) -> Config:
         if quick:
             return cls(True, 10, 10, 2, 5000, 1024, 3.0, (1, 8), 150.0)
-        return cls(False, 40, 50, 2, 5000, 1024, 5.0, (1, 8), 660.0)
+        return cls(False, 40, 50, 2, 5000, 1024, 5.0, (1, 8, 32), 660.0)
 
 
 def log(msg: str) -> None:
@@ -264,6 +265,30 @@ def wait_ckptd_listening(daemons: NodeDaemons, timeout: float = 15.0) -> float:
                 raise ClusterError(f"quorate-ckptd not listening on nodes {sorted(pending)} after {timeout:g}s")
             time.sleep(0.01)
     return time.monotonic() - started
+
+
+def global_instances(daemons: NodeDaemons, name: str, timeout: float = 20.0) -> dict[str, Any]:
+    """After the ckptds have merged into one synced view: how many checkpoints carry ``name``.
+
+    More than one (the extra ones unlinked by the sync's name rule) means more than one node
+    created "the" global checkpoint, each in its own membership: a split decision.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            states = []
+            for node in NODES:
+                with CheckpointClient(daemons.socket(node), timeout=2.0) as client:
+                    states.append(client.status())
+            if all(s.get("synced") and len(s.get("members", [])) == len(NODES) for s in states):
+                with CheckpointClient(daemons.socket(1), timeout=2.0) as client:
+                    mine = [c for c in client.list() if c["name"] == name]
+                return {"synced": True, "total": len(mine), "unlinked": sum(1 for c in mine if c["unlinked"])}
+        except AisException:
+            pass
+        if time.monotonic() > deadline:
+            return {"synced": False}
+        time.sleep(0.05)
 
 
 def stop_group(daemons: NodeDaemons, name: str) -> dict[int, int | None]:
@@ -452,6 +477,7 @@ def controld_trial(daemons: NodeDaemons) -> dict[str, Any]:
         time.sleep(0.02)
     for node in NODES:
         nodes.setdefault(node, {"status": "timeout"})
+    instances = global_instances(daemons, CONTROLD_PREFIX)
     rcs = stop_group(daemons, "controld")
     cases: Counter = Counter()
     errors: Counter = Counter()
@@ -474,14 +500,17 @@ def controld_trial(daemons: NodeDaemons) -> dict[str, Any]:
             for code, count in report["errors"].items():
                 errors[f"{phase}:{code}"] += count
         info["membership_wait_s"] = ready["reports"].get("membership", {}).get("elapsed")
-    ok = all(i["status"] == "ready" for i in nodes.values()) and len(protocols) == 1
+    ready_same = all(i["status"] == "ready" for i in nodes.values()) and len(protocols) == 1
+    ok = _judge(ready_same, firsts, failures)
     return {
         "ok": ok,
+        "ready_same_protocol": ready_same,
         "firsts": firsts,
         "nodes": nodes,
         "cases": dict(cases),
         "errors": dict(errors),
         "failures": dict(failures),
+        "global_instances": instances,
         "stop_rc": rcs,
         "all_ready_s": max((i.get("ready_s", 0.0) for i in nodes.values()), default=None) if ok else None,
     }
@@ -505,8 +534,12 @@ def bandaid_trial(cluster: NetnsCluster, daemons: NodeDaemons) -> dict[str, Any]
         ]
     )
     nodes: dict[int, dict[str, Any]] = {}
+    instances: dict[str, Any] = {}
     try:
         for node, helper in zip(NODES, procs):
+            if helper is None:
+                nodes[node] = {"ok": False, "failed_step": "launch", "error": "driver did not start"}
+                continue
             remaining = launched + START_LIMIT_S - time.monotonic()
             event = helper.next_event(lambda e: e.get("ev") == "result", max(0.1, remaining))
             if event is None:
@@ -514,6 +547,7 @@ def bandaid_trial(cluster: NetnsCluster, daemons: NodeDaemons) -> dict[str, Any]
             else:
                 event["result_s"] = round(event["t"] - launched, 3)
                 nodes[node] = event
+        instances = global_instances(daemons, BANDAID_PREFIX)
     finally:
         for helper in procs:
             if helper is not None:
@@ -529,12 +563,32 @@ def bandaid_trial(cluster: NetnsCluster, daemons: NodeDaemons) -> dict[str, Any]
             firsts += bool(info.get("first"))
         else:
             failures[f"{info.get('failed_step')}:{info.get('error')}"] += 1
-    ok = all(i.get("ok") for i in nodes.values()) and len(protocols) == 1
+    ready_same = all(i.get("ok") for i in nodes.values()) and len(protocols) == 1
+    ok = _judge(ready_same, firsts, failures)
     slim = {
         n: {k: i.get(k) for k in ("ok", "first", "result_s", "elapsed", "failed_step", "error", "errors", "group_view")}
         for n, i in nodes.items()
     }
-    return {"ok": ok, "firsts": firsts, "nodes": slim, "errors": dict(errors), "failures": dict(failures)}
+    return {
+        "ok": ok,
+        "ready_same_protocol": ready_same,
+        "firsts": firsts,
+        "global_instances": instances,
+        "nodes": slim,
+        "errors": dict(errors),
+        "failures": dict(failures),
+    }
+
+
+def _judge(ready_same: bool, firsts: int, failures: Counter) -> bool:
+    """Success: all ready with one protocol AND it was decided once (exactly one first member).
+
+    With equal maxima on every node a split decision still yields equal protocols, so the
+    protocol check alone cannot see the seed's race; the first-member count can.
+    """
+    if ready_same and firsts != 1:
+        failures[f"split decision: {firsts} first members"] += 1
+    return ready_same and firsts == 1
 
 
 def bench_start(cluster: NetnsCluster, daemons: NodeDaemons, cfg: Config) -> dict[str, Any]:
@@ -589,7 +643,8 @@ def bench_start(cluster: NetnsCluster, daemons: NodeDaemons, cfg: Config) -> dic
         variants[variant] = {
             **_rate(mine),
             "by_scenario": per_scenario,
-            "split_first": sum(1 for t in mine if t["ok"] and t["firsts"] != 1),
+            "split_first": sum(1 for t in mine if t["ready_same_protocol"] and t["firsts"] != 1),
+            "multiple_global_instances": sum(1 for t in mine if t["global_instances"].get("total", 0) > 1),
             "cases": dict(cases),
             "errors": dict(errors),
             "failures": dict(failures),
@@ -606,7 +661,13 @@ def bench_start(cluster: NetnsCluster, daemons: NodeDaemons, cfg: Config) -> dic
 
 def _rate(trials: list[dict[str, Any]]) -> dict[str, Any]:
     ok = sum(1 for t in trials if t["ok"])
-    return {"trials": len(trials), "successes": ok, "rate": round(ok / len(trials), 3) if trials else None}
+    loose = sum(1 for t in trials if t["ready_same_protocol"])
+    return {
+        "trials": len(trials),
+        "successes": ok,
+        "rate": round(ok / len(trials), 3) if trials else None,
+        "ready_same_protocol": loose,
+    }
 
 
 # --------------------------------------------------------------------------- (c) throughput
@@ -673,14 +734,75 @@ def writers(cluster: NetnsCluster, daemons: NodeDaemons, cfg: Config, clients: i
     return event
 
 
+class CpuMeter:
+    """CPU use during one measurement: the whole host (/proc/stat) and our corosyncs and ckptds.
+
+    On 2 cores both paths are CPU-bound, so the split tells where the time goes.
+    """
+
+    def __init__(self, cluster: NetnsCluster, daemons: NodeDaemons) -> None:
+        self.pids: dict[str, int] = {}
+        for node in NODES:
+            pid = cluster.pid(node)
+            if pid is not None:
+                self.pids[f"corosync-n{node}"] = pid
+            proc = daemons.procs.get(("ckptd", node))
+            if proc is not None and proc.poll() is None:
+                self.pids[f"ckptd-n{node}"] = proc.pid  # ip netns exec execs python: same pid
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _host() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    def _procs(self) -> dict[str, int]:
+        ticks = {}
+        for label, pid in self.pids.items():
+            try:
+                with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                ticks[label] = int(fields[11]) + int(fields[12])  # utime + stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return ticks
+
+    def __enter__(self) -> CpuMeter:
+        self.began = time.monotonic()
+        self.host0, self.procs0 = self._host(), self._procs()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.monotonic() - self.began
+        busy, total = self._host()
+        procs = self._procs()
+        self.result = {
+            "host_busy_pct": round(100.0 * (busy - self.host0[0]) / max(1, total - self.host0[1]), 1),
+            "proc_cpu_pct": {
+                label: round(100.0 * (procs[label] - self.procs0[label]) / self.tick / wall, 1)
+                for label in procs
+                if label in self.procs0 and wall > 0
+            },
+        }
+
+
 def bench_throughput(cluster: NetnsCluster, daemons: NodeDaemons, cfg: Config) -> dict[str, Any]:
     log(f"(c) throughput: raw flood {cfg.flood_count} x {cfg.flood_size} B, writers {cfg.writer_clients}")
-    raw = [raw_flood(cluster, cfg, "a")]
+
+    def measured(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        with CpuMeter(cluster, daemons) as meter:
+            result = fn()
+        result["cpu"] = meter.result
+        return result
+
+    raw = [measured(lambda: raw_flood(cluster, cfg, "a"))]
     replicated = []
     for clients in cfg.writer_clients:
-        replicated.append(writers(cluster, daemons, cfg, clients))
+        replicated.append(measured(lambda k=clients: writers(cluster, daemons, cfg, k)))
         log(f"    {clients} client(s): {replicated[-1]['writes_per_s']:.0f} writes/s")
-    raw.append(raw_flood(cluster, cfg, "b"))
+    raw.append(measured(lambda: raw_flood(cluster, cfg, "b")))
     raw_mb = _mean([r["mb_per_s"] for r in raw if r["mb_per_s"]])
     for result in replicated:
         result["ratio_to_raw"] = _round(result["mb_per_s"] / raw_mb, 4) if raw_mb and result["mb_per_s"] else None
@@ -706,10 +828,12 @@ SCENARIO_TEXT = (
     "socket; then start the 3 daemons at the same moment (threads released by one barrier) - no wait "
     "for membership, quorum or ckptd sync. warm = the same 3-thread start on a quorate cluster whose "
     "ckptds are synced and hold no checkpoints. Success = all 3 ready with the same negotiated protocol "
-    f"within {START_LIMIT_S:g} s of the launch. Trials alternate cold/warm; each variant gets its own "
-    "restart. controld runs with --local-retention 0.2; the band-aid (bench/ckpt_node_driver.py bandaid) "
-    "does controld's steps, but every checkpoint open/read/write is tried at most twice, 1 s apart, "
-    "without quorum wait or grace (cpg_join TRY_AGAIN looped every 1 s, as ocfs2_controld did)."
+    f"within {START_LIMIT_S:g} s of the launch AND exactly one first member (one decision; every node "
+    "has the same maxima, so a split decision would otherwise go unnoticed). Trials alternate "
+    "cold/warm; each variant gets its own restart. controld runs with --local-retention 0.2; the "
+    "band-aid (bench/ckpt_node_driver.py bandaid) does controld's steps, but every checkpoint "
+    "open/read/write is tried at most twice, 1 s apart, without quorum wait or grace (cpg_join "
+    "TRY_AGAIN looped every 1 s, as ocfs2_controld did)."
 )
 
 
@@ -719,6 +843,13 @@ def fmt_counter(counter: dict[str, int], limit: int = 8) -> str:
     items = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
     text = ", ".join(f"{k} x{v}" for k, v in items[:limit])
     return text + (f", ... (+{len(items) - limit})" if len(items) > limit else "")
+
+
+def fmt_cpu(cpu: dict[str, Any] | None) -> str:
+    if not cpu:
+        return "cpu: n/a"
+    procs = ", ".join(f"{k} {v:g}" for k, v in sorted(cpu["proc_cpu_pct"].items()))
+    return f"cpu: host busy {cpu['host_busy_pct']:g} % of all cores; per process % of one core: {procs}"
 
 
 def verdict(ok: bool) -> str:
@@ -773,7 +904,12 @@ def print_report(res: dict[str, Any]) -> str:
             print(
                 f"    {label:30s} {v['successes']}/{v['trials']} = {100 * (v['rate'] or 0):.0f} %   "
                 f"cold {by['cold']['successes']}/{by['cold']['trials']}, warm {by['warm']['successes']}/"
-                f"{by['warm']['trials']}; successes with != 1 first member: {v['split_first']}"
+                f"{by['warm']['trials']}; all 3 ready with one protocol {v['ready_same_protocol']}/{v['trials']}, "
+                f"of which split decisions (!= 1 first member) {v['split_first']}"
+            )
+            print(
+                f"        trials that ended with more than one global checkpoint instance (ckptd merge): "
+                f"{v['multiple_global_instances']}"
             )
             if v.get("all_ready_s"):
                 print(
@@ -794,6 +930,7 @@ def print_report(res: dict[str, Any]) -> str:
                 f"(send->last delivery on all 3 nodes {raw['end_to_end_s']} s, TRY_AGAIN {raw['try_again']}, "
                 f"complete {raw['complete']})"
             )
+            print(f"        {fmt_cpu(raw.get('cpu'))}")
         for r in t["replicated"]:
             print(
                 f"    replicated, {r['clients']} client(s): {r['writes_per_s']:.0f} writes/s, "
@@ -801,6 +938,7 @@ def print_report(res: dict[str, Any]) -> str:
                 f"{100 * (r['ratio_to_raw'] or 0):.1f} % of raw; write latency p50 {r['latency_ms']['p50']} ms, "
                 f"p99 {r['latency_ms']['p99']} ms; errors {fmt_counter(r['errors'])}"
             )
+            print(f"        {fmt_cpu(r.get('cpu'))}")
         print(
             f"    target replicated/raw >= {100 * RATIO_TARGET:.0f} %: {verdict(t['pass'])} "
             f"(best {100 * t['best_ratio']:.1f} %)"
@@ -847,7 +985,8 @@ def markdown(res: dict[str, Any]) -> str:
             lines.append(
                 f"| simultaneous start, {label} | {v['successes']}/{v['trials']} ({100 * (v['rate'] or 0):.0f} %): "
                 f"cold {by['cold']['successes']}/{by['cold']['trials']}, warm {by['warm']['successes']}/"
-                f"{by['warm']['trials']} | - | failures: {fmt_counter(v['failures'], 3)} |"
+                f"{by['warm']['trials']}; all ready with one protocol {v['ready_same_protocol']}/{v['trials']} "
+                f"| - | failures: {fmt_counter(v['failures'], 3)} |"
             )
     t = res.get("throughput")
     if t:

@@ -53,9 +53,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.cluster_preflight 
 
 def preflight_errors(hosts: dict, kind: str, settings: dict) -> list:
     if kind == "corosync":
-        return corosync_errors(
-            hosts, settings.get("totem"), settings.get("quorum", {}), settings.get("cluster_name")
-        )
+        return corosync_errors(hosts, settings.get("totem"), settings.get("quorum", {}), settings.get("cluster_name"))
     if kind == "controld":
         return controld_errors(
             settings.get("daemons"), settings.get("prefix"), settings.get("fs_name"), settings.get("local_retention")

@@ -144,7 +144,11 @@ def classify_change(old_text: str | None, new_text: str) -> dict:
             reloadable.append(section)
         else:
             restart.append(section)
-    return {"changed": bool(reloadable or restart) or old_text != new_text, "reloadable": reloadable, "restart": restart}
+    return {
+        "changed": bool(reloadable or restart) or old_text != new_text,
+        "reloadable": reloadable,
+        "restart": restart,
+    }
 
 
 def effective_token(token: int, coefficient: int, nodes: int) -> int:

@@ -169,7 +169,12 @@ def main() -> None:
     params = module.params
     try:
         content = render(
-            params["cluster_name"], params["totem"], params["nodes"], params["quorum"], params["logging"], params["keyfile"]
+            params["cluster_name"],
+            params["totem"],
+            params["nodes"],
+            params["quorum"],
+            params["logging"],
+            params["keyfile"],
         )
     except ConfError as exc:
         module.fail_json(msg=f"cannot render corosync.conf: {exc}")

@@ -1,0 +1,91 @@
+"""`make cluster`: podman nodes, the bring-up playbook, and the resulting state.
+
+python hack/local_cluster.py up [--nodes 3]    # nodes + bring-up + status + timeline
+python hack/local_cluster.py down
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from podman_cluster import PodmanCluster  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ansible_env(timeline_dir: Path) -> dict:
+    return dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_HOME=str(REPO / "build" / "ansible-home"),
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / "build" / "collections"),
+        ANSIBLE_CALLBACKS_ENABLED="quorate.cluster.timeline",
+        QUORATE_TIMELINE_DIR=str(timeline_dir),
+    )
+
+
+def playbook(cluster: PodmanCluster, name: str, env: dict, quiet: bool = False) -> tuple[float, str]:
+    started = time.monotonic()
+    argv = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        "-i",
+        str(cluster.inventory),
+        str(REPO / "playbooks" / f"{name}.yml"),
+    ]
+    proc = subprocess.run(argv, env=env, text=True, capture_output=quiet, check=False)
+    if proc.returncode != 0:
+        if quiet:
+            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
+        raise SystemExit(f"{name} playbook failed (rc={proc.returncode})")
+    return time.monotonic() - started, proc.stdout or ""
+
+
+def up(nodes: int) -> int:
+    cluster = PodmanCluster(nodes)
+    t0 = time.monotonic()
+    cluster.up()
+    t_nodes = time.monotonic() - t0
+    timeline = cluster.workdir / "timeline"
+    t_bringup, _log = playbook(cluster, "bringup", ansible_env(timeline))
+    phases = json.loads((timeline / "timeline.json").read_text())["phases"]
+    t_rerun, rerun_log = playbook(cluster, "bringup", ansible_env(cluster.workdir / "timeline-rerun"), quiet=True)
+    changed = sorted(set(re.findall(r"changed=(\d+)", rerun_log)))
+    playbook(cluster, "status", ansible_env(cluster.workdir / "timeline-status"))
+    out = sys.stdout
+    out.write(f"\nquorate.cluster: {nodes} podman nodes ({', '.join(cluster.name(n) for n in cluster.nodes)})\n")
+    out.write(f"  nodes up (image cached after the first run): {t_nodes:.1f}s\n")
+    out.write(f"  bring-up playbook: {t_bringup:.1f}s; re-run: {t_rerun:.1f}s with changed={','.join(changed)}\n")
+    out.write("  time per phase (slowest node):\n")
+    for phase in ("corosync", "ckptd", "controld"):
+        rows = [p for p in phases if p["phase"] == phase]
+        if rows:
+            out.write(f"    {phase:<9} {max(r['seconds'] for r in rows):6.1f}s\n")
+    out.write(f"  timeline: {timeline / 'timeline.json'} and timeline.png\n")
+    out.write(f"  inventory: {cluster.inventory}\n")
+    out.write(f"  on a node: podman exec -it {cluster.name(1)} corosync-quorumtool -s; quorate-ckpt list\n")
+    out.write("  remove it: make cluster-down\n")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("--nodes", type=int, default=3)
+    args = parser.parse_args()
+    if args.action == "down":
+        PodmanCluster(args.nodes).down()
+        sys.stdout.write("quorate.cluster: local podman cluster removed\n")
+        return 0
+    return up(args.nodes)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

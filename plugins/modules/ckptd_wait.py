@@ -1,0 +1,133 @@
+#!/usr/bin/python
+# Copyright: quorate.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ckptd_wait
+short_description: Wait until the local checkpoint service is synchronised with its group
+version_added: 0.1.0
+description:
+  - Asks the local C(quorate-ckptd) for its status until it reports that the state of every checkpoint
+    has been synchronised after the last membership change and its group has at least O(members)
+    members. This is the barrier after starting the checkpoint service.
+  - Never changes anything.
+author:
+  - quorate.cluster developers (@quorate)
+extends_documentation_fragment:
+  - quorate.cluster.attributes
+  - quorate.cluster.wait
+options:
+  members:
+    description: How many checkpoint daemons must be in the group.
+    type: int
+    default: 1
+  socket:
+    description: Path of the checkpoint service's socket.
+    type: path
+    default: /run/quorate/ckptd.sock
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Wait until every node's checkpoint service is in the group and synced
+  quorate.cluster.ckptd_wait:
+    members: "{{ ansible_play_hosts_all | length }}"
+    timeout: 60
+"""
+
+RETURN = r"""
+synced:
+  description: Whether the service was synchronised when the wait ended.
+  returned: always
+  type: bool
+  sample: true
+members:
+  description: The group members as [nodeid, pid] pairs.
+  returned: always
+  type: list
+  elements: list
+  sample: [[1, 812], [2, 790], [3, 801]]
+checkpoints:
+  description: How many checkpoints the service holds.
+  returned: always
+  type: int
+  sample: 4
+elapsed:
+  description: Seconds spent waiting.
+  returned: always
+  type: float
+  sample: 0.21
+attempts:
+  description: Status requests made.
+  returned: always
+  type: int
+  sample: 5
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisException
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import DEFAULT_SOCKET, CheckpointClient
+from ansible_collections.quorate.cluster.plugins.module_utils.module_support import (
+    corosync_runtime,
+    policy_from_params,
+    wait_argument_spec,
+)
+from ansible_collections.quorate.cluster.plugins.module_utils.retry_policy import RetryClient, RetryFailed
+
+
+def main() -> None:
+    spec = wait_argument_spec()
+    spec.update(members={"type": "int", "default": 1}, socket={"type": "path", "default": DEFAULT_SOCKET})
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    if module.params["members"] < 1:
+        module.fail_json(msg=f"members must be at least 1 (got {module.params['members']})")
+    policy = policy_from_params(module)
+    runtime = corosync_runtime(module)
+    client = CheckpointClient(module.params["socket"])
+    wanted = module.params["members"]
+
+    def check() -> tuple:
+        try:
+            status = client.status()
+        except AisException as exc:
+            client.close_connection()
+            return False, {"synced": False, "members": [], "checkpoints": 0, "error": str(exc)}
+        return bool(status.get("synced")) and len(status.get("members", [])) >= wanted, status
+
+    try:
+        status, report = RetryClient(policy, timing_source=runtime.totem_timing).wait_for(
+            check, what="checkpoint service sync"
+        )
+    except RetryFailed as failed:
+        state = failed.state or {}
+        module.fail_json(
+            msg=f"{failed}: synced={state.get('synced')}, {len(state.get('members', []))} of {wanted} members"
+            + (f", {state['error']}" if state.get("error") else ""),
+            synced=bool(state.get("synced")),
+            members=state.get("members", []),
+            checkpoints=state.get("checkpoints", 0),
+            elapsed=round(failed.report.elapsed, 4),
+            attempts=failed.report.attempts,
+        )
+    finally:
+        client.close_connection()
+    module.exit_json(
+        changed=False,
+        synced=True,
+        members=status.get("members", []),
+        checkpoints=status.get("checkpoints", 0),
+        elapsed=round(report.elapsed, 4),
+        attempts=report.attempts,
+    )
+
+
+if __name__ == "__main__":
+    main()
