@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from podman_cluster import PodmanCluster  # noqa: E402
+from podman_cluster import PodmanCluster
 
 REPO = Path(__file__).resolve().parents[1]
 
