@@ -14,7 +14,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_HOME := $(CURDIR)/build/ansible-home
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps host-deps venv unit integration sanity lint build-collection test cluster cluster-down clean
+.PHONY: help deps host-deps venv unit integration sanity lint build-collection molecule test cluster cluster-down clean
 
 help:
 	@echo "make cluster       bring a real 3-node corosync cluster up on this machine and show it"
@@ -63,7 +63,11 @@ build-collection: deps
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/install-check $(BIN)/ansible-doc quorate.cluster.corosync_info >/dev/null
 	@echo "build-collection: $$(ls build/dist/*.tar.gz) installs and its modules render in ansible-doc"
 
-test: unit integration sanity lint build-collection
+# Real 3- and 5-node clusters: podman containers with systemd, converge, idempotence, testinfra.
+molecule: deps
+	$(BIN)/molecule test --all
+
+test: unit integration sanity lint build-collection molecule
 	@echo "make test: all suites passed"
 
 cluster: deps

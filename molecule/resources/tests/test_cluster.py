@@ -1,0 +1,80 @@
+"""Checks from inside each node after the bring-up (testinfra, over the molecule inventory)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+testinfra_hosts = ["ansible://quorate_cluster"]
+
+
+def hostvars(host) -> dict:
+    return host.ansible.get_variables()
+
+
+def nodes(host) -> list:
+    return sorted(hostvars(host)["groups"]["quorate_cluster"])
+
+
+def journal_on_failure(host, unit: str) -> str:
+    return host.run(f"journalctl -u {unit} --no-pager -n 40").stdout
+
+
+@pytest.mark.parametrize("unit", ["corosync", "quorate-ckptd", "quorate-controld"])
+def test_units_active_and_enabled(host, unit):
+    service = host.service(unit)
+    assert service.is_running, journal_on_failure(host, unit)
+    assert service.is_enabled
+
+
+def test_corosync_conf_content(host):
+    conf = host.file("/etc/corosync/corosync.conf")
+    assert conf.exists and conf.mode == 0o644
+    text = conf.content_string
+    totem = hostvars(host)["quorate_corosync_totem"]
+    assert f"token: {totem['token']}" in text
+    assert "transport: knet" in text and "crypto_cipher: aes256" in text
+    for name in nodes(host):
+        assert f"name: {name}" in text
+
+
+def test_authkey_private_and_same_everywhere(host):
+    key = host.file("/etc/corosync/authkey")
+    assert key.mode == 0o400 and key.user == "root" and key.size >= 128
+    assert host.run("sha256sum /etc/corosync/authkey").rc == 0
+
+
+def test_runtime_token_is_the_configured_one_plus_the_coefficient(host):
+    totem = hostvars(host)["quorate_corosync_totem"]
+    expected = totem["token"] + max(0, len(nodes(host)) - 2) * totem.get("token_coefficient", 650)
+    out = host.check_output("corosync-cmapctl -g runtime.config.totem.token")
+    assert out.split("=")[-1].strip() == str(expected)
+
+
+def test_all_members_and_quorate(host):
+    result = host.run("corosync-quorumtool -s")
+    assert result.rc == 0, result.stdout  # rc 0 = quorate
+    assert f"Nodes:            {len(nodes(host))}" in result.stdout
+    assert "Quorate:          Yes" in result.stdout
+
+
+def test_checkpoint_service_synced_with_every_node(host):
+    status = json.loads(host.check_output("quorate-ckpt --json status"))
+    assert status["synced"] and len(status["members"]) == len(nodes(host))
+
+
+def test_global_checkpoint_holds_the_negotiated_protocol(host):
+    sections = json.loads(host.check_output("quorate-ckpt --json show quorate:controld"))
+    assert sections == {"daemon_protocol": "01 00", "ocfs2_protocol": "01 00"}
+
+
+def test_local_checkpoint_holds_this_nodes_max_protocol(host):
+    nodeid = hostvars(host)["quorate_corosync_nodeid"]
+    sections = json.loads(host.check_output(f"quorate-ckpt --json show quorate:controld:{nodeid:08x}"))
+    assert sections == {"daemon_max_protocol": "01 00", "ocfs2_max_protocol": "01 00"}
+
+
+def test_client_socket_is_root_only(host):
+    sock = host.file("/run/quorate/ckptd.sock")
+    assert sock.is_socket and sock.mode == 0o600 and sock.user == "root"
