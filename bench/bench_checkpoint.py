@@ -28,6 +28,7 @@ import os
 import platform
 import queue
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -488,7 +489,9 @@ def controld_trial(daemons: NodeDaemons) -> dict[str, Any]:
         if info["status"] != "ready":
             text = daemons.log("controld", node).read_bytes()[offsets[node] :].decode(errors="replace")
             reason = next((line for line in text.splitlines() if "startup failed" in line), info["status"])
-            failures[reason.split(";")[0][:160]] += 1
+            # "ERROR startup failed: <what> failed with <code> (...): <hint>; report {...}" -> "<what> ... <code>"
+            reason = reason.split("startup failed: ", 1)[-1].split(";")[0].split(": ")[0]
+            failures[re.sub(r"\d+(\.\d+)?", "N", reason)[:120]] += 1
             continue
         ready = info.pop("ready")
         protocols.add((tuple(ready["daemon_protocol"]), tuple(ready["fs_protocol"])))
@@ -911,6 +914,13 @@ def print_report(res: dict[str, Any]) -> str:
                 f"        trials that ended with more than one global checkpoint instance (ckptd merge): "
                 f"{v['multiple_global_instances']}"
             )
+            restarts = [t["restart"] for t in s["samples"] if t["variant"] == name and "restart" in t]
+            if restarts:
+                print(
+                    f"        cold restarts: corosync IPC up after p50 "
+                    f"{percentile([r['corosync_ipc_s'] for r in restarts], 50):.2f} s, ckptd listening "
+                    f"{percentile([r['ckptd_listening_s'] for r in restarts], 50):.2f} s later (p50)"
+                )
             if v.get("all_ready_s"):
                 print(
                     f"        all 3 ready after launch: p50 {v['all_ready_s']['p50']} s, "

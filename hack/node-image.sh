@@ -36,7 +36,7 @@ mkdir -p "$root/etc/systemd/system/ssh.service.d"
 printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
     > "$root/etc/systemd/system/ssh.service.d/hostkeys.conf"
 apt_lists="$root/var/lib/apt/lists"
-rm -rf "$apt_lists"/* "$root"/var/cache/apt/archives/*.deb
+rm -rf "${apt_lists:?}"/* "${root:?}"/var/cache/apt/archives/*.deb
 
 tar -C "$root" -c . | podman import --change 'CMD ["/sbin/init"]' - "$image" >/dev/null
 echo "node-image: $image built in $(( $(date +%s) - start ))s" >&2

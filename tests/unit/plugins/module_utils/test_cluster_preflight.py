@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.quorate.cluster.plugins.module_utils.cluster_preflight import (
+    controld_errors,
+    corosync_errors,
+)
+
+TOTEM = {"token": 3000, "token_coefficient": 650}
+
+
+def hosts(**overrides) -> dict:
+    base = {
+        "n1": {"quorate_corosync_nodeid": 1, "quorate_corosync_addrs": ["10.0.0.1"]},
+        "n2": {"quorate_corosync_nodeid": 2, "quorate_corosync_addrs": ["10.0.0.2"]},
+        "n3": {"quorate_corosync_nodeid": 3, "quorate_corosync_addrs": ["10.0.0.3"]},
+    }
+    for host, values in overrides.items():
+        base[host] = dict(base.get(host, {}), **values)
+    return base
+
+
+def test_a_good_inventory_has_no_errors():
+    assert corosync_errors(hosts(), TOTEM, {}, "quorate") == []
+    assert corosync_errors(hosts(), dict(TOTEM, consensus=4380), {}, "quorate") == []
+
+
+@pytest.mark.parametrize(
+    "inventory, totem, quorum, name, fragment",
+    [
+        pytest.param(hosts(), dict(TOTEM, token=0), {}, "q", "quorate_corosync_totem.token: 0", id="token-zero"),
+        pytest.param(hosts(), dict(TOTEM, token=-5), {}, "q", "quorate_corosync_totem.token: -5", id="token-negative"),
+        pytest.param(hosts(), dict(TOTEM, token="3s"), {}, "q", "quorate_corosync_totem.token: '3s'", id="token-str"),
+        pytest.param(
+            hosts(), dict(TOTEM, consensus=3700), {}, "q", "consensus: 3700 is below 1.2 x the effective token (3650",
+            id="consensus-low",
+        ),
+        pytest.param(
+            hosts(n2={"quorate_corosync_nodeid": 1}), TOTEM, {}, "q", "quorate_corosync_nodeid: 1 is used by n1, n2",
+            id="duplicate-id",
+        ),
+        pytest.param(
+            hosts(n3={"quorate_corosync_addrs": ["10.0.0.1"]}), TOTEM, {}, "q", "10.0.0.1 is used by n1, n3",
+            id="duplicate-addr",
+        ),
+        pytest.param(
+            hosts(n3={"quorate_corosync_nodeid": None}), TOTEM, {}, "q", "n3: quorate_corosync_nodeid is not set",
+            id="missing-id",
+        ),
+        pytest.param(
+            hosts(n3={"quorate_corosync_addrs": []}), TOTEM, {}, "q", "n3: quorate_corosync_addrs must be a non-empty",
+            id="missing-addrs",
+        ),
+        pytest.param(
+            hosts(n2={"quorate_corosync_addrs": ["10.0.0.2", "10.1.0.2"]}), TOTEM, {}, "q", "same number of links",
+            id="link-count",
+        ),
+        pytest.param(
+            hosts(n1={"quorate_corosync_addrs": ["node-one"]}), TOTEM, {}, "q", "'node-one' is not an IP", id="not-ip"
+        ),
+        pytest.param(hosts(), TOTEM, {"two_node": True}, "q", "two_node: only for 2-node", id="two-node"),
+        pytest.param(hosts(), TOTEM, {}, "bad name!", "quorate_corosync_cluster_name", id="cluster-name"),
+    ],
+)  # fmt: skip
+def test_bad_input_names_the_variable(inventory, totem, quorum, name, fragment):
+    errors = corosync_errors(inventory, totem, quorum, name)
+    assert any(fragment in error for error in errors), errors
+
+
+@pytest.mark.parametrize(
+    "daemons, prefix, fs, retention, fragment",
+    [
+        pytest.param(
+            ["quorate-controld", "ocfs2_controld"], "q", "ocfs2", 3, "unknown daemon 'ocfs2_controld'", id="unknown"
+        ),
+        pytest.param([], "q", "ocfs2", 3, "non-empty list", id="empty"),
+        pytest.param(["dlm_controld", "dlm_controld"], "q", "ocfs2", 3, "listed twice", id="twice"),
+        pytest.param(["quorate-controld"], "x" * 250, "ocfs2", 3, "quorate_controld_checkpoint_prefix", id="long-name"),
+        pytest.param(["quorate-controld"], "q", "OCFS 2", 3, "quorate_controld_fs_name", id="fs-name"),
+        pytest.param(["quorate-controld"], "q", "ocfs2", -1, "quorate_controld_local_retention", id="retention"),
+    ],
+)  # fmt: skip
+def test_controld_settings(daemons, prefix, fs, retention, fragment):
+    errors = controld_errors(daemons, prefix, fs, retention)
+    assert any(fragment in error for error in errors), errors
+    assert controld_errors(["quorate-controld", "dlm_controld"], "quorate:controld", "ocfs2", 3) == []

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.quorate.cluster.plugins.module_utils.corosync_conf import (
+    ConfError,
+    classify_change,
+    effective_token,
+    parse,
+    render,
+)
+
+NODES = [
+    {"nodeid": 2, "name": "n2", "addrs": ["10.0.0.2", "10.1.0.2"]},
+    {"nodeid": 1, "name": "n1", "addrs": ["10.0.0.1", "10.1.0.1"]},
+]
+TOTEM = {"token": 3000, "token_coefficient": 650, "consensus": None, "crypto_cipher": "aes256"}
+
+
+def conf(**overrides) -> str:
+    args = {
+        "cluster_name": "quorate",
+        "totem": TOTEM,
+        "nodes": NODES,
+        "quorum": {"provider": "corosync_votequorum", "two_node": True},
+        "logging": {"to_syslog": True, "timestamp": "on"},
+        "keyfile": "/etc/corosync/authkey",
+    }
+    args.update(overrides)
+    return render(**args)
+
+
+def test_render_is_strict_corosync_syntax_and_deterministic():
+    text = conf()
+    assert text == conf(nodes=list(reversed(NODES)))
+    for line in text.splitlines():
+        stripped = line.strip()
+        assert stripped == "}" or stripped.endswith("{") or ": " in stripped or stripped.startswith("#")
+    parsed = parse(text)
+    assert parsed["totem"]["token"] == "3000"
+    assert "consensus" not in parsed["totem"]  # null -> corosync's default
+    assert [n["nodeid"] for n in parsed["nodelist"]["node"]] == ["1", "2"]
+    assert parsed["nodelist"]["node"][0]["ring1_addr"] == "10.1.0.1"
+    assert parsed["quorum"]["two_node"] == "1"
+    assert parsed["logging"]["to_syslog"] == "yes"
+
+
+def test_values_that_would_break_the_file_are_refused():
+    with pytest.raises(ConfError):
+        conf(cluster_name="a}b")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("totem {\n", id="unclosed"),
+        pytest.param("}\n", id="extra-close"),
+        pytest.param("totem {\nnonsense\n}\n", id="bare-word"),
+    ],
+)
+def test_parse_errors(text):
+    with pytest.raises(ConfError):
+        parse(text)
+
+
+@pytest.mark.parametrize(
+    "change, reloadable, restart",
+    [
+        pytest.param({"totem": dict(TOTEM, token=10000)}, ["totem.token"], [], id="token-live"),
+        pytest.param({"totem": dict(TOTEM, consensus=20000)}, ["totem.consensus"], [], id="consensus-live"),
+        pytest.param({"logging": {"to_syslog": False}}, ["logging"], [], id="logging-live"),
+        pytest.param({"totem": dict(TOTEM, crypto_cipher="aes128")}, [], ["totem.crypto_cipher"], id="crypto-restart"),
+        pytest.param({"cluster_name": "other"}, [], ["totem.cluster_name"], id="name-restart"),
+        pytest.param({"nodes": NODES[:1]}, [], ["nodelist"], id="nodelist-restart"),
+        pytest.param({"quorum": {"provider": "corosync_votequorum"}}, [], ["quorum"], id="quorum-restart"),
+    ],
+)
+def test_classify_change(change, reloadable, restart):
+    result = classify_change(conf(), conf(**change))
+    assert result == {"changed": True, "reloadable": reloadable, "restart": restart}
+
+
+def test_no_change_and_new_file():
+    assert classify_change(conf(), conf())["changed"] is False
+    assert classify_change(None, conf())["restart"] == ["(new file)"]
+    assert classify_change("garbage {", conf())["restart"] == ["(unparsable old file)"]
+
+
+@pytest.mark.parametrize(
+    "token, nodes, runtime",
+    [
+        pytest.param(3000, 2, 3000, id="two-nodes"),
+        pytest.param(3000, 3, 3650, id="three-nodes-measured"),
+        pytest.param(10000, 3, 10650, id="cman-token-measured"),
+        pytest.param(10000, 5, 11950, id="five-nodes"),
+    ],
+)
+def test_effective_token(token, nodes, runtime):
+    assert effective_token(token, 650, nodes) == runtime
