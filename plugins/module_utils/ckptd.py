@@ -43,6 +43,9 @@ DEFAULT_GROUP = "quorate_ckptd"
 CS_ERR_TRY_AGAIN = 6
 TICK_S = 0.05
 RECONNECT_S = 0.2
+# Messages packed into one multicast: bounded so one batch stays well inside a CPG message.
+BATCH_MAX = 256
+BATCH_BYTES = 512 * 1024
 # Outgoing bytes buffered per client before we stop reading its requests (back-pressure).
 CLIENT_OUT_LIMIT = 8 * 1024 * 1024
 
@@ -189,6 +192,19 @@ class CheckpointDaemon:
         except ProtocolError as exc:
             self.log.error("undecodable message from node %d pid %d: %s", nodeid, pid, exc)
             return
+        if not isinstance(msg, dict):
+            return
+        if msg.get("t") == "batch":
+            # Several messages of one sender, atomic in the agreed order: apply them in turn.
+            for raw in msg.get("m") or []:
+                try:
+                    self._deliver_one(nodeid, pid, decode(raw))
+                except ProtocolError as exc:
+                    self.log.error("undecodable batched message from node %d pid %d: %s", nodeid, pid, exc)
+            return
+        self._deliver_one(nodeid, pid, msg)
+
+    def _deliver_one(self, nodeid: int, pid: int, msg: Any) -> None:
         if not isinstance(msg, dict):
             return
         was_syncing = self.store.syncing
@@ -401,16 +417,29 @@ class CheckpointDaemon:
     # -- main loop ---------------------------------------------------------------------------------
 
     def _flush_outgoing(self) -> None:
+        """Multicast what is queued, packing consecutive messages into one CPG message.
+
+        Every client operation waits for its own delivery, so with many clients the queue holds
+        many small operations; one multicast per totem token visit instead of one each is what
+        keeps replicated writes close to raw CPG throughput.
+        """
         while self.outgoing and self.connected:
-            msg = self.outgoing[0]
+            encoded, size = [], 0
+            for msg in self.outgoing[:BATCH_MAX]:
+                data = encode(msg)
+                if encoded and size + len(data) > BATCH_BYTES:
+                    break
+                encoded.append(data)
+                size += len(data)
+            payload = encoded[0] if len(encoded) == 1 else encode({"t": "batch", "m": encoded})
             try:
-                self.cpg.mcast(encode(msg))
+                self.cpg.mcast(payload)
             except CpgError as exc:
                 if exc.code == CS_ERR_TRY_AGAIN:
                     return  # flow control or a sync window in corosync: try on the next turn
                 self.drop_cpg(str(exc))
                 return
-            self.outgoing.pop(0)
+            del self.outgoing[: len(encoded)]
 
     def stop(self, signum: int) -> None:
         self.log.info("signal %d: shutting down", signum)

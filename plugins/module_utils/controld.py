@@ -198,6 +198,11 @@ class Controld:
                 daemon = parse_protocol_version(self.client.section_read(handle, f"{DAEMON_SECTION}_max_protocol"))
                 fs = parse_protocol_version(self.client.section_read(handle, f"{self.fs}_max_protocol"))
                 maxima.append((nodeid, daemon, fs))
+            except AisException as exc:
+                if exc.code is not AisError.NOT_EXIST:
+                    raise
+                # Created but not written yet (the peer is between its create and its writes):
+                # count it as not announced, so the grace period waits for it.
             finally:
                 self.client.close(handle)
         return maxima

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 
 import pytest
-from node_daemons import NodeDaemons
+from node_daemons import COLLECTIONS, NodeDaemons
 
 NODES = [1, 2, 3]
 GLOBAL = "quorate:controld"
@@ -34,7 +37,9 @@ def service(netns_cluster_factory):
 
 def start_controlds_together(daemons: NodeDaemons, nodes=None, extra=None) -> None:
     """Launch on every node back to back (a few ms apart), like a cluster manager does."""
-    threads = [threading.Thread(target=daemons.start_controld, args=(n, *((extra or {}).get(n, ())))) for n in nodes]
+    threads = [
+        threading.Thread(target=daemons.start_controld, args=(n, *((extra or {}).get(n, ())))) for n in (nodes or NODES)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -153,6 +158,40 @@ def test_corosync_stop_on_one_node_keeps_the_others_and_their_data(service):
     cluster.wait_quorate(timeout=60)
     daemons.wait_synced(NODES, 3, timeout=60)
     assert daemons.ckpt(3, "show", GLOBAL).stdout == before
+
+
+def test_first_member_waits_for_a_peer_whose_sections_are_not_written_yet(service):
+    """A peer's local checkpoint exists but its max sections are not written: not a fatal error."""
+    cluster, daemons = service
+    attrs = {"checkpoint_size": 4096, "retention_duration": 0, "max_sections": 16, "max_section_size": 256}
+    attrs.update(max_section_id_size=64, creation_flags=0)
+    holder = subprocess.Popen(
+        cluster.node_env_prefix(2)
+        + [sys.executable, "-c", HOLD_EMPTY_LOCAL_CHECKPOINT, daemons.socket(2), local_name(2), json.dumps(attrs)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(daemons.env, PYTHONPATH=str(COLLECTIONS)),
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        daemons.start_controld(1, "--announce-grace", "1")
+        ready = daemons.wait_ready([1])[1]
+        assert ready["first"] and ready["daemon_protocol"] == [1, 0]
+        assert ready["reports"]["global"]["case"] == "not_exist_read"
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+
+
+HOLD_EMPTY_LOCAL_CHECKPOINT = """
+import json, sys
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import CheckpointClient
+client = CheckpointClient(sys.argv[1]).connect()
+client.create(sys.argv[2], json.loads(sys.argv[3]), exclusive=True)
+print("held", flush=True)
+sys.stdin.read()
+"""
 
 
 def test_ckpt_wait_reports_fatal_errors_at_once(service):
