@@ -51,8 +51,8 @@ sanity: deps
 	hack/ansible-test-sanity.sh
 
 lint: deps
-	$(BIN)/ruff check plugins tests hack
-	$(BIN)/ruff format --check plugins tests hack
+	$(BIN)/ruff check plugins tests hack bench
+	$(BIN)/ruff format --check plugins tests hack bench
 	hack/ansible-lint.sh
 
 build-collection: deps
