@@ -248,7 +248,7 @@ class CheckpointStore:
             # Highest generation wins; ties to the lowest (nodeid, pid).
             source, gen, chash = sorted(entries, key=lambda e: (-e[1], e[0]))[0]
             complete = len(entries) == len(self.view) and all((g, h) == (gen, chash) for _m, g, h in entries)
-            if not complete and source == self.me:
+            if not complete and source == self.me and cid in self.checkpoints:
                 out.extend(self._state_messages(self.checkpoints[cid]))
         # Handles are rebuilt from what each member reports for its own clients.
         openers: dict[str, set] = {}
@@ -343,7 +343,10 @@ class CheckpointStore:
         if kind in ("digest", "state", "state_part", "sync_done"):
             return self._deliver_sync(sender, msg, now), None
         if kind == "expire":
-            self._expire(msg.get("cid"), msg.get("zero_epoch"))
+            # Not during SYNC: our digest already announced the checkpoint, and a joiner may be
+            # its only holder. Everyone ignores it alike; the leader asks again after the sync.
+            if not self.syncing:
+                self._expire(msg.get("cid"), msg.get("zero_epoch"))
             return [], None
         if kind != "op":
             return [], Result(AisError.MESSAGE_ERROR, f"unknown message type {kind!r}")

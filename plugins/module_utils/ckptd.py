@@ -92,6 +92,7 @@ class CheckpointDaemon:
         self.socket_gid = socket_gid
         self.sel = selectors.DefaultSelector()
         self.cpg: CpgGroup | None = None
+        self.cpg_fd: int | None = None
         self.store: CheckpointStore | None = None
         self.me: tuple = (0, os.getpid())
         self.outgoing: list = []
@@ -145,18 +146,23 @@ class CheckpointDaemon:
             # Our nodeid cannot change, but be explicit: the store keeps its checkpoints and
             # merges them with the group's in the sync that our join triggers.
             self.store.me = self.me
-        self.sel.register(group.fileno(), selectors.EVENT_READ, ("cpg", None))
+        # Remember the number: a dead handle cannot tell its fd any more, and the next handle
+        # may well get the same number back.
+        self.cpg_fd = group.fileno()
+        self.sel.register(self.cpg_fd, selectors.EVENT_READ, ("cpg", None))
         self.connected = True
         self.log.info("joined CPG group %s as node %d pid %d", self.group_name, nodeid, os.getpid())
         return True
 
     def drop_cpg(self, why: str) -> None:
         self.log.warning("lost corosync (%s); answering TRY_AGAIN until it is back", why)
-        if self.cpg is not None:
+        if self.cpg_fd is not None:
             try:
-                self.sel.unregister(self.cpg.fileno())
-            except (KeyError, ValueError, CpgError):
+                self.sel.unregister(self.cpg_fd)
+            except (KeyError, ValueError):
                 pass
+            self.cpg_fd = None
+        if self.cpg is not None:
             self.cpg.finalize()
         self.cpg = None
         self.connected = False

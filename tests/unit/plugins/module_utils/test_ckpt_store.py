@@ -11,6 +11,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     OPEN_EXCLUSIVE,
     OPEN_READ,
     OPEN_WRITE,
+    encode,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import STATE_CHUNK
 
@@ -298,3 +299,32 @@ def test_status_and_listing():
     assert status["synced"] and status["members"] == [[1, 101], [2, 202]] and status["leader"] == [1, 101]
     listing = group.stores[B].listing()
     assert listing[0]["name"] == "global" and listing[0]["open_handles"] == 1
+
+
+def test_an_expiry_during_sync_is_ignored_and_a_returning_holder_brings_its_copy_back():
+    """Found on real corosync: B's corosync restarts; A expires B's checkpoint meanwhile. B first
+    forms a view of its own, its dead client's handle closes there and B, leader of that view, sends
+    an expiry; the merge with A happens before that expiry is delivered, so it arrives during SYNC
+    while B's digest still announces the checkpoint as B's alone."""
+    group = cluster(A, B)
+    cid = create(group, B).values["cid"]
+    write_section(group, B, cid)
+    store_b = group.remove(B)
+    group.run()
+    group.tick(2.5)  # retention over on A's side: A (leader) expires it
+    assert group.stores[A].lookup("global") is None
+    alone = SimGroup(now=group.now)
+    alone.add(B, store_b)
+    alone.run()
+    assert alone.do(B, "close", cid=cid, handle=1).code is AisError.OK
+    late_expiry = store_b.tick(alone.now + 2.5)
+    assert [m["t"] for m in late_expiry] == ["expire"]
+    group.add(B, store_b)
+    group.queue.append(("msg", B, encode(late_expiry[0])))
+    group.queue.insert(1, group.queue.pop())  # delivered right after the merge confchg
+    group.run()
+    for store in group.stores.values():
+        assert not store.syncing
+        assert sections(store, "global") == {b"daemon_protocol": b"01 00\0"}
+    group.tick(2.5)  # unused everywhere: the leader expires it again, on every member alike
+    assert all(s.lookup("global") is None for s in group.stores.values())

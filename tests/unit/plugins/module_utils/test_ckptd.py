@@ -19,7 +19,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     decode,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.ckptd import CheckpointDaemon
-from ansible_collections.quorate.cluster.plugins.module_utils.cpg import CpgMember
+from ansible_collections.quorate.cluster.plugins.module_utils.cpg import CpgError, CpgMember
 
 ATTRS = {
     "creation_flags": 0,
@@ -34,13 +34,14 @@ ATTRS = {
 class LoopbackCpg:
     """One-member group: every multicast comes straight back, in order. Unit tests only."""
 
-    sync_delay = 0.0
+    fail_next_dispatch = False  # simulate corosync going away under the daemon
 
     def __init__(self, name, handler):
         self.handler = handler
         self.events: list = []
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
+        self.finalized = False
 
     def _signal(self):
         os.write(self.write_fd, b"x")
@@ -57,6 +58,8 @@ class LoopbackCpg:
         self._signal()
 
     def fileno(self):
+        if self.finalized:  # like libcpg: a dead handle has no fd to tell
+            raise CpgError(9, "cpg_fd_get")
         return self.read_fd
 
     def mcast(self, payload):
@@ -64,6 +67,9 @@ class LoopbackCpg:
         self._signal()
 
     def dispatch(self, all_pending=True):
+        if LoopbackCpg.fail_next_dispatch:
+            LoopbackCpg.fail_next_dispatch = False
+            raise CpgError(2, "cpg_dispatch")
         try:
             os.read(self.read_fd, 4096)
         except BlockingIOError:
@@ -79,6 +85,7 @@ class LoopbackCpg:
         pass
 
     def finalize(self):
+        self.finalized = True
         for fd in (self.read_fd, self.write_fd):
             try:
                 os.close(fd)
@@ -188,3 +195,24 @@ def test_unreachable_service_is_a_reconnect_case(tmp_path):
     with pytest.raises(AisException) as info:
         CheckpointClient(str(tmp_path / "absent.sock")).status()
     assert info.value.code is AisError.LIBRARY and info.value.verdict.reconnect
+
+
+def test_losing_corosync_answers_try_again_then_reconnects(daemon):
+    """CS_ERR_LIBRARY from dispatch: drop the handle, answer TRY_AGAIN, join again with a new one
+    (whose fd may reuse the old number) and keep serving."""
+    with CheckpointClient(daemon.socket_path) as client:
+        handle = client.create("kept", ATTRS)
+        client.section_create(handle, "s", b"v")
+        LoopbackCpg.fail_next_dispatch = True
+        client.status()  # any traffic wakes the loop; the next CPG dispatch fails
+        with pytest.raises(AisException):
+            for _attempt in range(200):
+                client.section_overwrite(handle, "s", b"w")
+                time.sleep(0.01)
+        deadline = time.monotonic() + 5
+        while not (client.status().get("connected") and client.status().get("synced")):
+            assert time.monotonic() < deadline, "the daemon never came back"
+            time.sleep(0.02)
+        assert client.section_read(handle, "s") in (b"v", b"w")  # the local copy survived
+        client.section_overwrite(handle, "s", b"after")
+        assert client.section_read(handle, "s") == b"after"
