@@ -11,8 +11,8 @@ description:
   - Renders C(corosync.conf) (totem with knet, nodelist, quorum, logging) from the options,
     validates it with C(corosync -t) on the node, and replaces the file atomically when it differs.
   - Compares the old and the new file section by section and returns RV(apply). V(reload) when only
-    values corosync re-reads live on C(corosync-cfgtool -R) changed (the totem timing, logging),
-    V(restart) when anything else changed (crypto, transport, cluster name, nodelist, quorum), and
+    values corosync re-reads live on C(corosync-cfgtool -R) changed (the totem timing, knet crypto,
+    logging), V(restart) when anything else changed (transport, cluster name, nodelist, quorum), and
     V(none) when nothing changed.
   - It never restarts or reloads corosync itself. The role decides that, one node at a time.
 author:

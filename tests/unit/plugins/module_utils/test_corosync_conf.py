@@ -69,7 +69,7 @@ def test_parse_errors(text):
         pytest.param({"totem": dict(TOTEM, token=10000)}, ["totem.token"], [], id="token-live"),
         pytest.param({"totem": dict(TOTEM, consensus=20000)}, ["totem.consensus"], [], id="consensus-live"),
         pytest.param({"logging": {"to_syslog": False}}, ["logging"], [], id="logging-live"),
-        pytest.param({"totem": dict(TOTEM, crypto_cipher="aes128")}, [], ["totem.crypto_cipher"], id="crypto-restart"),
+        pytest.param({"totem": dict(TOTEM, crypto_cipher="aes128")}, ["totem.crypto_cipher"], [], id="crypto-live"),
         pytest.param({"cluster_name": "other"}, [], ["totem.cluster_name"], id="name-restart"),
         pytest.param({"nodes": NODES[:1]}, [], ["nodelist"], id="nodelist-restart"),
         pytest.param({"quorum": {"provider": "corosync_votequorum"}}, [], ["quorum"], id="quorum-restart"),
