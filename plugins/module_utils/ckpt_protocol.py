@@ -40,22 +40,6 @@ OPEN_FLAGS_ALL = OPEN_READ | OPEN_WRITE | OPEN_CREATE | OPEN_EXCLUSIVE
 # Limits the service enforces (SA_MAX_NAME_LENGTH is 256).
 MAX_NAME_LENGTH = 256
 
-# Request operations.
-OPS = (
-    "hello",
-    "status",
-    "open",
-    "close",
-    "unlink",
-    "section_create",
-    "section_delete",
-    "section_write",
-    "section_overwrite",
-    "section_read",
-    "section_iterate",
-    "list",
-)
-
 _T_NONE, _T_FALSE, _T_TRUE, _T_INT, _T_FLOAT, _T_BYTES, _T_STR, _T_LIST, _T_DICT = range(9)
 _U32 = struct.Struct(">I")
 _I64 = struct.Struct(">q")

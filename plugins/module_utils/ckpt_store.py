@@ -171,6 +171,7 @@ class CheckpointStore:
         self.syncing = True  # until our first view has synced
         self._digests: dict = {}
         self._done: set = set()
+        self._pending_openers: dict[str, set] = {}  # handles per checkpoint, from this round's digests
         self._zero_since: dict[str, float] = {}  # cid -> local time its last handle went away
         self._expiry_sent: dict[str, int] = {}  # cid -> zero_epoch an expiry was sent for
         self._now = now
@@ -277,9 +278,8 @@ class CheckpointStore:
         return out
 
     def _finish_sync(self, now: float) -> None:
-        openers = getattr(self, "_pending_openers", {})
         for cid, ckpt in self.checkpoints.items():
-            ckpt.openers = set(openers.get(cid, set()))
+            ckpt.openers = set(self._pending_openers.get(cid, set()))
         # Keep only checkpoints that some member still holds (a deleted one on one side of a
         # partition returns if the other side kept it: updates win over deletions).
         self._resolve_names()

@@ -49,8 +49,8 @@ BATCH_BYTES = 512 * 1024
 # Outgoing bytes buffered per client before we stop reading its requests (back-pressure).
 CLIENT_OUT_LIMIT = 8 * 1024 * 1024
 
-# Operations answered from the local copy, and those that are multicast.
-LOCAL_OPS = {"hello", "status", "list", "section_read", "section_iterate"}
+# Section operations answered from the local copy, and those multicast in agreed order.
+READ_OPS = {"section_read", "section_iterate"}
 WRITE_OPS = {"section_create", "section_delete", "section_write", "section_overwrite"}
 
 
@@ -307,7 +307,7 @@ class CheckpointDaemon:
                 self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
                 return
             self._send_op("close", {"cid": client.handles[handle][0], "handle": handle}, client, req_id, handle=handle)
-        elif op in WRITE_OPS or op in ("section_read", "section_iterate"):
+        elif op in WRITE_OPS or op in READ_OPS:
             self._section_request(client, op, req_id, args)
         else:
             self._send(client, reply(req_id, AisError.BAD_OPERATION, f"unknown operation {op!r}"))
