@@ -54,6 +54,7 @@ lint: deps
 	$(BIN)/ruff check plugins tests hack bench
 	$(BIN)/ruff format --check plugins tests hack bench
 	hack/ansible-lint.sh
+	$(BIN)/antsibull-changelog lint
 
 build-collection: deps
 	rm -rf build/dist build/install-check
