@@ -204,13 +204,7 @@ class BandAid:
             time.sleep(TENTATIVE_SLEEP_S)
 
     def put_section(self, handle: int, section: str, version: tuple[int, int]) -> None:
-        data = protocol_version_text(*version)
-        try:
-            self.client.section_create(handle, section, data)
-        except AisException as exc:
-            if exc.code is not AisError.EXIST:
-                raise
-            self.client.section_overwrite(handle, section, data)
+        self.client.section_put(handle, section, protocol_version_text(*version))
 
     def read_version(self, handle: int, section: str) -> tuple[int, int]:
         try:

@@ -154,6 +154,15 @@ class CheckpointClient:
     def section_overwrite(self, handle: int, section: bytes, data: bytes) -> None:
         self.call("section_overwrite", handle=handle, section=_b(section), data=_b(data))
 
+    def section_put(self, handle: int, section: bytes, data: bytes) -> None:
+        """Create the section, or overwrite it when it exists already (a retried create sequence)."""
+        try:
+            self.section_create(handle, section, data)
+        except AisException as exc:
+            if exc.code is not AisError.EXIST:
+                raise
+            self.section_overwrite(handle, section, data)
+
     def section_read(self, handle: int, section: bytes, offset: int = 0, size: int | None = None) -> bytes:
         return self.call("section_read", handle=handle, section=_b(section), offset=offset, size=size)["data"]
 

@@ -152,13 +152,7 @@ class Controld:
         self.client.reconnect()
 
     def put_section(self, handle: int, section: str, version: tuple) -> None:
-        data = protocol_version_text(*version)
-        try:
-            self.client.section_create(handle, section, data)
-        except AisException as exc:
-            if exc.code is not AisError.EXIST:
-                raise
-            self.client.section_overwrite(handle, section, data)
+        self.client.section_put(handle, section, protocol_version_text(*version))
 
     def join_group(self) -> list:
         handler = _Membership(self.log)

@@ -216,3 +216,15 @@ def test_losing_corosync_answers_try_again_then_reconnects(daemon):
         assert client.section_read(handle, "s") in (b"v", b"w")  # the local copy survived
         client.section_overwrite(handle, "s", b"after")
         assert client.section_read(handle, "s") == b"after"
+
+
+def test_section_put_creates_then_overwrites(daemon):
+    with CheckpointClient(daemon.socket_path) as client:
+        handle = client.create("put", ATTRS)
+        client.section_put(handle, "daemon_protocol", b"01 00\0")
+        client.section_put(handle, "daemon_protocol", b"01 01\0")  # exists: overwritten, not EXIST
+        assert client.section_read(handle, "daemon_protocol") == b"01 01\0"
+        reader = client.open("put", OPEN_READ)
+        with pytest.raises(AisException) as info:
+            client.section_put(reader, "daemon_protocol", b"02 00\0")
+        assert info.value.code is AisError.ACCESS  # other errors still raise
