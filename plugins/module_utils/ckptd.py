@@ -109,20 +109,25 @@ class CheckpointDaemon:
 
     def listen(self) -> None:
         ensure_run_dir(os.path.dirname(self.socket_path) or ".")
-        try:
-            os.unlink(self.socket_path)
-        except FileNotFoundError:
-            pass
+        # Bind and listen under a temporary name, then rename: the socket path appears only
+        # once it accepts connections, so "path exists" means "ready" to clients and tests.
+        staging = "%s.%d.new" % (self.socket_path, os.getpid())
+        for stale in (staging, self.socket_path):
+            try:
+                os.unlink(stale)
+            except FileNotFoundError:
+                pass
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         old_umask = os.umask(0o177)  # no window in which the socket is open to others
         try:
-            sock.bind(self.socket_path)
+            sock.bind(staging)
         finally:
             os.umask(old_umask)
-        os.chmod(self.socket_path, self.socket_mode)
+        os.chmod(staging, self.socket_mode)
         if self.socket_gid >= 0:
-            os.chown(self.socket_path, -1, self.socket_gid)
+            os.chown(staging, -1, self.socket_gid)
         sock.listen(64)
+        os.rename(staging, self.socket_path)
         sock.setblocking(False)
         self.sel.register(sock, selectors.EVENT_READ, ("listen", None))
         self.listener = sock
