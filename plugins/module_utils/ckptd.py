@@ -111,7 +111,7 @@ class CheckpointDaemon:
         ensure_run_dir(os.path.dirname(self.socket_path) or ".")
         # Bind and listen under a temporary name, then rename: the socket path appears only
         # once it accepts connections, so "path exists" means "ready" to clients and tests.
-        staging = "%s.%d.new" % (self.socket_path, os.getpid())
+        staging = f"{self.socket_path}.{os.getpid()}.new"
         for stale in (staging, self.socket_path):
             try:
                 os.unlink(stale)

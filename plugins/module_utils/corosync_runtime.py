@@ -67,6 +67,7 @@ class QuorumState:
     total_votes: int | None = None
     quorum: int | None = None
     flags: list = field(default_factory=list)
+    member_votes: dict = field(default_factory=dict)  # nodeid -> votes, from the membership table
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,6 +119,7 @@ def parse_quorumtool(text: str) -> QuorumState:
     """Parse ``corosync-quorumtool -s`` output (both the plain and the ``-p`` layout)."""
     fields: dict[str, str] = {}
     members: list[int] = []
+    votes: dict[int, int] = {}
     in_members = False
     for line in text.splitlines():
         stripped = line.strip()
@@ -125,10 +127,12 @@ def parse_quorumtool(text: str) -> QuorumState:
             in_members = True
             continue
         if in_members:
-            first = stripped.split(None, 1)[0] if stripped else ""
+            columns = stripped.split()
             # Node ids are decimal unless -H was given; header and ruler lines are skipped.
-            if first.isdigit():
-                members.append(int(first))
+            if columns and columns[0].isdigit():
+                members.append(int(columns[0]))
+                if len(columns) > 1 and columns[1].isdigit():
+                    votes[int(columns[0])] = int(columns[1])
             continue
         if ":" in stripped:
             key, _sep, value = stripped.partition(":")
@@ -144,6 +148,7 @@ def parse_quorumtool(text: str) -> QuorumState:
         total_votes=_int_or_none(fields.get("Total votes")),
         quorum=_int_or_none(fields.get("Quorum")),
         flags=fields.get("Flags", "").split(),
+        member_votes=votes,
     )
 
 

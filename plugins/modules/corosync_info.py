@@ -133,6 +133,16 @@ total_votes:
   returned: when running
   type: int
   sample: 3
+quorum_votes:
+  description: Votes the cluster needs to be quorate.
+  returned: when running
+  type: int
+  sample: 2
+node_votes:
+  description: Votes of this node (what the cluster loses while it is down).
+  returned: when running
+  type: int
+  sample: 1
 quorum_flags:
   description: Votequorum flags as printed by C(corosync-quorumtool).
   returned: when running
@@ -182,6 +192,8 @@ def gather(runtime: CorosyncRuntime) -> dict:
         "ring_id": quorum.ring_id,
         "expected_votes": quorum.expected_votes,
         "total_votes": quorum.total_votes,
+        "quorum_votes": quorum.quorum,
+        "node_votes": quorum.member_votes.get(quorum.node_id, 1),
         "quorum_flags": quorum.flags,
         "config_version": runtime.config_version(),
         "cluster_name": runtime.cluster_name(),

@@ -84,6 +84,12 @@ def test_quorumtool_from_real_output(name, quorate, members, ring, votes):
     assert state.expected_votes == 3
     assert state.node_id == 1
     assert state.quorum == 2
+    assert state.member_votes == {nodeid: 1 for nodeid in members}
+
+
+def test_quorumtool_reads_each_members_votes():
+    text = fixture("quorumtool_s_quorate3.txt").replace("         2          1 ", "         2          3 ")
+    assert parse_quorumtool(text).member_votes[2] == 3
 
 
 def test_quorumtool_not_quorate_exit_code_is_parsed_not_raised():
