@@ -1,0 +1,170 @@
+"""What the molecule scenarios' verifiers share: the nodes over SSH, and runs of the bring-up from a test.
+
+Scenarios that change the cluster on purpose (a new token, bad input) drive ansible-playbook themselves
+with the molecule inventory and configuration (ANSIBLE_CONFIG comes from molecule's environment), and
+read the nodes over plain SSH: quick enough to sample a node while a playbook runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+GROUP = "quorate_cluster"
+SCENARIOS = Path(__file__).resolve().parent
+
+_RECAP_LINE = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# One SSH round trip per node: what a bring-up could change, as "key<TAB>value" lines.
+SNAPSHOT_SCRIPT = r"""
+for path in /etc/corosync/corosync.conf /etc/corosync/authkey /usr/lib/quorate/quorate_node.zip \
+            $(find /etc/systemd/system -name 'quorate-*' | sort); do
+    if [ -L "$path" ]; then printf '%s\tlink to %s\n' "$path" "$(readlink "$path")"
+    elif [ -f "$path" ]; then printf '%s\tsha256 %s\n' "$path" "$(sha256sum < "$path" | cut -d' ' -f1)"
+    else printf '%s\tmissing\n' "$path"; fi
+done
+for unit in corosync quorate-ckptd quorate-controld; do
+    printf 'MainPID of %s\t%s\n' "$unit" "$(systemctl show -p MainPID --value "$unit")"
+done
+for key in token consensus; do
+    printf 'runtime.config.totem.%s\t%s\n' "$key" "$(corosync-cmapctl -g "runtime.config.totem.$key" 2>&1)"
+done
+"""
+
+
+@dataclass
+class PlaybookRun:
+    """One ansible-playbook run: its exit code, its output and the counts of its PLAY RECAP."""
+
+    rc: int
+    output: str
+    recap: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_process(cls, proc: subprocess.CompletedProcess) -> PlaybookRun:
+        output = _ANSI.sub("", proc.stdout + proc.stderr)
+        recap = {
+            match["host"]: {key: int(match[key]) for key in ("ok", "changed", "unreachable", "failed")}
+            for match in _RECAP_LINE.finditer(output)
+        }
+        return cls(proc.returncode, output, recap)
+
+    def changed(self) -> dict[str, int]:
+        return {host: counts["changed"] for host, counts in self.recap.items()}
+
+    def tail(self, lines: int = 60) -> str:
+        """The end of the output, for assertion messages."""
+        return "\n".join(self.output.splitlines()[-lines:])
+
+
+class Cluster:
+    """The scenario's nodes, as the molecule inventory describes them."""
+
+    def __init__(self, inventory: str):
+        self.inventory = inventory
+        listing = json.loads(
+            subprocess.run(
+                ["ansible-inventory", "-i", inventory, "--list"], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        self.hostvars: dict[str, dict] = listing["_meta"]["hostvars"]
+        self.nodes: list[str] = sorted(listing[GROUP]["hosts"])
+
+    def ssh(self, node: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run a shell command on a node as root; rc 255 is SSH's own failure."""
+        hostvars = self.hostvars[node]
+        argv = [
+            "ssh",
+            "-i", hostvars["ansible_private_key_file"],
+            "-p", str(hostvars.get("ansible_port", 22)),
+            # Throwaway nodes with fresh host keys on every create.
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
+            f"{hostvars.get('ansible_user', 'root')}@{hostvars['ansible_host']}",
+            command,
+        ]  # fmt: skip
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def check_output(self, node: str, command: str) -> str:
+        proc = self.ssh(node, command)
+        assert proc.returncode == 0, f"{node}: {command!r} failed ({proc.returncode}): {proc.stderr.strip()}"
+        return proc.stdout
+
+    def on_every_node(self, function) -> dict:
+        """``function(node)`` on every node at once; node -> result."""
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            return dict(zip(self.nodes, pool.map(function, self.nodes)))
+
+    def cmap_int(self, node: str, key: str) -> int:
+        # "runtime.config.totem.token (u32) = 3650"
+        return int(self.check_output(node, f"corosync-cmapctl -g {key}").rsplit("=", 1)[-1])
+
+    def main_pid(self, node: str, unit: str) -> int:
+        return int(self.check_output(node, f"systemctl show -p MainPID --value {unit}"))
+
+    def snapshot(self, node: str) -> dict[str, str]:
+        """What a bring-up could change on the node: file hashes, unit links, daemon PIDs, runtime totem."""
+        lines = self.check_output(node, SNAPSHOT_SCRIPT).splitlines()
+        return dict(line.split("\t", 1) for line in lines if "\t" in line)
+
+    def sampling_quorum(self) -> QuorumSampler:
+        """``with cluster.sampling_quorum() as sampler:`` samples every node's quorum until the block ends."""
+        return QuorumSampler(self)
+
+    def playbook(self, playbook: str, *args: str, inventory: str | None = None) -> PlaybookRun:
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", inventory or self.inventory, playbook, *args],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        return PlaybookRun.from_process(proc)
+
+
+class QuorumSampler:
+    """Reads ``corosync-quorumtool -s`` from the nodes in turn, in a thread, until stopped."""
+
+    def __init__(self, cluster: Cluster, pause: float = 0.2):
+        self.cluster = cluster
+        self.pause = pause
+        self.samples: list[tuple[str, int, str]] = []  # (node, rc, output)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="quorum-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for node in self.cluster.nodes:
+                proc = self.cluster.ssh(node, "corosync-quorumtool -s", timeout=30)
+                self.samples.append((node, proc.returncode, proc.stdout + proc.stderr))
+                if self._stop.wait(self.pause):
+                    return
+
+    def __enter__(self) -> QuorumSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def cluster(pytestconfig) -> Cluster:
+    """The nodes of the molecule inventory testinfra was given."""
+    inventory = pytestconfig.getoption("ansible_inventory", default=None)
+    if not inventory:
+        pytest.skip("needs molecule's inventory (run through `molecule verify`)")
+    return Cluster(inventory)
