@@ -1,0 +1,167 @@
+"""A rolling restart under load: no acknowledged write lost, quorum held, restarts only where needed.
+
+The scenario converges 3 nodes; these tests then change the cluster on purpose and run the
+quorate.cluster.rolling_restart playbook against it (fixtures in ../../conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+ROLLING_RESTART = str(REPO / "playbooks" / "rolling_restart.yml")
+BRINGUP = str(REPO / "playbooks" / "bringup.yml")
+NODE_PROGRAMS = "/usr/lib/quorate/quorate_node.zip"
+STACK = ("corosync", "quorate-ckptd", "quorate-controld")
+# A corosync.conf change corosync cannot apply live (votequorum's options are read at start).
+RESTART_CLASS_CHANGE = json.dumps({"quorate_corosync_quorum": {"provider": "corosync_votequorum", "wait_for_all": 0}})
+
+
+def is_quorate(rc: int, output: str) -> bool:
+    return rc == 0 and re.search(r"^Quorate:\s+Yes", output, re.MULTILINE) is not None
+
+
+class Writer:
+    """ckpt_writer.py on one node, fed through SSH; stop() closes its stdin and returns what it acked."""
+
+    def __init__(self, cluster, node: str):
+        self.node = node
+        script = (HERE / "ckpt_writer.py").read_text()
+        cluster.check_output(node, f"cat > /root/ckpt_writer.py <<'EOF'\n{script}\nEOF")
+        hostvars = cluster.hostvars[node]
+        argv = [
+            "ssh", "-i", hostvars["ansible_private_key_file"], "-p", str(hostvars.get("ansible_port", 22)),
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", f"root@{hostvars['ansible_host']}",
+            f"PYTHONPATH={NODE_PROGRAMS} python3 -u /root/ckpt_writer.py {node}-",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.acked: list[int] = []
+        self.summary: dict = {}
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            record = json.loads(line)
+            if "ack" in record:
+                self.acked.append(record["ack"])
+            else:
+                self.summary = record
+
+    def stop(self) -> Writer:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # our own ssh client, by its handle
+            self.proc.wait()
+        self._reader.join(timeout=10)
+        return self
+
+
+def stack_pids(cluster) -> dict[str, dict[str, int]]:
+    return cluster.on_every_node(lambda node: {unit: cluster.main_pid(node, unit) for unit in STACK})
+
+
+def stored_sections(cluster, node: str) -> dict[str, str]:
+    return json.loads(cluster.check_output(node, "quorate-ckpt --json show quorate:rolltest"))
+
+
+def quorate_in_every_round(samples: list, nodes: list) -> list:
+    """Rounds of the round-robin sampler (one sample per node) in which fewer than a majority were quorate."""
+    bad = []
+    for start in range(0, len(samples) - len(nodes) + 1):
+        window = samples[start : start + len(nodes)]
+        quorate = sum(1 for _node, rc, out in window if is_quorate(rc, out))
+        if quorate < len(nodes) // 2 + 1:
+            bad.append([(node, rc, out.strip().splitlines()[-1:] if out else "") for node, rc, out in window])
+    return bad
+
+
+@pytest.fixture(scope="module")
+def rolled(cluster):
+    """A restart-class corosync change, then the rolling restart while every node keeps writing."""
+    changed = cluster.playbook(BRINGUP, "-e", RESTART_CLASS_CHANGE)
+    assert changed.rc == 0, changed.tail()
+    before = stack_pids(cluster)
+    writers = [Writer(cluster, node) for node in cluster.nodes]
+    time.sleep(3)  # writes are flowing before the first node goes down
+    started = time.monotonic()
+    with cluster.sampling_quorum() as sampler:
+        run = cluster.playbook(ROLLING_RESTART)
+    seconds = time.monotonic() - started
+    time.sleep(3)  # and after the last node is back
+    for writer in writers:
+        writer.stop()
+    print(f"rolling restart of {len(cluster.nodes)} nodes under load: {seconds:.1f}s, ", end="")
+    print(", ".join(f"{w.node}: {len(w.acked)} writes acked, errors {w.summary.get('errors')}" for w in writers))
+    return {"run": run, "before": before, "after": stack_pids(cluster), "writers": writers, "samples": sampler.samples}
+
+
+def test_the_pending_change_restarted_every_node(rolled):
+    assert rolled["run"].rc == 0, rolled["run"].tail()
+    for node, pids in rolled["before"].items():
+        for unit in STACK:
+            assert rolled["after"][node][unit] != pids[unit], f"{node}: {unit} was not restarted"
+            assert rolled["after"][node][unit] > 0, f"{node}: {unit} is not running"
+
+
+def test_every_acknowledged_write_is_readable_on_every_node(cluster, rolled):
+    writers = rolled["writers"]
+    for writer in writers:
+        assert writer.summary, f"{writer.node}: the writer did not end cleanly"
+        assert len(writer.acked) > 100, f"{writer.node}: too few writes to prove anything ({len(writer.acked)})"
+        assert writer.summary.get("errors"), f"{writer.node}: its service never went away: no restart under load?"
+    for node in cluster.nodes:
+        stored = stored_sections(cluster, node)
+        for writer in writers:
+            lost = [
+                i
+                for i in writer.acked
+                if stored.get(f"{writer.node}-{i:06d}", "").split(":", 1)[0] != f"{writer.node}-{i}"
+            ]
+            assert not lost, f"{node} lost {len(lost)} of {writer.node}'s acknowledged writes, e.g. {lost[:5]}"
+
+
+def test_quorum_held_throughout(cluster, rolled):
+    samples = rolled["samples"]
+    assert len(samples) > 30, "the sampler did not run"
+    # The sampler must have seen each node restart, or the check below proves nothing.
+    for node in cluster.nodes:
+        down = [s for s in samples if s[0] == node and not is_quorate(s[1], s[2])]
+        assert down, f"the sampler never saw {node} down"
+    bad = quorate_in_every_round(samples, cluster.nodes)
+    assert not bad, f"quorum lost in {len(bad)} sampling rounds, first: {bad[0]}"
+
+
+def test_a_second_run_restarts_nothing(cluster, rolled):
+    before = stack_pids(cluster)
+    run = cluster.playbook(ROLLING_RESTART)
+    assert run.rc == 0, run.tail()
+    assert set(run.changed().values()) == {0}, run.tail()
+    assert stack_pids(cluster) == before
+
+
+def test_new_programs_on_one_node_restart_only_its_checkpoint_layers(cluster, rolled):
+    node = cluster.nodes[1]
+    before = stack_pids(cluster)
+    cluster.check_output(node, f"touch {NODE_PROGRAMS}")  # what a new bundle from the ckptd role does
+    run = cluster.playbook(ROLLING_RESTART)
+    assert run.rc == 0, run.tail()
+    after = stack_pids(cluster)
+    assert {host for host, count in run.changed().items() if count} == {node}, run.tail()
+    assert after[node]["corosync"] == before[node]["corosync"]
+    assert after[node]["quorate-ckptd"] != before[node]["quorate-ckptd"]
+    assert after[node]["quorate-controld"] != before[node]["quorate-controld"]
+    for other in cluster.nodes:
+        if other != node:
+            assert after[other] == before[other]
