@@ -44,6 +44,18 @@ done
 """
 
 
+def parse_snapshot(text: str) -> dict[str, str]:
+    """SNAPSHOT_SCRIPT's output as a dict; a key printed twice would hide a change, so it is an error."""
+    snapshot: dict[str, str] = {}
+    for line in text.splitlines():
+        key, tab, value = line.partition("\t")
+        if not tab:
+            continue
+        assert key not in snapshot, f"{key} appears twice in the snapshot"
+        snapshot[key] = value
+    return snapshot
+
+
 @dataclass
 class PlaybookRun:
     """One ansible-playbook run: its exit code, its output and the counts of its PLAY RECAP."""
@@ -116,8 +128,7 @@ class Cluster:
 
     def snapshot(self, node: str) -> dict[str, str]:
         """What a bring-up could change on the node: file hashes, unit links, daemon PIDs, runtime totem."""
-        lines = self.check_output(node, SNAPSHOT_SCRIPT).splitlines()
-        return dict(line.split("\t", 1) for line in lines if "\t" in line)
+        return parse_snapshot(self.check_output(node, SNAPSHOT_SCRIPT))
 
     def sampling_quorum(self) -> QuorumSampler:
         """``with cluster.sampling_quorum() as sampler:`` samples every node's quorum until the block ends."""
