@@ -45,11 +45,15 @@ def podman(*args: str, check: bool = True, capture: bool = True, timeout: float 
 
 
 class PodmanCluster:
-    def __init__(self, nodes: int = 3, prefix: str = "quorate", subnet_octet: int = 77):
+    def __init__(self, nodes: int = 3, prefix: str = "quorate", subnet_octet: int = 77, ring_octet: int | None = None):
         self.size = nodes
         self.prefix = prefix
         self.network = f"{prefix}-net"
         self.subnet = f"10.89.{subnet_octet}"
+        # Optional dedicated corosync network (eth1), as production clusters have: its link can be
+        # cut while Ansible still reaches the node over the first one (eth0).
+        self.ring_network = f"{prefix}-ring" if ring_octet is not None else None
+        self.ring_subnet = f"10.89.{ring_octet}" if ring_octet is not None else None
         self.workdir = BUILD / prefix
         self.key = self.workdir / "id_ed25519"
         self.inventory = self.workdir / "inventory.yml"
@@ -59,6 +63,10 @@ class PodmanCluster:
 
     def addr(self, node: int) -> str:
         return f"{self.subnet}.{10 + node}"
+
+    def ring_addr(self, node: int) -> str:
+        """The node's corosync address: on the ring network when there is one."""
+        return f"{self.ring_subnet or self.subnet}.{10 + node}"
 
     @property
     def nodes(self) -> list[int]:
@@ -72,7 +80,9 @@ class PodmanCluster:
         """Remove every container and the network of this prefix (leftovers of any size)."""
         for name in self.exists():
             podman("rm", "-f", "-t", "2", name, check=False)
-        podman("network", "rm", "-f", self.network, check=False)
+        for network in (self.network, self.ring_network):
+            if network:
+                podman("network", "rm", "-f", network, check=False)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def up(self) -> None:
@@ -81,13 +91,17 @@ class PodmanCluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True)
         podman("network", "create", "--internal", "--subnet", f"{self.subnet}.0/24", self.network)
+        if self.ring_network:
+            podman("network", "create", "--internal", "--subnet", f"{self.ring_subnet}.0/24", self.ring_network)
         for node in self.nodes:
+            networks = ["--network", f"{self.network}:ip={self.addr(node)}"]
+            if self.ring_network:
+                networks += ["--network", f"{self.ring_network}:ip={self.ring_addr(node)}"]
             podman(
                 "create",
                 "--name", self.name(node),
                 "--hostname", f"n{node}",
-                "--network", self.network,
-                "--ip", self.addr(node),
+                *networks,
                 "--systemd=always",
                 "--shm-size=256m",
                 "--cap-add", "SYS_NICE,IPC_LOCK,NET_ADMIN,NET_RAW",
@@ -125,7 +139,7 @@ class PodmanCluster:
             f"n{node}": {
                 "ansible_host": self.addr(node),
                 "quorate_corosync_nodeid": node,
-                "quorate_corosync_addrs": [self.addr(node)],
+                "quorate_corosync_addrs": [self.ring_addr(node)],
             }
             for node in self.nodes
         }
@@ -156,8 +170,9 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--prefix", default="quorate")
     parser.add_argument("--subnet-octet", type=int, default=77)
+    parser.add_argument("--ring-octet", type=int, help="give corosync its own network 10.89.RING.0/24 (eth1)")
     args = parser.parse_args()
-    cluster = PodmanCluster(args.nodes, args.prefix, args.subnet_octet)
+    cluster = PodmanCluster(args.nodes, args.prefix, args.subnet_octet, args.ring_octet)
     if args.action == "down":
         cluster.down()
         return 0

@@ -1,0 +1,142 @@
+"""Cluster-level benchmarks on local podman nodes: bring-up, re-run, rolling restart, by cluster size.
+
+    python bench/bench_cluster.py [--sizes 3,5,7] [--json OUT]
+
+For each size N: N podman nodes (hack/podman_cluster.py, image cached after its first build), then
+
+- bring-up: the quorate.cluster.bringup playbook on fresh nodes (target <= 60 s for 3 nodes);
+- re-run: the same playbook again, which must report changed=0 (target <= 10 s);
+- rolling restart: quorate.cluster.rolling_restart with quorate_rolling_restart_force=true, its
+  wall time against its lower bound measured in the same run, the sum of the per-node rejoin
+  times (from the moment the play stops a node's services until that node passed its last
+  barrier, read from the timeline callback's events), target total <= 1.3 x that sum;
+- a no-op rolling restart (nothing changed: changed=0) and its time.
+
+Every figure comes from this run; the nodes are removed at the end (also on failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "hack"))
+
+from podman_cluster import PodmanCluster  # noqa: E402
+
+STOP_TASK = "Stop the services, top-down"
+_RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
+
+
+def log(msg: str) -> None:
+    sys.stderr.write(f"[bench_cluster {time.strftime('%H:%M:%S')}] {msg}\n")
+    sys.stderr.flush()
+
+
+def playbook(cluster: PodmanCluster, name: str, timeline: Path, *extra: str) -> dict[str, Any]:
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_HOME=str(REPO / "build" / "ansible-home"),
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / "build" / "collections"),
+        ANSIBLE_CALLBACKS_ENABLED="quorate.cluster.timeline",
+        QUORATE_TIMELINE_DIR=str(timeline),
+    )
+    argv = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(cluster.inventory)]
+    argv += [str(REPO / "playbooks" / f"{name}.yml"), *extra]
+    started = time.monotonic()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - started
+    recap = {m[0]: {"changed": int(m[1]), "failed": int(m[2]) + int(m[3])} for m in _RECAP.findall(proc.stdout)}
+    if proc.returncode != 0 or any(r["failed"] for r in recap.values()):
+        raise RuntimeError(f"{name} {' '.join(extra)} failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}")
+    events = json.loads((timeline / "timeline.json").read_text())["events"]
+    return {"seconds": round(seconds, 1), "changed": sum(r["changed"] for r in recap.values()), "events": events}
+
+
+def rejoin_times(events: list[dict[str, Any]]) -> dict[str, float]:
+    """Per node: from the start of its stop task to the end of its last task after that."""
+    times = {}
+    for host in sorted({e["host"] for e in events}):
+        stops = [e["start"] for e in events if e["host"] == host and e["task"] == STOP_TASK]
+        if stops:
+            after = [e["end"] for e in events if e["host"] == host and e["start"] >= stops[0]]
+            times[host] = round(max(after) - stops[0], 2)
+    return times
+
+
+def bench_size(size: int) -> dict[str, Any]:
+    cluster = PodmanCluster(size, prefix=f"qbench{size}", subnet_octet=90 + size)
+    result: dict[str, Any] = {"nodes": size}
+    try:
+        started = time.monotonic()
+        cluster.up()
+        result["nodes_up_s"] = round(time.monotonic() - started, 1)
+        work = cluster.workdir
+        log(f"{size} nodes up in {result['nodes_up_s']}s; bring-up")
+        first = playbook(cluster, "bringup", work / "tl-bringup")
+        result["bringup_s"] = first["seconds"]
+        again = playbook(cluster, "bringup", work / "tl-rerun")
+        result["rerun_s"], result["rerun_changed"] = again["seconds"], again["changed"]
+        log(f"bring-up {first['seconds']}s, re-run {again['seconds']}s changed={again['changed']}; rolling restart")
+        rolled = playbook(cluster, "rolling_restart", work / "tl-roll", "-e", "quorate_rolling_restart_force=true")
+        rejoin = rejoin_times(rolled["events"])
+        if len(rejoin) != size:
+            raise RuntimeError(f"rolling restart restarted {sorted(rejoin)} instead of all {size} nodes")
+        result["rolling_restart_s"] = rolled["seconds"]
+        result["rejoin_s"] = rejoin
+        result["rejoin_sum_s"] = round(sum(rejoin.values()), 1)
+        result["rolling_ratio"] = round(rolled["seconds"] / sum(rejoin.values()), 2)
+        noop = playbook(cluster, "rolling_restart", work / "tl-noop")
+        result["noop_rolling_restart_s"], result["noop_changed"] = noop["seconds"], noop["changed"]
+        log(f"rolling restart {rolled['seconds']}s vs rejoin sum {result['rejoin_sum_s']}s; no-op {noop['seconds']}s")
+    finally:
+        cluster.down()
+    return result
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line), "?")
+    load = os.getloadavg()[0]
+    return f"{cpus} vCPU, {int(mem) // 1024} MiB, Linux {platform.release()}, load average at start {load:.1f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="3,5,7", help="cluster sizes, comma separated")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    report = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "sizes": []}
+    for size in sizes:
+        report["sizes"].append(bench_size(size))
+    print(f"\nquorate.cluster on podman nodes; {report['machine']}")
+    print(
+        "| nodes | bring-up (≤ 60 s for 3) | re-run, changed (≤ 10 s, 0) | rolling restart | Σ rejoin "
+        "| ratio (≤ 1.3) | no-op rolling restart, changed |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for row in report["sizes"]:
+        print(
+            f"| {row['nodes']} | {row['bringup_s']} s | {row['rerun_s']} s, {row['rerun_changed']} "
+            f"| {row['rolling_restart_s']} s | {row['rejoin_sum_s']} s | {row['rolling_ratio']} "
+            f"| {row['noop_rolling_restart_s']} s, {row['noop_changed']} |"
+        )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
