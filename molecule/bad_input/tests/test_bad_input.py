@@ -1,7 +1,7 @@
 """Bad input stops the bring-up before any node changes, and the failure names the variable to fix.
 
-The cluster was converged with good input. Each case runs the bring-up (quorate.cluster.preflight first,
-see ../validated_bringup.yml) on a copy of the inventory with one mistake an operator could make. The run
+The cluster was converged with good input. Each case runs the bring-up (its first role is
+quorate.cluster.preflight) on a copy of the inventory with one mistake an operator could make. The run
 must fail, name the variable, report changed=0, and leave every node exactly as it was: configuration,
 authkey, unit files and links, node programs, daemon PIDs, runtime totem values.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-VALIDATED_BRINGUP = str(Path(__file__).resolve().parents[1] / "validated_bringup.yml")
+VALIDATED_BRINGUP = "quorate.cluster.bringup"  # runs the preflight role first
 VALID_TOKEN_CHANGE = 4000
 
 

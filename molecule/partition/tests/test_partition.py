@@ -2,9 +2,9 @@
 
 The first node of the rolling restart (serial: 1, so n1) loses its corosync link (``ip link set
 eth1 down`` inside its container: the scenario gives corosync its own network, as production
-clusters have, so Ansible still reaches the node) while the play restarts it. Its corosync barrier cannot complete; the play
-must stop at n1 naming what is missing, leave n2 and n3 untouched and quorate, and a run after
-the link is back must finish the job.
+clusters have, so Ansible still reaches the node) while the play restarts it. Its corosync
+barrier cannot complete; the play must stop at n1 naming what is missing, leave n2 and n3
+untouched and quorate, and a run after the link is back must finish the job.
 """
 
 from __future__ import annotations
