@@ -51,8 +51,8 @@ sanity: deps
 	hack/ansible-test-sanity.sh
 
 lint: deps
-	$(BIN)/ruff check plugins tests hack bench
-	$(BIN)/ruff format --check plugins tests hack bench
+	$(BIN)/ruff check plugins tests hack bench molecule
+	$(BIN)/ruff format --check plugins tests hack bench molecule
 	hack/ansible-lint.sh
 	$(BIN)/antsibull-changelog lint
 
