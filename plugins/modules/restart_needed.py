@@ -10,7 +10,7 @@ version_added: 0.2.0
 description:
   - For each service of the node's stack, given bottom-up (corosync first), finds out whether its
     running main process predates a change that only a restart applies. A service is stale when,
-    since its main process started, one of its O(services[].paths) was rewritten, a restart-pending
+    since its main process started, one of its O(paths) was rewritten, a restart-pending
     marker was written for it in O(marker_dir), or its executable or a shared library it maps was
     replaced (a package upgrade).
   - Returns the restart plan for the node. Restarting a layer takes down the layers above it, so the
@@ -31,8 +31,8 @@ options:
     required: true
   paths:
     description:
-      - Per unit, files whose change after the unit started means it runs stale content (program
-        files, keys). Units not in O(services) are ignored.
+      - Per unit, absolute paths of files whose change after the unit started means it runs stale
+        content (program files, keys). Units not in O(services) are ignored.
       - The unit's own unit file and drop-ins always count; they need not be listed.
     type: dict
     default: {}
@@ -79,7 +79,7 @@ restart:
   elements: str
   sample: [quorate-ckptd, quorate-controld]
 stale:
-  description: The services that run stale files (a subset of O(restart)).
+  description: The services that run stale files (a subset of RV(restart)).
   returned: always
   type: list
   elements: str
@@ -140,7 +140,7 @@ def main() -> None:
         except RuntimeError as exc:
             module.fail_json(msg=f"services: cannot read the state of {name}: {exc}")
         replaced = inspector.replaced_programs(state.pid) if state.running else []
-        watched = [os.path.expanduser(path) for path in paths.get(name, [])] + state.unit_files
+        watched = list(paths.get(name, [])) + state.unit_files
         marker = os.path.join(module.params["marker_dir"], name)
         states[name] = judge(state, watched, marker, file_mtime, file_text, replaced)
     module.exit_json(
