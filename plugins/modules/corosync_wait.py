@@ -87,6 +87,21 @@ ring_id:
   returned: always
   type: str
   sample: "1.9"
+total_votes:
+  description: Votes present when the wait ended.
+  returned: success
+  type: int
+  sample: 3
+quorum_votes:
+  description: Votes the cluster needs to be quorate.
+  returned: success
+  type: int
+  sample: 2
+node_votes:
+  description: Votes of this node (what the cluster loses while it is down).
+  returned: success
+  type: int
+  sample: 1
 elapsed:
   description: Seconds spent waiting.
   returned: always
@@ -262,6 +277,9 @@ def main() -> None:
         missing=[],
         quorate=state.quorate,
         ring_id=state.ring_id,
+        total_votes=state.total_votes,
+        quorum_votes=state.quorum,
+        node_votes=state.member_votes.get(state.node_id, 1),
         **{k: result[k] for k in RETURNED_REPORT_KEYS},
     )
 

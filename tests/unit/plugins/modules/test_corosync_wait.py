@@ -91,6 +91,8 @@ def test_returns_when_members_are_present(run_module, corosync, members):
     assert result["missing"] == []
     assert result["token_ms"] == 3650
     assert result["deadline"] == 5
+    # What the rolling restart needs to know that the others keep quorum without this node.
+    assert (result["total_votes"], result["quorum_votes"], result["node_votes"]) == (3, 2, 1)
 
 
 def test_quorate_false_accepts_an_inquorate_partition(run_module, corosync):
