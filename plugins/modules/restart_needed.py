@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: restart_needed
 short_description: Tell which services of a node's cluster stack run stale files and need a restart
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - For each service of the node's stack, given bottom-up (corosync first), finds out whether its
     running main process predates a change that only a restart applies. A service is stale when,
