@@ -14,6 +14,11 @@ Every result is one JSON line on stdout; ``t`` values are CLOCK_MONOTONIC, which
            then keeps its handles (like a running daemon) until stdin closes.
   writers  --clients K connections to the local ckptd, each overwriting its own 1 KiB section
            back to back for --duration seconds; prints writes/s, MB/s and per-write latency.
+           Each connection has exactly one write outstanding: the next is sent only after the
+           reply to the last one (which the ckptd sends once the write came back in agreed
+           order). All K connections are driven by one thread with a selector; ``--threads``
+           runs one blocking CheckpointClient per thread instead, where with many clients the
+           handing-around of the GIL, not the service, sets the pace.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import argparse
 import json
 import os
 import select
+import selectors
+import socket
 import subprocess
 import sys
 import threading
@@ -42,10 +49,13 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import 
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import CheckpointClient  # noqa: E402
 from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import (  # noqa: E402
+    KIND_REPLY,
     OPEN_READ,
     OPEN_WRITE,
+    FrameReader,
     parse_protocol_version,
     protocol_version_text,
+    request,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime import CorosyncRuntime  # noqa: E402
 from ansible_collections.quorate.cluster.plugins.module_utils.cpg import CpgError, CpgGroup, CpgMember  # noqa: E402
@@ -342,17 +352,161 @@ def percentile(values: list[float], pct: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
+class _Conn:
+    """One client connection of the selector-driven writers: one request in flight at a time."""
+
+    def __init__(self, path: str, index: int) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        self.sock.settimeout(10.0)
+        self.sock.connect(path)
+        self.reader = FrameReader()
+        self.section = f"s{index:04d}".encode()
+        self.ids = 0
+        self.handle = 0
+        self.sent_at = 0.0
+        self.done = False
+
+    def send(self, op: str, **args: Any) -> None:
+        self.ids += 1
+        self.sent_at = time.monotonic()
+        self.sock.sendall(request(op, self.ids, **args))
+
+    def replies(self) -> list:
+        """The replies that arrived (call when readable); raises OSError when the service hung up."""
+        data = self.sock.recv(256 * 1024)
+        if not data:
+            raise OSError("the checkpoint service closed the connection")
+        return [body for kind, body in self.reader.feed(data) if kind == KIND_REPLY]
+
+    def call(self, op: str, **args: Any) -> dict:
+        """Blocking request/reply (setup only)."""
+        self.send(op, **args)
+        while True:
+            for body in self.replies():
+                if body.get("id") == self.ids:
+                    if body.get("rc") != AisError.OK:
+                        raise AisException(AisError.from_code(body.get("rc")), str(body.get("detail")))
+                    return body.get("values") or {}
+
+    def overwrite(self, payload: bytes) -> None:
+        self.send("section_overwrite", handle=self.handle, section=self.section, data=payload)
+
+
 def run_writers(args: argparse.Namespace) -> int:
-    clients, size = args.clients, args.size
-    name = f"bench-writers-{os.getpid()}-{clients}"
+    return (run_writers_threads if args.threads else run_writers_selector)(args)
+
+
+def _writers_result(
+    clients: int, size: int, counts: list, latencies: list, errors: Counter, began: float, ended: float
+) -> int:
+    total = sum(counts)
+    elapsed = ended - began
+    flat = [x for lat in latencies for x in lat]
+    emit(
+        {
+            "ev": "writers_result",
+            "clients": clients,
+            "size": size,
+            "writes": total,
+            "elapsed": elapsed,
+            "writes_per_s": total / elapsed if elapsed > 0 else None,
+            "mb_per_s": total * size / elapsed / 1e6 if elapsed > 0 else None,
+            "per_client": counts,
+            "latency_ms": {
+                "p50": _ms(percentile(flat, 50)),
+                "p90": _ms(percentile(flat, 90)),
+                "p99": _ms(percentile(flat, 99)),
+                "max": _ms(max(flat) if flat else None),
+            },
+            "errors": dict(errors),
+        }
+    )
+    return 0 if total and not any(k.startswith("setup") for k in errors) else 1
+
+
+def _writers_checkpoint(args: argparse.Namespace) -> tuple[str, dict]:
+    name = f"bench-writers-{os.getpid()}-{args.clients}"
     attrs = {
         "creation_flags": 0,
-        "checkpoint_size": size * clients,
+        "checkpoint_size": args.size * args.clients,
         "retention_duration": 0,
-        "max_sections": clients,
-        "max_section_size": size,
+        "max_sections": args.clients,
+        "max_section_size": args.size,
         "max_section_id_size": 32,
     }
+    return name, attrs
+
+
+def run_writers_selector(args: argparse.Namespace) -> int:
+    clients, size = args.clients, args.size
+    name, attrs = _writers_checkpoint(args)
+    owner = CheckpointClient(args.socket, timeout=10.0).connect()
+    owner_handle = owner.create(name, attrs)
+    payload = os.urandom(size)
+    counts = [0] * clients
+    latencies: list[list[float]] = [[] for _c in range(clients)]
+    errors: Counter = Counter()
+    conns: list[_Conn] = []
+    sel = selectors.DefaultSelector()
+    began = ended = time.monotonic()
+    try:
+        for index in range(clients):
+            conn = _Conn(args.socket, index)
+            conns.append(conn)
+            conn.handle = conn.call("open", name=name, flags=OPEN_READ | OPEN_WRITE)["handle"]
+            conn.call("section_create", handle=conn.handle, section=conn.section, data=payload)
+            for _warm in range(5):  # settle the connection and the ckptd before timing
+                conn.call("section_overwrite", handle=conn.handle, section=conn.section, data=payload)
+            sel.register(conn.sock, selectors.EVENT_READ, index)
+        began = time.monotonic()
+        stop_at = began + args.duration
+        for conn in conns:
+            conn.overwrite(payload)
+        running = clients
+        while running:
+            for key, _events in sel.select(1.0):
+                index = key.data
+                conn = conns[index]
+                for body in conn.replies():
+                    if body.get("id") != conn.ids:
+                        continue
+                    now = time.monotonic()
+                    if body.get("rc") == AisError.OK:
+                        latencies[index].append(now - conn.sent_at)
+                        counts[index] += 1
+                    else:
+                        errors[AisError.from_code(body.get("rc")).sa_name] += 1
+                    if now < stop_at:
+                        conn.overwrite(payload)
+                    else:
+                        conn.done = True
+                        running -= 1
+                        sel.unregister(conn.sock)
+            if time.monotonic() > stop_at + 30:
+                errors["timeout:replies missing"] += running
+                break
+        ended = time.monotonic()
+        for conn in conns:
+            conn.sock.settimeout(10.0)
+            conn.call("close", handle=conn.handle)
+    except (AisException, OSError) as exc:
+        errors[f"setup:{type(exc).__name__}:{exc}"] += 1
+    finally:
+        for conn in conns:
+            conn.sock.close()
+        sel.close()
+    try:
+        owner.unlink(name)  # before the close: with retention 0 the last close already deletes it
+        owner.close(owner_handle)
+    except AisException as exc:
+        errors[f"cleanup:{exc.code.sa_name}"] += 1
+    owner.close_connection()
+    return _writers_result(clients, size, counts, latencies, errors, began, ended)
+
+
+def run_writers_threads(args: argparse.Namespace) -> int:
+    clients, size = args.clients, args.size
+    name, attrs = _writers_checkpoint(args)
     owner = CheckpointClient(args.socket, timeout=10.0).connect()
     owner_handle = owner.create(name, attrs)
     payload = os.urandom(size)
@@ -415,29 +569,7 @@ def run_writers(args: argparse.Namespace) -> int:
     except AisException as exc:
         errors[f"cleanup:{exc.code.sa_name}"] += 1
     owner.close_connection()
-    total = sum(counts)
-    elapsed = ended - began
-    flat = [x for lat in latencies for x in lat]
-    emit(
-        {
-            "ev": "writers_result",
-            "clients": clients,
-            "size": size,
-            "writes": total,
-            "elapsed": elapsed,
-            "writes_per_s": total / elapsed if elapsed > 0 else None,
-            "mb_per_s": total * size / elapsed / 1e6 if elapsed > 0 else None,
-            "per_client": counts,
-            "latency_ms": {
-                "p50": _ms(percentile(flat, 50)),
-                "p90": _ms(percentile(flat, 90)),
-                "p99": _ms(percentile(flat, 99)),
-                "max": _ms(max(flat) if flat else None),
-            },
-            "errors": dict(errors),
-        }
-    )
-    return 0 if total and not any(k.startswith("setup") for k in errors) else 1
+    return _writers_result(clients, size, counts, latencies, errors, began, ended)
 
 
 def _ms(value: float | None) -> float | None:
@@ -457,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=1, help="writers: concurrent connections")
     parser.add_argument("--size", type=int, default=1024, help="writers: bytes per section write")
     parser.add_argument("--duration", type=float, default=5.0, help="writers: seconds of writing")
+    parser.add_argument("--threads", action="store_true", help="writers: one blocking client per thread")
     args = parser.parse_args(argv)
     if args.mode == "wait":
         return run_wait(args)

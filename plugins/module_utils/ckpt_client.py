@@ -46,6 +46,7 @@ class CheckpointClient:
         self.path = path or default_socket()
         self.timeout = timeout
         self._sock: socket.socket | None = None
+        self._rbuf = b""  # bytes received past the last reply (never across connections)
         self._ids = itertools.count(1)
 
     # -- connection --------------------------------------------------------------------------
@@ -68,6 +69,7 @@ class CheckpointClient:
         self.connect()
 
     def close_connection(self) -> None:
+        self._rbuf = b""
         if self._sock is not None:
             try:
                 self._sock.close()
@@ -81,14 +83,19 @@ class CheckpointClient:
         self.close_connection()
 
     def _recv_exact(self, size: int) -> bytes:
-        chunks, remaining = [], size
-        while remaining:
-            chunk = self._sock.recv(min(remaining, 1024 * 1024))
-            if not chunk:
-                raise AisException(AisError.LIBRARY, "the checkpoint service closed the connection")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
+        """Exactly ``size`` bytes; reads ahead (one recv for a header and a small body)."""
+        buf = self._rbuf
+        if len(buf) < size:
+            chunks, have = [buf], len(buf)
+            while have < size:
+                chunk = self._sock.recv(max(size - have, 64 * 1024))
+                if not chunk:
+                    raise AisException(AisError.LIBRARY, "the checkpoint service closed the connection")
+                chunks.append(chunk)
+                have += len(chunk)
+            buf = b"".join(chunks)
+        self._rbuf = buf[size:]
+        return buf[:size]
 
     def call(self, op: str, operation: Operation = Operation.CALL, **args: Any) -> dict:
         """Send one request and wait for its reply; returns the reply's values."""

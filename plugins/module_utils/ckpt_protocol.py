@@ -45,111 +45,169 @@ _U32 = struct.Struct(">I")
 _I64 = struct.Struct(">q")
 _F64 = struct.Struct(">d")
 _MAX_DEPTH = 16
+# Tag and payload packed in one call: the hot path of the daemons encodes every operation.
+_TAG_LEN = struct.Struct(">BI")
+_TAG_I64 = struct.Struct(">Bq")
+_TAG_F64 = struct.Struct(">Bd")
+_NONE, _FALSE, _TRUE = bytes((_T_NONE,)), bytes((_T_FALSE,)), bytes((_T_TRUE,))
+# Encoded dict keys: the same few names ("op", "args", "data", ...) in every message.
+_KEY_CACHE: dict = {}
+_KEY_CACHE_MAX = 512
+_KEY_CACHE_LEN = 64
 
 
 class ProtocolError(ValueError):
     """A frame or body that does not decode; the peer is out of step or hostile."""
 
 
-def _encode(value: Any, out: list, depth: int = 0) -> None:
+def _encode(value: Any, out: bytearray, depth: int = 0) -> None:
+    # Exact types first (the common case), then subclasses through isinstance. The bytes are
+    # the same either way: this is only about speed.
     if depth > _MAX_DEPTH:
         raise ProtocolError("value nested too deeply")
-    if value is None:
-        out.append(bytes((_T_NONE,)))
+    kind = type(value)
+    if kind is str:
+        raw = value.encode("utf-8")
+        out += _TAG_LEN.pack(_T_STR, len(raw))
+        out += raw
+    elif kind is bytes:
+        out += _TAG_LEN.pack(_T_BYTES, len(value))
+        out += value
+    elif kind is dict:
+        out += _TAG_LEN.pack(_T_DICT, len(value))
+        for key, item in value.items():
+            _encode_key(key, out)
+            _encode(item, out, depth + 1)
+    elif kind is int:
+        out += _TAG_I64.pack(_T_INT, value)
+    elif value is None:
+        out += _NONE
     elif value is True:
-        out.append(bytes((_T_TRUE,)))
+        out += _TRUE
     elif value is False:
-        out.append(bytes((_T_FALSE,)))
+        out += _FALSE
     elif isinstance(value, int):
-        out.append(bytes((_T_INT,)) + _I64.pack(value))
+        out += _TAG_I64.pack(_T_INT, value)
     elif isinstance(value, float):
-        out.append(bytes((_T_FLOAT,)) + _F64.pack(value))
+        out += _TAG_F64.pack(_T_FLOAT, value)
     elif isinstance(value, (bytes, bytearray, memoryview)):
-        out.append(bytes((_T_BYTES,)) + _U32.pack(len(value)))
-        out.append(bytes(value))
+        raw = bytes(value)
+        out += _TAG_LEN.pack(_T_BYTES, len(raw))
+        out += raw
     elif isinstance(value, str):
         raw = value.encode("utf-8")
-        out.append(bytes((_T_STR,)) + _U32.pack(len(raw)))
-        out.append(raw)
+        out += _TAG_LEN.pack(_T_STR, len(raw))
+        out += raw
     elif isinstance(value, (list, tuple)):
-        out.append(bytes((_T_LIST,)) + _U32.pack(len(value)))
+        out += _TAG_LEN.pack(_T_LIST, len(value))
         for item in value:
             _encode(item, out, depth + 1)
     elif isinstance(value, dict):
-        out.append(bytes((_T_DICT,)) + _U32.pack(len(value)))
+        out += _TAG_LEN.pack(_T_DICT, len(value))
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise ProtocolError(f"dict keys must be str, got {type(key).__name__}")
-            _encode(key, out, depth + 1)
+            _encode_key(key, out)
             _encode(item, out, depth + 1)
     else:
         raise ProtocolError(f"cannot encode {type(value).__name__}")
 
 
+def _encode_key(key: Any, out: bytearray) -> None:
+    cached = _KEY_CACHE.get(key) if type(key) is str else None
+    if cached is None:
+        if not isinstance(key, str):
+            raise ProtocolError(f"dict keys must be str, got {type(key).__name__}")
+        raw = key.encode("utf-8")
+        cached = _TAG_LEN.pack(_T_STR, len(raw)) + raw
+        if len(key) <= _KEY_CACHE_LEN and len(_KEY_CACHE) < _KEY_CACHE_MAX:
+            _KEY_CACHE[key] = cached
+    out += cached
+
+
 def encode(value: Any) -> bytes:
-    out: list = []
+    out = bytearray()
     _encode(value, out)
-    return b"".join(out)
+    return bytes(out)
 
 
-def _decode(buf: memoryview, pos: int, depth: int) -> tuple[Any, int]:
+_unpack_u32 = _U32.unpack_from
+_unpack_i64 = _I64.unpack_from
+_unpack_f64 = _F64.unpack_from
+
+
+def _decode(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     if depth > _MAX_DEPTH:
         raise ProtocolError("value nested too deeply")
-    if pos >= len(buf):
+    size = len(buf)
+    if pos >= size:
         raise ProtocolError("truncated body")
     tag = buf[pos]
     pos += 1
+    if tag in _T_SIZED:
+        if pos + 4 > size:
+            raise ProtocolError("truncated length")
+        length = _unpack_u32(buf, pos)[0]
+        pos += 4
+        if tag == _T_STR or tag == _T_BYTES:
+            end = pos + length
+            if end > size:
+                raise ProtocolError("truncated string")
+            if tag == _T_BYTES:
+                return buf[pos:end], end
+            try:
+                return buf[pos:end].decode("utf-8"), end
+            except UnicodeDecodeError as exc:
+                raise ProtocolError("string is not UTF-8") from exc
+        # Each element takes at least one byte: a length beyond the buffer is a lie.
+        if length > size - pos:
+            raise ProtocolError("container length exceeds the body")
+        depth += 1
+        if tag == _T_DICT:
+            result = {}
+            for _index in range(length):
+                # Keys are strings: decoded inline, without a call per key.
+                if pos + 5 <= size and buf[pos] == _T_STR:
+                    end = pos + 5 + _unpack_u32(buf, pos + 1)[0]
+                    if end > size:
+                        raise ProtocolError("truncated string")
+                    try:
+                        key = buf[pos + 5 : end].decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise ProtocolError("string is not UTF-8") from exc
+                    pos = end
+                else:
+                    key, pos = _decode(buf, pos, depth)
+                    if not isinstance(key, str):
+                        raise ProtocolError("dict key is not a string")
+                result[key], pos = _decode(buf, pos, depth)
+            return result, pos
+        items = []
+        for _index in range(length):
+            item, pos = _decode(buf, pos, depth)
+            items.append(item)
+        return items, pos
+    if tag == _T_INT or tag == _T_FLOAT:
+        if pos + 8 > size:
+            raise ProtocolError("truncated number")
+        if tag == _T_INT:
+            return _unpack_i64(buf, pos)[0], pos + 8
+        return _unpack_f64(buf, pos)[0], pos + 8
     if tag == _T_NONE:
         return None, pos
     if tag == _T_TRUE:
         return True, pos
     if tag == _T_FALSE:
         return False, pos
-    if tag in (_T_INT, _T_FLOAT):
-        if pos + 8 > len(buf):
-            raise ProtocolError("truncated number")
-        codec = _I64 if tag == _T_INT else _F64
-        return codec.unpack_from(buf, pos)[0], pos + 8
-    if tag not in (_T_BYTES, _T_STR, _T_LIST, _T_DICT):
-        raise ProtocolError(f"unknown type tag {tag}")
-    if pos + 4 > len(buf):
-        raise ProtocolError("truncated length")
-    length = _U32.unpack_from(buf, pos)[0]
-    pos += 4
-    if tag in (_T_BYTES, _T_STR):
-        if pos + length > len(buf):
-            raise ProtocolError("truncated string")
-        raw = bytes(buf[pos : pos + length])
-        pos += length
-        if tag == _T_BYTES:
-            return raw, pos
-        try:
-            return raw.decode("utf-8"), pos
-        except UnicodeDecodeError as exc:
-            raise ProtocolError("string is not UTF-8") from exc
-    if tag in (_T_LIST, _T_DICT):
-        # Each element takes at least one byte: a length beyond the buffer is a lie.
-        if length > len(buf) - pos:
-            raise ProtocolError("container length exceeds the body")
-        if tag == _T_LIST:
-            items = []
-            for _index in range(length):
-                item, pos = _decode(buf, pos, depth + 1)
-                items.append(item)
-            return items, pos
-        result = {}
-        for _index in range(length):
-            key, pos = _decode(buf, pos, depth + 1)
-            if not isinstance(key, str):
-                raise ProtocolError("dict key is not a string")
-            result[key], pos = _decode(buf, pos, depth + 1)
-        return result, pos
+    raise ProtocolError(f"unknown type tag {tag}")
 
 
-def decode(data: bytes) -> Any:
-    value, pos = _decode(memoryview(data), 0, 0)
-    if pos != len(data):
-        raise ProtocolError(f"{len(data) - pos} trailing bytes")
+_T_SIZED = frozenset((_T_BYTES, _T_STR, _T_LIST, _T_DICT))
+
+
+def decode(data: bytes | bytearray | memoryview) -> Any:
+    buf = data if type(data) is bytes else bytes(data)
+    value, pos = _decode(buf, 0, 0)
+    if pos != len(buf):
+        raise ProtocolError(f"{len(buf) - pos} trailing bytes")
     return value
 
 
@@ -179,19 +237,30 @@ class FrameReader:
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._need = HEADER.size  # bytes the buffered frame needs before it can be parsed
 
     def feed(self, data: bytes) -> list:
         """Add bytes; return the complete frames as (kind, body) pairs. Raises ProtocolError."""
-        self._buf.extend(data)
+        if self._buf:
+            self._buf += data
+            if len(self._buf) < self._need:
+                return []  # a large frame arriving in pieces: no copy until it is complete
+            buf = bytes(self._buf)
+        else:
+            buf = data if type(data) is bytes else bytes(data)
         frames = []
-        while len(self._buf) >= HEADER.size:
-            kind, length = parse_header(bytes(self._buf[: HEADER.size]))
-            end = HEADER.size + length
-            if len(self._buf) < end:
+        pos, size, hsize = 0, len(buf), HEADER.size
+        need = hsize
+        while size - pos >= hsize:
+            kind, length = parse_header(buf[pos : pos + hsize])
+            end = pos + hsize + length
+            if end > size:
+                need = end - pos
                 break
-            body = decode(bytes(self._buf[HEADER.size : end]))
-            del self._buf[:end]
-            frames.append((kind, body))
+            frames.append((kind, decode(buf[pos + hsize : end])))
+            pos = end
+        self._need = need
+        self._buf = bytearray(buf[pos:]) if pos < size else bytearray()
         return frames
 
 

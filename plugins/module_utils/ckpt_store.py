@@ -105,14 +105,19 @@ class Checkpoint:
     zero_epoch: int = 0  # bumped each time the last handle goes away
     openers: set = field(default_factory=set)  # {(nodeid, pid, handle id)}
     _hash: str | None = None
+    _used: int | None = None  # bytes in all sections; None: count again
 
     @property
     def used(self) -> int:
-        return sum(len(data) for data in self.sections.values())
+        if self._used is None:
+            self._used = sum(len(data) for data in self.sections.values())
+        return self._used
 
-    def touch(self) -> None:
+    def touch(self, used: int | None = None) -> None:
+        """One more update; ``used`` is the byte count after it, when the caller knows it."""
         self.generation += 1
         self._hash = None
+        self._used = used
 
     def content_hash(self) -> str:
         if self._hash is None:
@@ -323,6 +328,7 @@ class CheckpointStore:
             ckpt = self.checkpoints[msg["cid"]]
             ckpt.sections.update((bytes(sid), bytes(data)) for sid, data in msg["sections"])
             ckpt._hash = None
+            ckpt._used = None
         elif kind == "sync_done" and self.syncing:
             self._done.add(sender)
             if len(self._done) == len(self.view):
@@ -464,7 +470,7 @@ class CheckpointStore:
         if ckpt.used + len(data) > ckpt.attrs["checkpoint_size"]:
             return Result(AisError.NO_SPACE, "checkpoint_size would be exceeded")
         ckpt.sections[sid] = data
-        ckpt.touch()
+        ckpt.touch(ckpt.used + len(data))
         return Result(AisError.OK)
 
     def _op_section_delete(self, sender: Member, args: dict, now: float) -> Result:
@@ -474,8 +480,9 @@ class CheckpointStore:
         sid = bytes(args["section"])
         if sid not in ckpt.sections:
             return Result(AisError.NOT_EXIST, f"no section {sid!r}")
+        used = ckpt.used - len(ckpt.sections[sid])
         del ckpt.sections[sid]
-        ckpt.touch()
+        ckpt.touch(used)
         return Result(AisError.OK)
 
     def _op_section_write(self, sender: Member, args: dict, now: float) -> Result:
@@ -505,10 +512,11 @@ class CheckpointStore:
     def _replace(self, ckpt: Checkpoint, sid: bytes, old: bytes, new: bytes) -> Result:
         if len(new) > ckpt.attrs["max_section_size"]:
             return Result(AisError.TOO_BIG, f"{len(new)} bytes exceed max_section_size")
-        if ckpt.used - len(old) + len(new) > ckpt.attrs["checkpoint_size"]:
+        used = ckpt.used - len(old) + len(new)
+        if used > ckpt.attrs["checkpoint_size"]:
             return Result(AisError.NO_SPACE, "checkpoint_size would be exceeded")
         ckpt.sections[sid] = new
-        ckpt.touch()
+        ckpt.touch(used)
         return Result(AisError.OK)
 
     # -- retention -------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class Client:
     out: bytearray = field(default_factory=bytearray)
     handles: dict = field(default_factory=dict)  # handle id -> (cid, open flags)
     closed: bool = False
+    events: int = selectors.EVENT_READ  # what the selector watches for this client now
 
 
 @dataclass
@@ -251,9 +252,9 @@ class CheckpointDaemon:
         if pend.op == "close" and result.code is AisError.OK and alive:
             client.handles.pop(pend.handle, None)
         if alive:
-            values = dict(result.values)
+            values = result.values
             if pend.op == "open" and result.code is AisError.OK:
-                values["handle"] = pend.handle
+                values = dict(values, handle=pend.handle)
             self._send(client, reply(pend.req_id, result.code, result.detail, **values))
 
     def _send_op(self, op: str, args: dict, client: Client | None, req_id: int, **extra: Any) -> None:
@@ -375,7 +376,9 @@ class CheckpointDaemon:
             events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.out else 0)
             if len(client.out) > CLIENT_OUT_LIMIT:
                 events = selectors.EVENT_WRITE
-            self.sel.modify(client.sock, events, ("client", client))
+            if events != client.events:  # an epoll_ctl only when the interest changes
+                self.sel.modify(client.sock, events, ("client", client))
+                client.events = events
 
     def _accept(self) -> None:
         try:

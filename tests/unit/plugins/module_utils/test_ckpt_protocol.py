@@ -118,3 +118,85 @@ def test_seed_protocol_version_format():
         protocol_version_text(256, 0)
     with pytest.raises(ValueError):
         parse_protocol_version(b"garbage\0")
+
+
+def _reference_encode(value, out):
+    """The first (straightforward) encoder: the fast one must produce the very same bytes."""
+    if value is None:
+        out.append(bytes((0,)))
+    elif value is True:
+        out.append(bytes((2,)))
+    elif value is False:
+        out.append(bytes((1,)))
+    elif isinstance(value, int):
+        out.append(bytes((3,)) + struct.pack(">q", value))
+    elif isinstance(value, float):
+        out.append(bytes((4,)) + struct.pack(">d", value))
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        out.append(bytes((5,)) + struct.pack(">I", len(value)) + bytes(value))
+    elif isinstance(value, str):
+        raw = value.encode("utf-8")
+        out.append(bytes((6,)) + struct.pack(">I", len(raw)) + raw)
+    elif isinstance(value, (list, tuple)):
+        out.append(bytes((7,)) + struct.pack(">I", len(value)))
+        for item in value:
+            _reference_encode(item, out)
+    else:
+        out.append(bytes((8,)) + struct.pack(">I", len(value)))
+        for key, item in value.items():
+            _reference_encode(key, out)
+            _reference_encode(item, out)
+    return out
+
+
+class _Str(str):
+    pass
+
+
+class _Int(int):
+    pass
+
+
+class _Dict(dict):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param({"t": "op", "op": "section_overwrite", "token": 7, "args": {"data": b"\x00" * 1024}}, id="op"),
+        pytest.param({"t": "batch", "m": [b"a", b"bc"]}, id="batch"),
+        pytest.param([None, True, False, -1, 2**40, 0.25, "é", b"", bytearray(b"ba"), memoryview(b"mv")], id="scalars"),
+        pytest.param(_Dict({_Str("k"): _Int(3), "t": (1, [2])}), id="subclasses"),
+        pytest.param({"k" * 200: 1, "ü": {"ü": 2}}, id="long-and-unicode-keys"),
+    ],
+)
+def test_the_encoding_is_byte_for_byte_the_documented_one(value):
+    assert encode(value) == b"".join(_reference_encode(value, []))
+    assert encode(value) == encode(value)  # cached keys give the same bytes the second time
+
+
+def test_decode_takes_any_bytes_like_and_keys_of_other_types_are_refused():
+    data = encode({"a": [1, b"x"]})
+    assert decode(bytearray(data)) == decode(memoryview(data)) == {"a": [1, b"x"]}
+    assert isinstance(decode(bytearray(encode(b"raw"))), bytes)
+    with pytest.raises(ProtocolError, match="dict key is not a string"):
+        decode(b"\x08\x00\x00\x00\x01\x05\x00\x00\x00\x01k\x00")
+    with pytest.raises(ProtocolError, match="truncated string"):
+        decode(b"\x08\x00\x00\x00\x01\x06\x00\x00\x00\x09k")  # a key longer than the body
+    with pytest.raises(ProtocolError, match="not UTF-8"):
+        decode(b"\x08\x00\x00\x00\x01\x06\x00\x00\x00\x01\xff\x00")
+
+
+def test_a_large_frame_in_pieces_and_several_frames_in_one_read():
+    big = request("section_overwrite", 1, handle=1, section=b"s", data=b"d" * 300_000)
+    small = request("status", 2)
+    reader = FrameReader()
+    frames = []
+    stream = big + small + small[:5]
+    for start in range(0, len(stream), 4096):
+        frames.extend(reader.feed(stream[start : start + 4096]))
+    assert [b["id"] for _k, b in frames] == [1, 2]
+    assert frames[0][1]["args"]["data"] == b"d" * 300_000
+    assert [b["id"] for _k, b in reader.feed(small[5:] + small)] == [2, 2]
+    assert reader.feed(b"") == []

@@ -328,3 +328,23 @@ def test_an_expiry_during_sync_is_ignored_and_a_returning_holder_brings_its_copy
         assert sections(store, "global") == {b"daemon_protocol": b"01 00\0"}
     group.tick(2.5)  # unused everywhere: the leader expires it again, on every member alike
     assert all(s.lookup("global") is None for s in group.stores.values())
+
+
+def test_the_byte_count_follows_every_change_and_is_rebuilt_after_a_sync():
+    group = cluster(A, B)
+    cid = create(group, A, attrs=dict(ATTRS, checkpoint_size=1500, max_sections=8)).values["cid"]
+    assert write_section(group, A, cid, b"a", b"x" * 500).code is AisError.OK
+    assert write_section(group, A, cid, b"b", b"y" * 500).code is AisError.OK
+    assert group.do(A, "section_overwrite", cid=cid, section=b"a", data=b"z" * 900).code is AisError.OK
+    assert group.do(A, "section_write", cid=cid, section=b"b", data=b"w" * 10, offset=495).code is AisError.OK
+    assert group.do(A, "section_delete", cid=cid, section=b"b").code is AisError.OK
+    assert write_section(group, A, cid, b"c", b"v" * 700).code is AisError.NO_SPACE  # 900 + 700 > 1500
+    assert write_section(group, A, cid, b"c", b"v" * 600).code is AisError.OK
+    group.add(C)  # C gets the checkpoint by state transfer and counts its bytes itself
+    group.run()
+    for store in group.stores.values():
+        ckpt = store.lookup("global")
+        assert ckpt.used == sum(len(data) for data in ckpt.sections.values()) == 1500
+    assert group.do(C, "section_overwrite", cid=cid, section=b"c", data=b"u" * 601).code is AisError.NO_SPACE
+    assert group.do(C, "section_overwrite", cid=cid, section=b"c", data=b"u" * 100).code is AisError.OK
+    assert {store.lookup("global").used for store in group.stores.values()} == {1000}

@@ -16,7 +16,9 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     HEADER,
     OPEN_READ,
     OPEN_WRITE,
+    FrameReader,
     decode,
+    reply,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.ckptd import CheckpointDaemon
 from ansible_collections.quorate.cluster.plugins.module_utils.cpg import CpgError, CpgMember
@@ -228,3 +230,44 @@ def test_section_put_creates_then_overwrites(daemon):
         with pytest.raises(AisException) as info:
             client.section_put(reader, "daemon_protocol", b"02 00\0")
         assert info.value.code is AisError.ACCESS  # other errors still raise
+
+
+def test_replies_change_the_selector_only_when_the_interest_changes(daemon):
+    calls = []
+    modify = daemon.sel.modify
+    daemon.sel.modify = lambda *args: calls.append(args[1]) or modify(*args)
+    with CheckpointClient(daemon.socket_path) as client:
+        handle = client.create("quiet", ATTRS)
+        client.section_create(handle, "s", b"0")
+        for index in range(20):
+            client.section_overwrite(handle, "s", str(index).encode())
+        assert client.section_read(handle, "s") == b"19"
+    assert calls == []  # every reply went out at once: no epoll_ctl per request
+
+
+def test_the_client_keeps_what_it_read_ahead_for_the_next_reply(tmp_path):
+    path = str(tmp_path / "fake.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def serve():
+        conn, _addr = server.accept()
+        reader = FrameReader()
+        with conn:
+            while not reader.feed(conn.recv(4096)):
+                pass
+            # Both answers in one write: the second is for the request not sent yet.
+            conn.sendall(reply(1, AisError.OK, n=1) + reply(2, AisError.OK, n=2))
+            while not reader.feed(conn.recv(4096)):
+                pass
+            conn.recv(1)  # until the client hangs up
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = CheckpointClient(path, timeout=5).connect()
+    assert client.call("status") == {"n": 1}
+    assert client.call("status") == {"n": 2}
+    client.close_connection()
+    thread.join(5)
+    server.close()
