@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -116,6 +117,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="3,5,7", help="cluster sizes, comma separated")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    # A stopped benchmark still removes its nodes: SIGTERM unwinds through bench_size's finally.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     sizes = [int(size) for size in args.sizes.split(",")]
     report = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "sizes": []}
     for size in sizes:
