@@ -90,6 +90,10 @@ class _Membership:
         return None
 
 
+class StartupAborted(Exception):
+    """A stop signal arrived before the daemon was ready."""
+
+
 class Controld:
     def __init__(self, args: argparse.Namespace, log: Any):
         self.args = args
@@ -100,6 +104,7 @@ class Controld:
         self.runtime = CorosyncRuntime(subprocess_runner)
         self.client = CheckpointClient(args.socket, timeout=5.0)
         self.running = True
+        self.ready = False
         self.cpg: CpgGroup | None = None
         self.reports: dict[str, dict] = {}
 
@@ -282,6 +287,11 @@ class Controld:
             view = self.join_group()
             first = view == [self.handler.me]
             daemon, fs = self.negotiate_as_first() if first else self.negotiate_as_joiner()
+        except StartupAborted:
+            # The process ends now: the checkpoint service closes our handles with the connection
+            # and corosync drops the CPG member with the process.
+            self.log.info("stopped during startup, after %.1fs", time.monotonic() - started)
+            return 0
         except RetryFailed as failed:
             self.log.error("startup failed: %s; report %s", failed, json.dumps(failed.report.as_dict()))
             return 1
@@ -309,6 +319,7 @@ class Controld:
             "pid": os.getpid(),
         }
         self.write_ready(ready)
+        self.ready = True
         sd_notify(f"READY=1\nSTATUS=running protocol {daemon[0]}.{daemon[1]}")
         self.log.info("ready: %s", json.dumps(ready, sort_keys=True))
         return self.serve()
@@ -351,6 +362,11 @@ class Controld:
 
     def stop(self, signum: int) -> None:
         self.running = False
+        if not self.ready:
+            # Startup retries can run for minutes (quorum wait); a stop must not wait for them, or
+            # systemd's stop timeout ends in SIGKILL. The handler runs in the main thread, so this
+            # unwinds whichever retry loop is sleeping.
+            raise StartupAborted(f"signal {signum}")
 
 
 def build_parser() -> argparse.ArgumentParser:

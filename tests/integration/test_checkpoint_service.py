@@ -212,3 +212,17 @@ def test_ckpt_wait_reports_fatal_errors_at_once(service):
     )
     assert failed and result["case"] == "not_exist_read" and result["error"] == "SA_AIS_ERR_NOT_EXIST"
     assert 0.5 <= result["elapsed"] < 1.5
+
+
+def test_a_stop_during_the_quorum_wait_ends_the_daemon_at_once(service):
+    """systemctl stop while controld still waits for quorum: it ends now, not after its startup timeout."""
+    cluster, daemons = service
+    cluster.stop(2)
+    cluster.stop(3)  # node 1 alone: not quorate, so controld's startup waits (up to 120 s)
+    daemons.start_controld(1)
+    time.sleep(2)
+    assert daemons.running("controld", 1), daemons.tails("controld", [1])
+    started = time.monotonic()
+    assert daemons.stop("controld", 1, timeout=15) == 0, daemons.tails("controld", [1])
+    assert time.monotonic() - started < 5
+    assert "stopped during startup" in daemons.tails("controld", [1])
