@@ -112,7 +112,7 @@ def _encode(value: Any, out: bytearray, depth: int = 0) -> None:
 
 
 def _encode_key(key: Any, out: bytearray) -> None:
-    cached = _KEY_CACHE.get(key) if type(key) is str else None
+    cached = _KEY_CACHE.get(key) if isinstance(key, str) else None
     if cached is None:
         if not isinstance(key, str):
             raise ProtocolError(f"dict keys must be str, got {type(key).__name__}")
@@ -204,7 +204,7 @@ _T_SIZED = frozenset((_T_BYTES, _T_STR, _T_LIST, _T_DICT))
 
 
 def decode(data: bytes | bytearray | memoryview) -> Any:
-    buf = data if type(data) is bytes else bytes(data)
+    buf = data if isinstance(data, bytes) else bytes(data)
     value, pos = _decode(buf, 0, 0)
     if pos != len(buf):
         raise ProtocolError(f"{len(buf) - pos} trailing bytes")
@@ -247,7 +247,7 @@ class FrameReader:
                 return []  # a large frame arriving in pieces: no copy until it is complete
             buf = bytes(self._buf)
         else:
-            buf = data if type(data) is bytes else bytes(data)
+            buf = data if isinstance(data, bytes) else bytes(data)
         frames = []
         pos, size, hsize = 0, len(buf), HEADER.size
         need = hsize
