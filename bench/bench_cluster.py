@@ -32,6 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
 
+from local_cluster import ansible_env  # noqa: E402
 from podman_cluster import PodmanCluster  # noqa: E402
 
 STOP_TASK = "Stop the services, top-down"
@@ -44,14 +45,7 @@ def log(msg: str) -> None:
 
 
 def playbook(cluster: PodmanCluster, name: str, timeline: Path, *extra: str) -> dict[str, Any]:
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_HOME=str(REPO / "build" / "ansible-home"),
-        ANSIBLE_COLLECTIONS_PATH=str(REPO / "build" / "collections"),
-        ANSIBLE_CALLBACKS_ENABLED="quorate.cluster.timeline",
-        QUORATE_TIMELINE_DIR=str(timeline),
-    )
+    env = ansible_env(timeline)  # the settings `make cluster` runs the playbooks with
     argv = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(cluster.inventory)]
     argv += [str(REPO / "playbooks" / f"{name}.yml"), *extra]
     started = time.monotonic()
