@@ -343,6 +343,16 @@ def run_bandaid(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- writers
 
 
+def _drop_checkpoint(owner: CheckpointClient, handle: int, name: str, errors: Counter) -> None:
+    """End of a writers run: remove its checkpoint and the owner's connection, counting what failed."""
+    try:
+        owner.unlink(name)  # before the close: with retention 0 the last close already deletes it
+        owner.close(handle)
+    except AisException as exc:
+        errors[f"cleanup:{exc.code.sa_name}"] += 1
+    owner.close_connection()
+
+
 def percentile(values: list[float], pct: float) -> float | None:
     if not values:
         return None
@@ -496,12 +506,7 @@ def run_writers_selector(args: argparse.Namespace) -> int:
         for conn in conns:
             conn.sock.close()
         sel.close()
-    try:
-        owner.unlink(name)  # before the close: with retention 0 the last close already deletes it
-        owner.close(owner_handle)
-    except AisException as exc:
-        errors[f"cleanup:{exc.code.sa_name}"] += 1
-    owner.close_connection()
+    _drop_checkpoint(owner, owner_handle, name, errors)
     return _writers_result(clients, size, counts, latencies, errors, began, ended)
 
 
@@ -564,12 +569,7 @@ def run_writers_threads(args: argparse.Namespace) -> int:
     for thread in threads:
         thread.join(args.duration + 30)
     ended = time.monotonic()
-    try:
-        owner.unlink(name)  # before the close: with retention 0 the last close already deletes it
-        owner.close(owner_handle)
-    except AisException as exc:
-        errors[f"cleanup:{exc.code.sa_name}"] += 1
-    owner.close_connection()
+    _drop_checkpoint(owner, owner_handle, name, errors)
     return _writers_result(clients, size, counts, latencies, errors, began, ended)
 
 
