@@ -3,7 +3,8 @@
 # Runs as root on a fresh Debian 12 machine (CI) or a developer's; a no-op when all are there.
 set -euo pipefail
 
-packages=(corosync iproute2 util-linux podman runc debootstrap openssh-client shellcheck rsync)
+# netavark: podman's network backend that gives an internal network's bridge its address.
+packages=(corosync iproute2 util-linux podman runc netavark aardvark-dns debootstrap openssh-client shellcheck rsync)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -31,6 +31,9 @@ def podman_env() -> dict:
     CONTAINERS_CONF.parent.mkdir(parents=True, exist_ok=True)
     CONTAINERS_CONF.write_text(
         '[containers]\ndefault_ulimits = ["nofile=16384:16384", "nproc=8192:8192"]\n[engine]\nruntime = "runc"\n'
+        # netavark gives an --internal network's bridge the gateway address, so the host reaches the
+        # nodes through it; the CNI backend leaves that bridge without one (see check_route).
+        '[network]\nnetwork_backend = "netavark"\n'
     )
     return dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF))
 
@@ -42,6 +45,24 @@ def podman(*args: str, check: bool = True, capture: bool = True, timeout: float 
     if check and proc.returncode != 0:
         raise RuntimeError(f"podman {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc
+
+
+def check_route(addr: str) -> None:
+    """Refuse to talk to a node unless the host routes its address straight onto a local bridge.
+
+    A bridge without an address (podman's CNI backend on an --internal network) leaves the node
+    subnet to the default route: SSH would then go to the outside network, which tests must never
+    touch. Checked before the first packet to any node.
+    """
+    route = subprocess.run(["ip", "-o", "route", "get", addr], capture_output=True, text=True, check=False).stdout
+    words = route.split()
+    device = words[words.index("dev") + 1] if "dev" in words else ""
+    if "via" in words or not device:
+        raise RuntimeError(
+            f"the host routes node address {addr} through a gateway ({route.strip() or 'no route'}), not a "
+            "local podman bridge: is podman's netavark backend installed (hack/install-host-deps.sh)? "
+            "Nothing was sent to the node."
+        )
 
 
 class PodmanCluster:
@@ -112,6 +133,8 @@ class PodmanCluster:
         pubkey = self.key.with_suffix(".pub").read_text()
         for node in self.nodes:
             podman("start", self.name(node))
+        for node in self.nodes:
+            check_route(self.addr(node))
         for node in self.nodes:
             subprocess.run(
                 ["podman", "exec", "-i", self.name(node), "sh", "-c", "umask 077; cat > /root/.ssh/authorized_keys"],
