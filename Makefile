@@ -14,7 +14,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_HOME := $(CURDIR)/build/ansible-home
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps host-deps venv unit integration sanity lint build-collection molecule test cluster cluster-down clean
+.PHONY: help deps host-deps venv unit integration sanity lint build-collection molecule test cluster cluster-down clean bench
 
 help:
 	@echo "make cluster       bring a real 3-node corosync cluster up on this machine and show it"
@@ -76,6 +76,10 @@ cluster: deps
 
 cluster-down: deps
 	$(BIN)/python hack/local_cluster.py down
+
+# Every benchmark on this machine (netns + podman nodes of 3, 5, 7), then docs/benchmarks.md and docs/img/.
+bench: deps
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf build .pytest_cache

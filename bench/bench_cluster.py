@@ -1,6 +1,6 @@
 """Cluster-level benchmarks on local podman nodes: bring-up, re-run, rolling restart, by cluster size.
 
-    python bench/bench_cluster.py [--sizes 3,5,7] [--json OUT]
+    python bench/bench_cluster.py [--sizes 3,5,7] [--race-trials 10] [--json OUT]
 
 For each size N: N podman nodes (hack/podman_cluster.py, image cached after its first build), then
 
@@ -10,7 +10,11 @@ For each size N: N podman nodes (hack/podman_cluster.py, image cached after its 
   wall time against its lower bound measured in the same run, the sum of the per-node rejoin
   times (from the moment the play stops a node's services until that node passed its last
   barrier, read from the timeline callback's events), target total <= 1.3 x that sum;
-- a no-op rolling restart (nothing changed: changed=0) and its time.
+- a no-op rolling restart (nothing changed: changed=0) and its time;
+- the seed's race: --race-trials simultaneous whole-stack starts per variant on the same nodes,
+  our barrier alternating with the two-try band-aid (the molecule ``race`` scenario's harness,
+  tests/molecule/race_trials.py, run unchanged); success rates and time to ready per variant.
+  Its per-trial JSON goes to bench/results/race_<N>.json.
 
 Every figure comes from this run; the nodes are removed at the end (also on failure).
 """
@@ -18,6 +22,7 @@ Every figure comes from this run; the nodes are removed at the end (also on fail
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -30,10 +35,13 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
 sys.path.insert(0, str(REPO / "hack"))
+sys.path.insert(0, str(REPO / "tests" / "molecule"))
 
+import race_trials  # noqa: E402
 from local_cluster import ansible_env  # noqa: E402
-from podman_cluster import PodmanCluster  # noqa: E402
+from podman_cluster import PodmanCluster, podman  # noqa: E402
 
 STOP_TASK = "Stop the services, top-down"
 _RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
@@ -69,7 +77,54 @@ def rejoin_times(events: list[dict[str, Any]]) -> dict[str, float]:
     return times
 
 
-def bench_size(size: int) -> dict[str, Any]:
+def race(cluster: PodmanCluster, per_variant: int, out: Path) -> dict[str, Any]:
+    """The molecule race scenario's trials on these nodes: ``per_variant`` starts of each variant.
+
+    The nodes get the files the harness needs (as molecule/race/verify.yml ships them), then
+    race_trials.main() runs the trials; its summary, cut to the figures the report shows, is returned.
+    """
+    for node in cluster.nodes:
+        cluster.exec(node, "mkdir", "-p", race_trials.REMOTE_DIR, check=True)
+        for rel in race_trials.NODE_FILES:
+            podman("cp", str(REPO / rel), f"{cluster.name(node)}:{race_trials.REMOTE_DIR}/{Path(rel).name}")
+    argv = ["--trials", str(2 * per_variant), "--out", str(out), "--key", str(cluster.key)]
+    argv += [f"--node=n{node},{cluster.addr(node)},{node}" for node in cluster.nodes]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    with contextlib.redirect_stdout(sys.stderr):  # its report is progress here; the figures come back
+        rc = race_trials.main(argv)
+    if not out.exists():
+        raise RuntimeError(f"race trials wrote no results (rc={rc})")
+    summary = race_summary(json.loads(out.read_text()))
+    summary["json"] = str(out.relative_to(REPO) if out.is_relative_to(REPO) else out)
+    return summary
+
+
+def race_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """race_trials' JSON (run + summary) -> per variant: trials, successes, rate, time to ready, failures."""
+    run, summary = result["run"], result["summary"]
+    variants = {}
+    for variant in race_trials.VARIANTS:
+        entry = summary[variant]
+        failures = sorted(entry["failures"].items(), key=lambda kv: (-kv[1], kv[0]))
+        variants[variant] = {
+            "trials": entry["trials"],
+            "successes": entry["successes"],
+            "rate": entry["rate"],
+            "ready_s": {k: entry["done_s"][k] for k in ("p50", "max")},
+            "failures": dict(failures[:3]),
+        }
+    return {
+        "trials_per_variant": max(v["trials"] for v in variants.values()),
+        **variants,
+        "start_skew_max_s": summary["start_skew_s"]["max"],
+        "trial_p50_s": summary["trial_s"]["p50"],
+        "wall_s": run["wall_s"],
+        "harness_error": run.get("harness_error"),
+    }
+
+
+def bench_size(size: int, race_trials_per_variant: int = 0) -> dict[str, Any]:
     cluster = PodmanCluster(size, prefix=f"qbench{size}", subnet_octet=90 + size)
     result: dict[str, Any] = {"nodes": size}
     try:
@@ -94,6 +149,17 @@ def bench_size(size: int) -> dict[str, Any]:
         noop = playbook(cluster, "rolling_restart", work / "tl-noop")
         result["noop_rolling_restart_s"], result["noop_changed"] = noop["seconds"], noop["changed"]
         log(f"rolling restart {rolled['seconds']}s vs rejoin sum {result['rejoin_sum_s']}s; no-op {noop['seconds']}s")
+        if race_trials_per_variant:
+            log(f"race: {race_trials_per_variant} simultaneous starts per variant")
+            result["race"] = race(cluster, race_trials_per_variant, RESULTS / f"race_{size}.json")
+            r = result["race"]
+            log(
+                f"race: barrier {r['barrier']['successes']}/{r['barrier']['trials']}, "
+                f"band-aid {r['bandaid']['successes']}/{r['bandaid']['trials']} in {r['wall_s']}s"
+            )
+    except Exception as exc:  # the figures measured so far are kept; the run reports the failure
+        result["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+        log(f"{size} nodes: {result['error']}")
     finally:
         cluster.down()
     return result
@@ -106,9 +172,17 @@ def machine() -> str:
     return f"{cpus} vCPU, {int(mem) // 1024} MiB, Linux {platform.release()}, load average at start {load:.1f}"
 
 
+def _race_cell(row: dict[str, Any], variant: str) -> str:
+    if "race" not in row:
+        return "-"
+    v = row["race"][variant]
+    return f"{v['successes']}/{v['trials']}, ready p50 {v['ready_s']['p50']} s"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="3,5,7", help="cluster sizes, comma separated")
+    parser.add_argument("--race-trials", type=int, default=10, help="simultaneous starts per variant (0: none)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     # A stopped benchmark still removes its nodes: SIGTERM unwinds through bench_size's finally.
@@ -116,23 +190,28 @@ def main() -> int:
     sizes = [int(size) for size in args.sizes.split(",")]
     report = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "sizes": []}
     for size in sizes:
-        report["sizes"].append(bench_size(size))
+        report["sizes"].append(bench_size(size, args.race_trials))
+    report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(f"\nquorate.cluster on podman nodes; {report['machine']}")
     print(
         "| nodes | bring-up (≤ 60 s for 3) | re-run, changed (≤ 10 s, 0) | rolling restart | Σ rejoin "
-        "| ratio (≤ 1.3) | no-op rolling restart, changed |"
+        "| ratio (≤ 1.3) | no-op rolling restart, changed | race: barrier | race: band-aid |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for row in report["sizes"]:
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in (row for row in report["sizes"] if "error" not in row):
         print(
             f"| {row['nodes']} | {row['bringup_s']} s | {row['rerun_s']} s, {row['rerun_changed']} "
             f"| {row['rolling_restart_s']} s | {row['rejoin_sum_s']} s | {row['rolling_ratio']} "
-            f"| {row['noop_rolling_restart_s']} s, {row['noop_changed']} |"
+            f"| {row['noop_rolling_restart_s']} s, {row['noop_changed']} | {_race_cell(row, 'barrier')} "
+            f"| {_race_cell(row, 'bandaid')} |"
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1) + "\n")
-    return 0
+    failed = [row for row in report["sizes"] if "error" in row]
+    for row in failed:
+        print(f"{row['nodes']} nodes failed: {row['error']}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -56,6 +56,9 @@ CASES = tuple(case.value for case in _load_error_model().Case)
 
 VARIANTS = ("barrier", "bandaid")
 REMOTE_DIR = "/usr/lib/quorate/race"
+# What a node needs in REMOTE_DIR, relative to the repository: the agent and the two files it reuses
+# unchanged (molecule/race/verify.yml copies the same list; bench/bench_cluster.py uses this one).
+NODE_FILES = ("tests/molecule/race_node.py", "plugins/modules/ckpt_wait.py", "bench/ckpt_node_driver.py")
 NODE_PYTHONPATH = "/usr/lib/quorate/quorate_node.zip"
 # How far ahead the common start instant lies: enough for the start lines to reach every node.
 START_LEAD_S = 0.3

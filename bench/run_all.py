@@ -1,0 +1,686 @@
+"""Every benchmark in one run, then docs/benchmarks.md and its plots, generated from the JSON.
+
+    python bench/run_all.py                 # the full run (`make bench`), about 40 minutes on 2 vCPUs
+    python bench/run_all.py --quick         # a smoke run: fewer trials, 3 nodes only
+    python bench/run_all.py --from-json     # regenerate docs/benchmarks.md and docs/img/ only
+
+One after the other, never side by side (they would measure each other):
+
+1. ``bench/bench_checkpoint.py`` (3 corosync nodes in network namespaces): ckpt_wait reaction
+   latency, simultaneous controld start vs the two-try band-aid, replicated writes vs raw CPG;
+   writes bench/results/checkpoint.json.
+2. ``bench/bench_cluster.py --sizes 3,5,7`` (podman nodes): bring-up, re-run, forced rolling
+   restart vs the sum of the per-node rejoins, no-op rolling restart, and the seed's race (our
+   barrier vs the band-aid) for each size; writes bench/results/cluster.json.
+
+This script records the machine (nproc, CPU, memory, kernel, load average at the start and the
+end) in bench/results/run.json, then renders the figures against their targets (DESIGN.md
+section 4): PASS or "not met", each beside what it is compared with in the same run. Each
+benchmark tears down what it started, also when it is stopped: SIGTERM here is passed on to the
+running benchmark, which is then waited for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+RESULTS = BENCH / "results"
+DOC = REPO / "docs" / "benchmarks.md"
+IMG = REPO / "docs" / "img"
+HISTORY = "benchmark-history.md"  # next to the generated file
+
+# DESIGN.md section 4.
+BRINGUP_TARGET_S = 60.0  # 3 nodes from a prepared image
+RERUN_TARGET_S = 10.0  # and changed=0
+WAIT_P99_TARGET_MS = 100.0
+START_MIN_TRIALS = 50  # 100 % over at least this many simultaneous starts
+ROLL_RATIO_TARGET = 1.3
+WRITE_RATIO_TARGET = 0.5
+STOP_WAIT_S = 300.0  # a stopped benchmark's teardown (podman nodes, namespaces)
+
+PASS, NOT_MET = "PASS", "not met"
+
+
+def log(msg: str) -> None:
+    sys.stderr.write(f"[run_all {time.strftime('%H:%M:%S')}] {msg}\n")
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def machine_info() -> dict[str, Any]:
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    os_name = "unknown OS"
+    release = Path("/etc/os-release")
+    if release.exists():
+        for line in release.read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip('"')
+    proc = subprocess.run(["corosync", "-v"], capture_output=True, text=True, check=False)
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "os": os_name,
+        "corosync": proc.stdout.splitlines()[0].strip() if proc.stdout else "unknown",
+        "python": platform.python_version(),
+    }
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _on_sigterm(signum: int, _frame: object) -> None:
+    raise _Stopped(signum)
+
+
+def run_step(name: str, argv: list[str], results: Path) -> dict[str, Any]:
+    """One benchmark as a child process: its stdout to results/NAME.out, stderr (progress) to ours."""
+    log(f"{name}: {' '.join(argv)}")
+    began = time.monotonic()
+    step: dict[str, Any] = {"name": name, "argv": argv, "loadavg_start": loadavg()}
+    with open(results / f"{name}.out", "w") as out:
+        proc = subprocess.Popen([sys.executable, *argv], cwd=REPO, stdout=out)
+        try:
+            step["rc"] = proc.wait()
+        finally:
+            if proc.poll() is None:  # we were stopped: the benchmark tears its cluster down, then goes
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(STOP_WAIT_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()  # our own child, by PID
+                    proc.wait()
+    step["seconds"] = round(time.monotonic() - began, 1)
+    step["loadavg_end"] = loadavg()
+    log(f"{name}: rc={step['rc']} after {step['seconds']} s")
+    return step
+
+
+def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
+    results = args.results
+    results.mkdir(parents=True, exist_ok=True)
+    run: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "started_at": time.time(),
+        "quick": args.quick,
+        "command": "python bench/run_all.py" + (" --quick" if args.quick else ""),
+        "machine": machine_info(),
+        "loadavg_start": loadavg(),
+        "steps": [],
+    }
+    log(f"machine: {run['machine']}, load average {run['loadavg_start']}")
+    began = time.monotonic()
+    checkpoint = [str(BENCH / "bench_checkpoint.py")] + (["--quick"] if args.quick else [])
+    cluster = [str(BENCH / "bench_cluster.py"), "--sizes", args.sizes, "--race-trials", str(args.race_trials)]
+    cluster += ["--json", str(results / "cluster.json")]
+    try:
+        for name, argv in (("checkpoint", checkpoint), ("cluster", cluster)):
+            if name in args.skip:
+                continue
+            (results / f"{name}.json").unlink(missing_ok=True)  # never report an older run's figures
+            if name == "checkpoint":
+                (RESULTS / "checkpoint.json").unlink(missing_ok=True)
+            run["steps"].append(run_step(name, argv, results))
+            # bench_checkpoint.py always writes bench/results/checkpoint.json.
+            if (
+                name == "checkpoint"
+                and results.resolve() != RESULTS.resolve()
+                and (RESULTS / "checkpoint.json").exists()
+            ):
+                shutil.copyfile(RESULTS / "checkpoint.json", results / "checkpoint.json")
+    except _Stopped:
+        run["stopped"] = True
+        log("stopped: the benchmark that ran has torn down its cluster")
+    run["loadavg_end"] = loadavg()
+    run["runtime_s"] = round(time.monotonic() - began, 1)
+    (results / "run.json").write_text(json.dumps(run, indent=1) + "\n")
+    return run
+
+
+def load(results: Path) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    """run.json (or a stand-in when only the benchmarks' own JSON is there), checkpoint.json, cluster.json."""
+
+    def read(name: str) -> dict[str, Any] | None:
+        path = results / name
+        return json.loads(path.read_text()) if path.exists() else None
+
+    checkpoint, cluster = read("checkpoint.json"), read("cluster.json")
+    run = read("run.json")
+    if run is None:
+        if checkpoint is None and cluster is None:
+            raise SystemExit(f"run_all: no benchmark results in {results}")
+        m = (checkpoint or {}).get("machine", {})
+        run = {
+            "date": (cluster or {}).get("date", "unknown date"),
+            "quick": bool((checkpoint or {}).get("config", {}).get("quick")),
+            "command": "the benchmarks one by one",
+            "machine": {k: m.get(k, "?") for k in ("nproc", "cpu", "memory_gib", "kernel", "corosync", "python")},
+            "loadavg_start": m.get("loadavg_start"),
+            "loadavg_end": m.get("loadavg_end"),
+            "steps": [],
+        }
+    return run, checkpoint, cluster
+
+
+# --------------------------------------------------------------------------- judging
+
+
+def verdict(ok: bool | None) -> str:
+    return "–" if ok is None else (PASS if ok else NOT_MET)
+
+
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f} s"
+
+
+def _load(values: list[float] | None) -> str:
+    return " / ".join(f"{v:.2f}" for v in values) if values else "?"
+
+
+def _frac(v: dict[str, Any]) -> str:
+    return f"{v['successes']}/{v['trials']} = {100 * (v['rate'] or 0):.0f} %"
+
+
+def sizes_ok(cluster: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return [row for row in (cluster or {}).get("sizes", []) if "bringup_s" in row]
+
+
+def judge(checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None) -> list[dict[str, str]]:
+    """One row per figure: what, measured, beside it in the same run, target, result."""
+    rows = []
+    rows_by_size = {row["nodes"]: row for row in sizes_ok(cluster)}
+    three = rows_by_size.get(3)
+    if three:
+        rows.append(
+            {
+                "what": "bring-up, 3 podman nodes from the prepared image",
+                "measured": _s(three["bringup_s"]),
+                "beside": f"the 3 nodes themselves up in {_s(three['nodes_up_s'])}",
+                "target": f"≤ {BRINGUP_TARGET_S:.0f} s",
+                "result": verdict(three["bringup_s"] <= BRINGUP_TARGET_S),
+            }
+        )
+        rows.append(
+            {
+                "what": "re-run of the bring-up, 3 nodes",
+                "measured": f"{_s(three['rerun_s'])}, changed={three['rerun_changed']}",
+                "beside": f"{three['rerun_s'] / three['bringup_s']:.2f} × the first bring-up",
+                "target": f"≤ {RERUN_TARGET_S:.0f} s, changed=0",
+                "result": verdict(three["rerun_s"] <= RERUN_TARGET_S and three["rerun_changed"] == 0),
+            }
+        )
+    w = (checkpoint or {}).get("wait_latency")
+    if w:
+        lat = w["latency_ms"]
+        rows.append(
+            {
+                "what": f"`ckpt_wait` reaction after the checkpoint becomes openable ({w['trials']} trials)",
+                "measured": f"p99 {lat['p99']} ms (p50 {lat['p50']}, max {lat['max']})",
+                "beside": f"load while waiting {w['attempts_per_s_of_waiting']['mean']} open attempts/s",
+                "target": f"p99 ≤ {WAIT_P99_TARGET_MS:.0f} ms",
+                "result": verdict(w["pass"]),
+            }
+        )
+    s = (checkpoint or {}).get("simultaneous_start")
+    if s:
+        ours, bandaid = s["variants"]["controld"], s["variants"]["bandaid"]
+        ok = ours["rate"] == 1.0
+        enough = ours["trials"] >= START_MIN_TRIALS
+        rows.append(
+            {
+                "what": "simultaneous `quorate-controld` start, 3 netns nodes (cold and warm)",
+                "measured": _frac(ours),
+                "beside": f"two-try band-aid {_frac(bandaid)}",
+                "target": f"100 % over ≥ {START_MIN_TRIALS} trials",
+                "result": verdict(ok) + ("" if enough or not ok else f" (only {ours['trials']} trials)"),
+            }
+        )
+    for nodes, row in rows_by_size.items():
+        race = row.get("race")
+        if not race:
+            continue
+        ours, bandaid = race["barrier"], race["bandaid"]
+        rows.append(
+            {
+                "what": f"the seed's race on {nodes} podman nodes: whole stack started at one instant",
+                "measured": f"barrier {_frac(ours)}",
+                "beside": f"band-aid {_frac(bandaid)}",
+                "target": "100 %",
+                "result": verdict(ours["rate"] == 1.0 and not race.get("harness_error")),
+            }
+        )
+    for nodes, row in rows_by_size.items():
+        rows.append(
+            {
+                "what": f"forced rolling restart, {nodes} nodes",
+                "measured": _s(row["rolling_restart_s"]),
+                "beside": f"Σ per-node rejoin {_s(row['rejoin_sum_s'])}: ratio **{row['rolling_ratio']:.2f}**",
+                "target": f"≤ {ROLL_RATIO_TARGET} × Σ rejoin",
+                "result": verdict(row["rolling_ratio"] <= ROLL_RATIO_TARGET),
+            }
+        )
+    t = (checkpoint or {}).get("throughput")
+    if t:
+        best = max(t["replicated"], key=lambda r: r["ratio_to_raw"] or 0.0)
+        rows.append(
+            {
+                "what": "replicated 1 KiB `section_overwrite` vs raw CPG multicast, 3 netns nodes",
+                "measured": f"best {100 * (best['ratio_to_raw'] or 0):.1f} % of raw ({best['clients']} clients, "
+                f"{best['writes_per_s']:.0f} writes/s)",
+                "beside": f"raw CPG {t['raw_mb_per_s_mean']} MB/s (mean of two floods around the writers)",
+                "target": f"≥ {100 * WRITE_RATIO_TARGET:.0f} % of raw",
+                "result": verdict(t["pass"]),
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def machine_line(run: dict[str, Any]) -> str:
+    m = run["machine"]
+    os_name = f"{m['os']}, " if m.get("os") else ""
+    return (
+        f"{m['nproc']} vCPU ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}, {os_name}{m['corosync']}, "
+        f"Python {m['python']}; load average (1/5/15 min) {_load(run.get('loadavg_start'))} at the start, "
+        f"{_load(run.get('loadavg_end'))} at the end"
+    )
+
+
+def render(
+    run: dict[str, Any],
+    checkpoint: dict[str, Any] | None,
+    cluster: dict[str, Any] | None,
+    images: dict[str, str],
+) -> str:
+    """docs/benchmarks.md from the JSON of one run; ``images`` maps a plot's name to its path from docs/."""
+    quick = " --quick" if run.get("quick") else ""
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `python bench/run_all.py{quick}` (`make bench`) from the JSON of one run, {run['date']}; "
+        "`python bench/run_all.py --from-json` regenerates this page and its plots from bench/results/. "
+        f"Earlier runs, and what each of them found and fixed, are in [the benchmark history]({HISTORY}).",
+        "",
+        f"**Machine:** {machine_line(run)}.",
+        "",
+        "The machine is shared: other engineers' clusters and test runs ran beside this one, so absolute "
+        "times are noisy. Every figure is therefore a ratio or a side-by-side measured in the same run.",
+    ]
+    if run.get("quick"):
+        lines += ["", "**Smoke run (`--quick`)**: fewer trials and sizes than the targets ask for."]
+    if run.get("stopped"):
+        lines += ["", "**The run was stopped before it finished**; only the figures measured until then are shown."]
+    for step in run.get("steps", []):
+        if step.get("rc"):
+            lines += ["", f"**`{step['name']}` ended with exit status {step['rc']}**; see its section below."]
+    lines += [
+        "",
+        "## Targets",
+        "",
+        "| figure | measured | beside it, same run | target | result |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['what']} | {r['measured']} | {r['beside']} | {r['target']} | {r['result']} |"
+        for r in judge(checkpoint, cluster)
+    ]
+    lines += scaling_section(cluster, images)
+    lines += checkpoint_section(checkpoint, images)
+    lines += [
+        "",
+        "## Steps of this run",
+        "",
+        "| benchmark | command | time | load average at start → end | exit status |",
+        "|---|---|---|---|---|",
+    ]
+    for step in run.get("steps", []):
+        command = " ".join(Path(a).name if a.endswith(".py") else a for a in step["argv"])
+        command = command.replace(str(RESULTS) + "/", "bench/results/")
+        lines.append(
+            f"| {step['name']} | `{command}` | {_s(step['seconds'])} | {_load(step['loadavg_start'])} → "
+            f"{_load(step['loadavg_end'])} | {step['rc']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def scaling_section(cluster: dict[str, Any] | None, images: dict[str, str]) -> list[str]:
+    if not cluster:
+        return []
+    lines = [
+        "",
+        "## How the cost grows with the cluster (podman nodes)",
+        "",
+        f"`bench/bench_cluster.py`, {cluster['machine']}; load average at the end "
+        f"{_load(cluster.get('loadavg_end'))}. For each size: N podman containers with systemd (token 3000; the "
+        "runtime token grows by `token_coefficient` per node), the bring-up playbook on fresh nodes, its re-run, "
+        "`quorate.cluster.rolling_restart -e quorate_rolling_restart_force=true` and its lower bound from the same "
+        "run — the sum over the nodes of the time from the play stopping that node's services to that node "
+        "passing its last barrier — then a no-op rolling restart, then the seed's race: every node's whole stack "
+        "stopped and started at one wall-clock instant, our barrier (quorate-controld + `ckpt_wait`) alternating "
+        "with the two-try band-aid on the same nodes (the molecule `race` scenario's harness). A band-aid trial "
+        "succeeds only with one protocol everywhere and exactly one node that decided it was first.",
+        "",
+    ]
+    if "scaling" in images:
+        lines += [f"![bring-up, re-run, rolling restart and race success by cluster size]({images['scaling']})", ""]
+    lines += [
+        "| nodes | nodes up | bring-up | re-run, changed | rolling restart | Σ per-node rejoin | ratio (≤ 1.3) "
+        "| no-op rolling restart, changed | race: barrier (ready p50 / max) | race: band-aid (ready p50 / max) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sizes_ok(cluster):
+        race = row.get("race")
+
+        def cell(variant: str, race: dict[str, Any] | None = race) -> str:
+            if not race:
+                return "–"
+            v = race[variant]
+            return f"{v['successes']}/{v['trials']} ({_s(v['ready_s']['p50'])} / {_s(v['ready_s']['max'])})"
+
+        lines.append(
+            f"| {row['nodes']} | {_s(row['nodes_up_s'])} | {_s(row['bringup_s'])} | {_s(row['rerun_s'])}, "
+            f"{row['rerun_changed']} | {_s(row['rolling_restart_s'])} | {_s(row['rejoin_sum_s'])} | "
+            f"{row['rolling_ratio']:.2f} | {_s(row['noop_rolling_restart_s'])}, {row['noop_changed']} | "
+            f"{cell('barrier')} | {cell('bandaid')} |"
+        )
+    for row in cluster.get("sizes", []):
+        if "error" in row:
+            lines += ["", f"**{row['nodes']} nodes failed:** `{row['error'].splitlines()[0][:300]}`"]
+    failures = []
+    for row in sizes_ok(cluster):
+        race = row.get("race") or {}
+        for variant, label in (("barrier", "barrier"), ("bandaid", "band-aid")):
+            if race.get(variant, {}).get("failures"):
+                text = "; ".join(f"{k} ×{v}" for k, v in race[variant]["failures"].items())
+                failures.append(f"- {row['nodes']} nodes, {label}: {text}")
+        if race.get("harness_error"):
+            failures.append(f"- {row['nodes']} nodes: harness error `{race['harness_error'][:300]}`")
+    if failures:
+        lines += ["", "Most frequent race failures (per node and trial):", "", *failures]
+    return lines
+
+
+def checkpoint_section(checkpoint: dict[str, Any] | None, images: dict[str, str]) -> list[str]:
+    if not checkpoint:
+        return []
+    m = checkpoint["machine"]
+    lines = [
+        "",
+        "## Checkpoint service (network namespaces)",
+        "",
+        f"`bench/bench_checkpoint.py{' --quick' if checkpoint['config']['quick'] else ''}`, "
+        f"{checkpoint['runtime_s']:.0f} s, load average {_load(m.get('loadavg_start'))} → "
+        f"{_load(m.get('loadavg_end'))}: 3 corosync nodes in network namespaces on this host (knet + crypto, "
+        f"token {checkpoint.get('cluster', {}).get('token_ms')} ms), `quorate-ckptd` on each.",
+    ]
+    if checkpoint.get("error"):
+        lines += ["", f"**The benchmark stopped early:** `{checkpoint['error'][:300]}`"]
+    figures = [
+        (name, alt)
+        for name, alt in (
+            ("ckpt_wait", "ckpt_wait reaction latency, CDF"),
+            ("throughput", "replicated writes vs raw CPG"),
+        )
+        if name in images
+    ]
+    if figures:
+        lines += [""] + [f"![{alt}]({images[name]})" for name, alt in figures]
+    w = checkpoint.get("wait_latency")
+    if w:
+        lat = w["latency_ms"]
+        lines += [
+            "",
+            f"**(a) `ckpt_wait` reaction latency**, {w['trials']} trials ({len(w['failures'])} failed): node 2 waits "
+            "(ckpt_wait's probe under the RetryClient) for a checkpoint node 1 creates after a random 0.3–1.5 s; "
+            "latency = the waiter's success minus node 1's create returning. "
+            f"p50 {lat['p50']} / p90 {lat['p90']} / p99 {lat['p99']} / max {lat['max']} ms against p99 ≤ "
+            f"{WAIT_P99_TARGET_MS:.0f} ms: **{verdict(w['pass'])}**; "
+            f"{w['attempts_per_s_of_waiting']['mean']} open attempts per second of waiting "
+            f"(max {w['attempts_per_s_of_waiting']['max']}).",
+        ]
+    s = checkpoint.get("simultaneous_start")
+    if s:
+        lines += [
+            "",
+            f"**(b) simultaneous start**, {s['trials_per_variant']} trials per variant in {s['seconds']:.0f} s"
+            + (" (stopped early: time budget)" if s.get("stopped_early_for_time") else "")
+            + "; cold = right after a simultaneous corosync start, warm = on a settled cluster:",
+            "",
+            "| variant | success | cold | warm | all ready p50 / max | failures |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, label in (("controld", "`quorate-controld`"), ("bandaid", "seed band-aid, 2 tries 1 s apart")):
+            v = s["variants"][name]
+            by = v["by_scenario"]
+            ready = v.get("all_ready_s") or {}
+            top = sorted(v["failures"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            lines.append(
+                f"| {label} | {_frac(v)} | {by['cold']['successes']}/{by['cold']['trials']} | "
+                f"{by['warm']['successes']}/{by['warm']['trials']} | {_s(ready.get('p50'))} / {_s(ready.get('max'))} "
+                f"| {'; '.join(f'{k} ×{n}' for k, n in top) or 'none'} |"
+            )
+    t = checkpoint.get("throughput")
+    if t:
+        lines += [
+            "",
+            "**(c) replicated writes vs raw CPG**, 1 KiB payloads:",
+            "",
+            "| path | clients | rate | MB/s | of raw | result (≥ 50 %) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for raw in t["raw"]:
+            lines.append(
+                f"| raw CPG multicast | 1 sender | {raw['msgs_per_s']:.0f} msgs/s | {raw['mb_per_s']} | – | – |"
+            )
+        for r in t["replicated"]:
+            lines.append(
+                f"| `section_overwrite` | {r['clients']} | {r['writes_per_s']:.0f} writes/s | {r['mb_per_s']:.3f} | "
+                f"{100 * (r['ratio_to_raw'] or 0):.1f} % | {verdict(r['pass'])} |"
+            )
+    return lines
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def plot(
+    run: dict[str, Any], checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None, img: Path
+) -> dict[str, Path]:
+    """The PNGs this run's data allows: scaling.png, ckpt_wait.png, throughput.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img.mkdir(parents=True, exist_ok=True)
+    m = run["machine"]
+    subtitle = (
+        f"{run['date']}; {m['nproc']} vCPU, {m['memory_gib']} GiB, Linux {m['kernel']}; "
+        f"load avg {_load(run.get('loadavg_start'))} → {_load(run.get('loadavg_end'))}"
+    )
+    written: dict[str, Path] = {}
+    rows = sizes_ok(cluster)
+    if rows:
+        nodes = [r["nodes"] for r in rows]
+        fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 5))
+        for key, label, style in (
+            ("bringup_s", "bring-up", "o-"),
+            ("rerun_s", "re-run (changed=0)", "s-"),
+            ("rolling_restart_s", "rolling restart (forced)", "^-"),
+            ("rejoin_sum_s", "Σ per-node rejoin (lower bound)", "v--"),
+            ("noop_rolling_restart_s", "no-op rolling restart", "d:"),
+        ):
+            ax1.plot(nodes, [r[key] for r in rows], style, label=label)
+        ax1.scatter([3], [BRINGUP_TARGET_S], marker="_", s=600, color="C0", label="target: bring-up, 3 nodes")
+        ax1.scatter([3], [RERUN_TARGET_S], marker="_", s=600, color="C1", label="target: re-run, 3 nodes")
+        ax1.set(xlabel="nodes", ylabel="seconds", title="time by cluster size", xticks=nodes)
+        ax1.set_ylim(bottom=0)
+        ax1.legend(fontsize=8, loc="upper left")
+        ax1.grid(alpha=0.3)
+        ax2.plot(nodes, [r["rolling_ratio"] for r in rows], "o-", color="C2", label="rolling restart / Σ rejoin")
+        ax2.axhline(ROLL_RATIO_TARGET, color="red", ls="--", lw=1, label=f"target ≤ {ROLL_RATIO_TARGET}")
+        for x, r in zip(nodes, rows):
+            ax2.annotate(
+                f"{r['rolling_ratio']:.2f}",
+                (x, r["rolling_ratio"]),
+                textcoords="offset points",
+                xytext=(0, 7),
+                ha="center",
+            )
+        ax2.set(xlabel="nodes", ylabel="ratio", title="rolling restart vs its lower bound", xticks=nodes)
+        ax2.set_ylim(1.0, max(1.6, max(r["rolling_ratio"] for r in rows) + 0.1))
+        ax2.legend(fontsize=8)
+        ax2.grid(alpha=0.3)
+        raced = [r for r in rows if r.get("race")]
+        width = 0.7
+        for offset, variant, label, color in (
+            (-0.5, "barrier", "our barrier", "C2"),
+            (0.5, "bandaid", "two-try band-aid", "C3"),
+        ):
+            xs = [r["nodes"] + offset * width for r in raced]
+            rates = [100 * (r["race"][variant]["rate"] or 0) for r in raced]
+            ax3.bar(xs, rates, width=width, color=color, label=label)
+            for x, r, rate in zip(xs, raced, rates):
+                v = r["race"][variant]
+                ax3.annotate(
+                    f"{v['successes']}/{v['trials']}",
+                    (x, rate),
+                    textcoords="offset points",
+                    xytext=(0, 3),
+                    ha="center",
+                    fontsize=8,
+                )
+        ax3.set(xlabel="nodes", ylabel="successful simultaneous starts, %", title="the seed's race", xticks=nodes)
+        ax3.set_ylim(0, 112)
+        ax3.legend(fontsize=8, loc="lower left")
+        ax3.grid(alpha=0.3, axis="y")
+        for ax in (ax1, ax2, ax3):
+            ax.set_xlim(min(nodes) - 1, max(nodes) + 1)
+        fig.suptitle(f"quorate.cluster on podman nodes (token 3000) — {subtitle}", fontsize=10)
+        fig.tight_layout()
+        written["scaling"] = img / "scaling.png"
+        fig.savefig(written["scaling"], dpi=100)
+        plt.close(fig)
+    w = (checkpoint or {}).get("wait_latency")
+    samples = sorted(s["latency_ms"] for s in (w or {}).get("samples", []) if s.get("latency_ms") is not None)
+    if samples:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        ax.step(
+            samples, [(i + 1) / len(samples) for i in range(len(samples))], where="post", label=f"{len(samples)} trials"
+        )
+        ax.axvline(WAIT_P99_TARGET_MS, color="red", ls="--", lw=1, label=f"target: p99 ≤ {WAIT_P99_TARGET_MS:.0f} ms")
+        ax.axhline(0.99, color="grey", ls=":", lw=1)
+        ax.set(
+            xlabel="reaction latency, ms",
+            ylabel="fraction of trials",
+            title="ckpt_wait reaction after the checkpoint becomes openable",
+        )
+        ax.set_xlim(0, max(WAIT_P99_TARGET_MS * 1.2, samples[-1] * 1.05))
+        ax.legend(fontsize=8, loc="lower right")
+        ax.grid(alpha=0.3)
+        fig.suptitle(subtitle, fontsize=8)
+        fig.tight_layout()
+        written["ckpt_wait"] = img / "ckpt_wait.png"
+        fig.savefig(written["ckpt_wait"], dpi=100)
+        plt.close(fig)
+    t = (checkpoint or {}).get("throughput")
+    if t and t.get("raw_mb_per_s_mean"):
+        labels = ["raw CPG"] + [f"{r['clients']} client{'s' if r['clients'] > 1 else ''}" for r in t["replicated"]]
+        values = [t["raw_mb_per_s_mean"]] + [r["mb_per_s"] or 0 for r in t["replicated"]]
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        bars = ax.bar(labels, values, color=["C0"] + ["C1"] * len(t["replicated"]))
+        ax.axhline(WRITE_RATIO_TARGET * t["raw_mb_per_s_mean"], color="red", ls="--", lw=1, label="target: 50 % of raw")
+        for bar, r in zip(bars[1:], t["replicated"]):
+            ax.annotate(
+                f"{100 * (r['ratio_to_raw'] or 0):.0f} %",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                textcoords="offset points",
+                xytext=(0, 3),
+                ha="center",
+            )
+        ax.set(ylabel="MB/s (1 KiB payloads)", title="replicated section_overwrite vs raw CPG multicast, 3 nodes")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+        fig.suptitle(subtitle, fontsize=8)
+        fig.tight_layout()
+        written["throughput"] = img / "throughput.png"
+        fig.savefig(written["throughput"], dpi=100)
+        plt.close(fig)
+    return written
+
+
+def write_docs(results: Path, doc: Path, img: Path) -> str:
+    run, checkpoint, cluster = load(results)
+    images = plot(run, checkpoint, cluster, img)
+    text = render(run, checkpoint, cluster, {name: os.path.relpath(path, doc.parent) for name, path in images.items()})
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text)
+    log(f"wrote {doc} and {', '.join(str(p) for p in images.values()) or 'no plots'}")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: bench_checkpoint --quick, 3 nodes, 2 race trials"
+    )
+    parser.add_argument("--from-json", action="store_true", help="only regenerate the page and plots from --results")
+    parser.add_argument("--sizes", help="cluster sizes for bench_cluster (default 3,5,7; --quick: 3)")
+    parser.add_argument(
+        "--race-trials", type=int, help="simultaneous starts per variant and size (default 10; --quick: 2)"
+    )
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=("checkpoint", "cluster"), help="leave out a benchmark"
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes / is read from")
+    parser.add_argument("--doc", type=Path, default=DOC)
+    parser.add_argument("--img", type=Path, default=IMG)
+    args = parser.parse_args(argv)
+    args.sizes = args.sizes or ("3" if args.quick else "3,5,7")
+    if args.race_trials is None:
+        args.race_trials = 2 if args.quick else 10
+    failed = False
+    if not args.from_json:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        run = run_benchmarks(args)
+        failed = bool(run.get("stopped")) or any(step["rc"] for step in run["steps"])
+    text = write_docs(args.results, args.doc, args.img)
+    print(text)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
