@@ -13,6 +13,9 @@ description:
     configuration version.
   - The token reported is the runtime (effective) one, which includes the per-node
     C(token_coefficient); with 3 nodes and the default token 3000 it reads 3650.
+  - Also tells whether corosync is installed and, without reading the key out, whether the node holds
+    an authkey, its SHA-256, mode and owner, so a play can see that every node holds the same key
+    without copying it around.
   - Never changes anything.
 author:
   - quorate.cluster developers (@quorate)
@@ -23,9 +26,14 @@ options:
     description:
       - When true, fail if corosync is not running on the node.
       - When false, return RV(running=false) and no runtime values instead, so a play can decide
-        whether to start or reload corosync.
+        whether to start or reload corosync; a node without corosync installed then returns
+        RV(installed=false) instead of failing.
     type: bool
     default: true
+  authkey_path:
+    description: Where corosync's authkey is looked for (RV(authkey)).
+    type: path
+    default: /etc/corosync/authkey
 attributes:
   check_mode:
     support: full
@@ -55,6 +63,30 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+installed:
+  description: Whether the corosync tools were found on the node.
+  returned: always
+  type: bool
+  sample: true
+authkey:
+  description:
+    - The authkey's fingerprint, never its content; RV(authkey.sha256) is null when there is no key.
+  returned: always
+  type: dict
+  contains:
+    sha256:
+      description: SHA-256 of the key, or null when the file does not exist.
+      type: str
+    mode:
+      description: Permissions as an octal string.
+      type: str
+    owner:
+      description: Owning user name (or uid when it has no name).
+      type: str
+    group:
+      description: Owning group name (or gid when it has no name).
+      type: str
+  sample: {sha256: 5f0c9a..., mode: "0400", owner: root, group: root}
 running:
   description: Whether corosync answered on this node.
   returned: always
@@ -161,14 +193,41 @@ cluster_name:
   sample: quorate
 """
 
+import grp
+import hashlib
+import os
+import pwd
+import stat
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime import (
+    CMAPCTL,
+    QUORUMTOOL,
     CorosyncNotRunning,
     CorosyncQueryError,
     CorosyncRuntime,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.module_support import corosync_runtime
+
+
+def authkey_fingerprint(path: str) -> dict:
+    """SHA-256, mode and owner of the key file; never the key."""
+    try:
+        with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            digest = hashlib.sha256(handle.read()).hexdigest()
+    except FileNotFoundError:
+        return {"sha256": None, "mode": None, "owner": None, "group": None}
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return {"sha256": digest, "mode": f"{stat.S_IMODE(st.st_mode):04o}", "owner": owner, "group": group}
 
 
 def gather(runtime: CorosyncRuntime) -> dict:
@@ -202,19 +261,29 @@ def gather(runtime: CorosyncRuntime) -> dict:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"require_running": {"type": "bool", "default": True}},
+        argument_spec={
+            "require_running": {"type": "bool", "default": True},
+            "authkey_path": {"type": "path", "default": "/etc/corosync/authkey"},
+        },
         supports_check_mode=True,
     )
+    try:
+        node = {"authkey": authkey_fingerprint(module.params["authkey_path"])}
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read {module.params['authkey_path']} (authkey_path): {exc}")
+    node["installed"] = all(module.get_bin_path(tool) for tool in (CMAPCTL, QUORUMTOOL))
+    if not node["installed"] and not module.params["require_running"]:
+        module.exit_json(changed=False, running=False, msg="corosync is not installed", **node)
     runtime = corosync_runtime(module)
     try:
         facts = gather(runtime)
     except CorosyncNotRunning as exc:
         if module.params["require_running"]:
             module.fail_json(msg=f"{exc}; start corosync (systemctl start corosync) or set require_running=false")
-        module.exit_json(changed=False, running=False, msg=str(exc))
+        module.exit_json(changed=False, running=False, msg=str(exc), **node)
     except CorosyncQueryError as exc:
         module.fail_json(msg=str(exc), rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
-    module.exit_json(changed=False, **facts)
+    module.exit_json(changed=False, **facts, **node)
 
 
 if __name__ == "__main__":

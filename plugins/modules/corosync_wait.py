@@ -102,6 +102,18 @@ node_votes:
   returned: success
   type: int
   sample: 1
+token:
+  description:
+    - The effective totem token in ms (C(runtime.config.totem.token)), read once the wait succeeded, so
+      it shows a live change such as C(corosync-cfgtool -R) that took effect meanwhile.
+  returned: success
+  type: int
+  sample: 3650
+consensus:
+  description: The effective consensus timeout in ms, read with RV(token).
+  returned: success
+  type: int
+  sample: 4380
 elapsed:
   description: Seconds spent waiting.
   returned: always
@@ -253,6 +265,7 @@ def main() -> None:
 
     try:
         expected, state, report = wait_for_members(runtime, client, expected, want_quorate)
+        live = runtime.totem_timing()  # read after the wait: the timing now in force
     except RetryFailed as failed:
         state, expected = getattr(failed, "state", None), failed.expected
         present = state.members if state else []
@@ -271,6 +284,8 @@ def main() -> None:
 
     result = report.as_dict()
     module.exit_json(
+        token=live.token_ms,
+        consensus=live.consensus_ms,
         changed=False,
         members=state.members,
         expected=expected,

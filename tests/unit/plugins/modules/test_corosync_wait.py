@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,7 @@ def test_returns_when_members_are_present(run_module, corosync, members):
     assert result["attempts"] == 3
     assert result["missing"] == []
     assert result["token_ms"] == 3650
+    assert (result["token"], result["consensus"]) == (3650, 4380)  # read again once the wait succeeded
     assert result["deadline"] == 5
     # What the rolling restart needs to know that the others keep quorum without this node.
     assert (result["total_votes"], result["quorum_votes"], result["node_votes"]) == (3, 2, 1)
@@ -168,3 +170,28 @@ def test_info_fails_when_corosync_is_down_unless_allowed(run_module, corosync):
     failed, result = run_module(corosync_info.main, {"require_running": False})
     assert not failed and result["running"] is False
     assert "token" not in result
+
+
+def test_info_tells_installed_and_the_authkey_fingerprint_never_the_key(run_module, corosync, tmp_path):
+    key = tmp_path / "authkey"
+    key.write_bytes(b"\x00" * 31 + b"k")
+    key.chmod(0o400)
+    failed, result = run_module(corosync_info.main, {"authkey_path": str(key)})
+    assert not failed and result["installed"] is True
+    assert result["authkey"] == {
+        "sha256": hashlib.sha256(key.read_bytes()).hexdigest(),
+        "mode": "0400",
+        "owner": "root",
+        "group": "root",
+    }
+    failed, result = run_module(corosync_info.main, {"authkey_path": str(tmp_path / "none")})
+    assert result["authkey"] == {"sha256": None, "mode": None, "owner": None, "group": None}
+
+
+def test_info_on_a_node_without_corosync(run_module, monkeypatch, tmp_path):
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: None)
+    args = {"require_running": False, "authkey_path": str(tmp_path / "authkey")}
+    failed, result = run_module(corosync_info.main, args)
+    assert not failed and (result["installed"], result["running"]) == (False, False)
+    failed, result = run_module(corosync_info.main, {"authkey_path": str(tmp_path / "authkey")})
+    assert failed and "corosync is not installed" in result["msg"]

@@ -1,0 +1,526 @@
+#!/usr/bin/python
+# Copyright: quorate.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: node_install
+short_description: Install files on a node and start the services that use them, in one round trip
+version_added: 0.2.0
+description:
+  - Brings every listed directory and file to the given content, mode and ownership, in list order,
+    then makes sure every listed systemd service is enabled and running, in list order, in one module
+    call. The roles install and start their units, programs and keys with it, so a re-run that changes
+    nothing costs one round trip per role instead of one or two per file and one per service.
+  - A file is rewritten only when its content differs; it is written to a temporary file in the same
+    directory, synced and renamed into place, so a reader never sees a half-written file.
+  - Mode and ownership are corrected in place when only they differ.
+  - Services are started, never restarted; a changed program or unit takes effect with the next
+    restart (the C(quorate.cluster.rolling_restart) playbook). C(systemctl start) returns once the
+    unit is up, so with C(Type=notify) units each service is ready before the next one starts.
+  - systemd re-reads its units first when a listed file under a systemd unit directory changed, or when
+    O(daemon_reload) is set.
+  - Render templates on the controller (P(ansible.builtin.template#lookup)) and pass the text as
+    O(files[].content); pass binary content base64-encoded as O(files[].content_b64).
+author:
+  - quorate.cluster developers (@quorate)
+extends_documentation_fragment:
+  - quorate.cluster.attributes
+options:
+  files:
+    description:
+      - The directories and files, handled in this order (list a directory before the files in it).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path on the node.
+        type: path
+        required: true
+      state:
+        description: C(file) for a regular file, C(directory) for a directory (created when missing, never removed).
+        type: str
+        choices: [file, directory]
+        default: file
+      content:
+        description: The file's text content. Exactly one of O(files[].content) and O(files[].content_b64) for a file.
+        type: str
+      content_b64:
+        description: The file's content, base64-encoded (for binary files).
+        type: str
+      mode:
+        description:
+          - Permissions as an octal string such as V('0644'); an integer is taken as the mode itself
+            (what YAML makes of an unquoted C(0644)).
+        type: raw
+        required: true
+      owner:
+        description: Owning user name.
+        type: str
+        default: root
+      group:
+        description: Owning group name.
+        type: str
+        default: root
+      secret:
+        description:
+          - The content is a secret (a key), so no diff and no checksum of it is returned. Use C(no_log) on the
+            task as well, so the arguments are not logged either.
+        type: bool
+        default: false
+  services:
+    description:
+      - systemd services to enable and start after the files are in place, in this order. Each start
+        waits until systemd reports the unit started.
+    type: list
+    elements: str
+    default: []
+  daemon_reload:
+    description:
+      - Run C(systemctl daemon-reload) before starting the services even when no listed unit file changed
+        (for unit files written by something else, such as a package or an earlier run).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - Text files up to 64 KiB show their content; binary and larger files show a checksum line.
+      - Secret files show nothing.
+  idempotent:
+    support: full
+notes:
+  - The parent directory of every file must exist or be listed before it.
+requirements:
+  - systemd on the node (for O(services))
+seealso:
+  - module: ansible.builtin.copy
+  - module: ansible.builtin.template
+  - module: ansible.builtin.systemd_service
+"""
+
+EXAMPLES = r"""
+- name: Install a unit and its program, then start it, in one round trip
+  quorate.cluster.node_install:
+    files:
+      - path: /usr/lib/example
+        state: directory
+        mode: "0755"
+      - path: /usr/lib/example/program.zip
+        content_b64: "{{ lookup('ansible.builtin.file', 'program.zip.b64') }}"
+        mode: "0644"
+      - path: /etc/systemd/system/example.service
+        content: "{{ lookup('ansible.builtin.template', 'example.service.j2') }}"
+        mode: "0644"
+    services:
+      - example
+  register: installed
+
+- name: Say when a running service still runs the old program
+  ansible.builtin.debug:
+    msg: example runs the older program until its next restart
+  when: installed.changed_paths and 'example' not in installed.started
+
+- name: Start two services in order, nothing to install
+  quorate.cluster.node_install:
+    services:
+      - corosync
+      - example
+"""
+
+RETURN = r"""
+started:
+  description: The services that were (or in check mode would be) started by this call, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["quorate-ckptd"]
+services:
+  description: One entry per listed service.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The unit.
+      type: str
+    was_active:
+      description: Whether it was running before this call.
+      type: bool
+    was_enabled:
+      description: Whether it was enabled (or static) before this call.
+      type: bool
+    started:
+      description: Whether this call started it.
+      type: bool
+    enabled:
+      description: Whether this call enabled it.
+      type: bool
+  sample:
+    - {name: quorate-ckptd, was_active: true, was_enabled: true, started: false, enabled: false}
+daemon_reloaded:
+  description: Whether systemd re-read its units.
+  returned: always
+  type: bool
+  sample: false
+changed_paths:
+  description: The paths that were (or in check mode would be) created or changed, in list order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/systemd/system/quorate-ckptd.service"]
+files:
+  description: One entry per listed path.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The path.
+      type: str
+    state:
+      description: C(file) or C(directory).
+      type: str
+    changed:
+      description: Whether anything about this path changed.
+      type: bool
+    content_changed:
+      description: Whether the file was created or its content rewritten, or the directory was created.
+      type: bool
+    attributes_changed:
+      description: Whether only mode or ownership had to be corrected.
+      type: bool
+    sha256:
+      description: SHA-256 of the file's content; absent for directories and secret files.
+      type: str
+  sample:
+    - {path: /usr/lib/quorate, state: directory, changed: false, content_changed: false, attributes_changed: false}
+"""
+
+import base64
+import binascii
+import grp
+import hashlib
+import os
+import pwd
+import stat
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+DIFF_LIMIT = 64 * 1024
+UNIT_DIRS = ("/etc/systemd/system/", "/run/systemd/system/", "/lib/systemd/system/", "/usr/lib/systemd/system/")
+# UnitFileState values for which `systemctl enable` has nothing to do.
+ENABLED_STATES = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated", "transient")
+
+
+class SpecError(Exception):
+    """An entry of O(files) that cannot be applied; the message names it."""
+
+
+def parse_mode(value, where: str) -> int:
+    if isinstance(value, bool):
+        raise SpecError(f"{where}.mode must be an octal string such as '0644', not {value!r}")
+    if isinstance(value, int):
+        mode = value
+    else:
+        text = str(value).strip()
+        if not text or any(ch not in "01234567" for ch in text) or len(text) > 4:
+            raise SpecError(f"{where}.mode must be an octal string such as '0644' (got {value!r})")
+        mode = int(text, 8)
+    if not 0 <= mode <= 0o7777:
+        raise SpecError(f"{where}.mode {value!r} is out of range")
+    return mode
+
+
+def resolve_ids(entry: dict, where: str) -> tuple:
+    try:
+        uid = pwd.getpwnam(entry["owner"]).pw_uid
+    except KeyError:
+        raise SpecError(f"{where}.owner: no user {entry['owner']!r} on this node") from None
+    try:
+        gid = grp.getgrnam(entry["group"]).gr_gid
+    except KeyError:
+        raise SpecError(f"{where}.group: no group {entry['group']!r} on this node") from None
+    return uid, gid
+
+
+def desired_bytes(entry: dict, where: str) -> bytes:
+    if (entry.get("content") is None) == (entry.get("content_b64") is None):
+        raise SpecError(f"{where}: give exactly one of content and content_b64 for a file")
+    if entry.get("content") is not None:
+        return entry["content"].encode("utf-8")
+    try:
+        return base64.b64decode(entry["content_b64"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SpecError(f"{where}.content_b64 is not valid base64: {exc}") from None
+
+
+def describe(st) -> dict:
+    return {"mode": f"{stat.S_IMODE(st.st_mode):04o}", "owner": st.st_uid, "group": st.st_gid}
+
+
+def attribute_diff(path: str, st, mode: int, uid: int, gid: int) -> dict:
+    after = {"path": path, "mode": f"{mode:04o}", "owner": uid, "group": gid}
+    return {"before": dict(describe(st), path=path), "after": after}
+
+
+def text_for_diff(data: bytes):
+    if len(data) > DIFF_LIMIT:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def write_atomically(path: str, data: bytes, mode: int, uid: int, gid: int) -> None:
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
+    try:
+        # Mode and owner before the content: a secret is never readable by others, not even briefly.
+        os.fchmod(fd, mode)
+        os.fchown(fd, uid, gid)
+        with os.fdopen(fd, "wb") as handle:
+            fd = -1
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+        tmp = None
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def apply_directory(entry: dict, mode: int, uid: int, gid: int, check: bool) -> dict:
+    path = entry["path"]
+    result = {"path": path, "state": "directory", "content_changed": False, "attributes_changed": False}
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise SpecError(f"{path} exists and is not a directory; remove it or correct files[].path")
+    if st is None:
+        result["content_changed"] = True
+        result["diff"] = {"before": {"path": path, "state": "absent"}, "after": {"path": path, "state": "directory"}}
+        if not check:
+            os.mkdir(path, mode)
+            os.chown(path, uid, gid)
+            os.chmod(path, mode)  # mkdir's mode passes through the umask
+    elif (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) != (mode, uid, gid):
+        result["attributes_changed"] = True
+        result["diff"] = attribute_diff(path, st, mode, uid, gid)
+        if not check:
+            os.chown(path, uid, gid)
+            os.chmod(path, mode)
+    return result
+
+
+def apply_file(entry: dict, data: bytes, mode: int, uid: int, gid: int, check: bool) -> dict:
+    path = entry["path"]
+    secret = entry["secret"]
+    result = {"path": path, "state": "file", "content_changed": False, "attributes_changed": False}
+    if not secret:
+        result["sha256"] = hashlib.sha256(data).hexdigest()
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise SpecError(f"{path} is a directory; remove it or correct files[].path")
+    if st is None and not os.path.isdir(os.path.dirname(path)):
+        if check:  # an earlier entry of this call would have created it
+            result["content_changed"] = True
+            return result
+        raise SpecError(
+            f"{path}: the directory {os.path.dirname(path)} does not exist; list it first with state=directory"
+        )
+    current = None
+    if st is not None and stat.S_ISREG(st.st_mode):
+        with open(path, "rb") as handle:
+            current = handle.read()
+    if current != data:
+        result["content_changed"] = True
+        if not secret:
+            before = "" if current is None else text_for_diff(current)
+            after = text_for_diff(data)
+            if before is None or after is None:
+                old = "absent" if current is None else f"sha256 {hashlib.sha256(current).hexdigest()}"
+                before, after = f"{old}\n", f"sha256 {result['sha256']}\n"
+            result["diff"] = {"before_header": path, "after_header": path, "before": before, "after": after}
+        if not check:
+            write_atomically(path, data, mode, uid, gid)
+    elif (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) != (mode, uid, gid):
+        result["attributes_changed"] = True
+        result["diff"] = attribute_diff(path, st, mode, uid, gid)
+        if not check:
+            os.chown(path, uid, gid)
+            os.chmod(path, mode)
+    return result
+
+
+class Systemd:
+    """The few systemctl calls the module needs, through AnsibleModule.run_command."""
+
+    def __init__(self, module: AnsibleModule):
+        self.module = module
+        self.systemctl = module.get_bin_path("systemctl", required=True)
+
+    def _run(self, *args: str) -> str:
+        rc, out, err = self.module.run_command([self.systemctl, *args], environ_update={"LC_ALL": "C"})
+        if rc != 0:
+            name = args[-1]
+            raise SpecError(
+                f"systemctl {' '.join(args)} failed (rc={rc}): {(err or out).strip()}; "
+                f"see systemctl status {name} and journalctl -u {name}"
+            )
+        return out
+
+    def state(self, name: str) -> dict:
+        out = self._run("show", "--property=LoadState,ActiveState,UnitFileState", "--", name)
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def daemon_reload(self) -> None:
+        self._run("daemon-reload")
+
+    def enable(self, name: str) -> None:
+        self._run("enable", "--", name)
+
+    def start(self, name: str) -> None:
+        self._run("start", "--", name)
+
+
+def ensure_services(systemd, names: list, check: bool, pending_units: set) -> list:
+    """Enable and start each service in order; ``pending_units`` are unit files check mode did not write."""
+    results = []
+    for name in names:
+        unit = name if "." in name else f"{name}.service"
+        if check and unit in pending_units:
+            # Not on disk yet (only "would be installed"): it would be enabled and started.
+            results.append({"name": name, "was_active": False, "was_enabled": False, "started": True, "enabled": True})
+            continue
+        state = systemd.state(name)
+        if state.get("LoadState") == "not-found":
+            raise SpecError(f"services: unit {unit} not found on this node; install it (list its unit file in files)")
+        result = {
+            "name": name,
+            "was_active": state.get("ActiveState") == "active",
+            "was_enabled": state.get("UnitFileState") in ENABLED_STATES,
+        }
+        result["enabled"] = not result["was_enabled"]
+        result["started"] = not result["was_active"]
+        if not check:
+            if result["enabled"]:
+                systemd.enable(name)
+            if result["started"]:
+                systemd.start(name)
+        results.append(result)
+    return results
+
+
+def plan(files: list) -> list:
+    """Validate every entry before anything is touched; returns (entry, mode, uid, gid, data)."""
+    steps = []
+    for index, entry in enumerate(files):
+        where = f"files[{index}] ({entry.get('path')})"
+        if not os.path.isabs(entry["path"]):
+            raise SpecError(f"{where}.path must be absolute")
+        mode = parse_mode(entry["mode"], where)
+        uid, gid = resolve_ids(entry, where)
+        if entry["state"] == "directory":
+            if entry.get("content") is not None or entry.get("content_b64") is not None:
+                raise SpecError(f"{where}: a directory takes no content")
+            data = None
+        else:
+            data = desired_bytes(entry, where)
+        steps.append((entry, mode, uid, gid, data))
+    return steps
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "files": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "state": {"type": "str", "choices": ["file", "directory"], "default": "file"},
+                    "content": {"type": "str"},
+                    "content_b64": {"type": "str"},
+                    "mode": {"type": "raw", "required": True},
+                    "owner": {"type": "str", "default": "root"},
+                    "group": {"type": "str", "default": "root"},
+                    "secret": {"type": "bool", "default": False},
+                },
+                "mutually_exclusive": [["content", "content_b64"]],
+            },
+            "services": {"type": "list", "elements": "str", "default": []},
+            "daemon_reload": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        steps = plan(module.params["files"])
+    except SpecError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    results, diffs, services, reloaded = [], [], [], False
+    try:
+        for entry, mode, uid, gid, data in steps:
+            if data is None:
+                result = apply_directory(entry, mode, uid, gid, module.check_mode)
+            else:
+                result = apply_file(entry, data, mode, uid, gid, module.check_mode)
+            result["changed"] = result["content_changed"] or result["attributes_changed"]
+            diff = result.pop("diff", None)
+            if diff is not None and module._diff:
+                diffs.append(diff)
+            results.append(result)
+        if module.params["services"]:
+            systemd = Systemd(module)
+            changed_units = {r["path"] for r in results if r["content_changed"] and r["path"].startswith(UNIT_DIRS)}
+            if changed_units or module.params["daemon_reload"]:
+                reloaded = True
+                if not module.check_mode:
+                    systemd.daemon_reload()
+            pending = {
+                os.path.basename(path) for path in changed_units if module.check_mode and not os.path.exists(path)
+            }
+            services = ensure_services(systemd, module.params["services"], module.check_mode, pending)
+    except (SpecError, OSError) as exc:
+        done = [r["path"] for r in results if r["changed"]] + [
+            s["name"] for s in services if s["started"] or s["enabled"]
+        ]
+        module.fail_json(
+            msg=f"{exc} (already changed: {done or 'nothing'})", changed=bool(done), files=results, services=services
+        )
+    changed_paths = [r["path"] for r in results if r["changed"]]
+    started = [s["name"] for s in services if s["started"]]
+    changed = bool(changed_paths) or any(s["started"] or s["enabled"] for s in services)
+    extra = {"diff": diffs} if diffs else {}
+    module.exit_json(
+        changed=changed,
+        changed_paths=changed_paths,
+        files=results,
+        services=services,
+        started=started,
+        daemon_reloaded=reloaded,
+        **extra,
+    )
+
+
+if __name__ == "__main__":
+    main()
