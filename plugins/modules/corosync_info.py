@@ -13,7 +13,8 @@ description:
     configuration version.
   - The token reported is the runtime (effective) one, which includes the per-node
     C(token_coefficient); with 3 nodes and the default token 3000 it reads 3650.
-  - Also tells whether corosync is installed and, without reading the key out, whether the node holds
+  - Also tells whether corosync is installed, whether its systemd service is running and enabled, and,
+    without reading the key out, whether the node holds
     an authkey, its SHA-256, mode and owner, so a play can see that every node holds the same key
     without copying it around.
   - Never changes anything.
@@ -68,6 +69,18 @@ installed:
   returned: always
   type: bool
   sample: true
+service:
+  description: The C(corosync.service) unit as systemd sees it; both false where there is no systemd.
+  returned: always
+  type: dict
+  contains:
+    active:
+      description: Whether the unit is active (running).
+      type: bool
+    enabled:
+      description: Whether it starts at boot (enabled or static).
+      type: bool
+  sample: {active: true, enabled: true}
 authkey:
   description:
     - The authkey's fingerprint, never its content; RV(authkey.sha256) is null when there is no key.
@@ -211,6 +224,22 @@ from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime i
 from ansible_collections.quorate.cluster.plugins.module_utils.module_support import corosync_runtime
 
 
+def service_state(module) -> dict:
+    """corosync.service's ActiveState and UnitFileState, in one systemctl call."""
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl is None:
+        return {"active": False, "enabled": False}
+    rc, out, _err = module.run_command(
+        [systemctl, "show", "--property=ActiveState,UnitFileState", "--", "corosync.service"],
+        environ_update={"LC_ALL": "C"},
+    )
+    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
+    return {
+        "active": props.get("ActiveState") == "active",
+        "enabled": props.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias", "indirect"),
+    }
+
+
 def authkey_fingerprint(path: str) -> dict:
     """SHA-256, mode and owner of the key file; never the key."""
     try:
@@ -272,6 +301,7 @@ def main() -> None:
     except OSError as exc:
         module.fail_json(msg=f"cannot read {module.params['authkey_path']} (authkey_path): {exc}")
     node["installed"] = all(module.get_bin_path(tool) for tool in (CMAPCTL, QUORUMTOOL))
+    node["service"] = service_state(module)
     if not node["installed"] and not module.params["require_running"]:
         module.exit_json(changed=False, running=False, msg="corosync is not installed", **node)
     runtime = corosync_runtime(module)

@@ -24,6 +24,8 @@ def corosync(monkeypatch):
         if state["down"]:
             return DOWN
         tool, args = Path(argv[0]).name, " ".join(argv[1:])
+        if tool == "systemctl":
+            return 0, state.get("unit", "ActiveState=active\nUnitFileState=enabled\n"), ""
         if tool == "corosync-quorumtool":
             name = state["quorum"].pop(0) if len(state["quorum"]) > 1 else state["quorum"][0]
             text = (FIXTURES / name).read_text()
@@ -178,14 +180,17 @@ def test_info_tells_installed_and_the_authkey_fingerprint_never_the_key(run_modu
     key.chmod(0o400)
     failed, result = run_module(corosync_info.main, {"authkey_path": str(key)})
     assert not failed and result["installed"] is True
+    assert result["service"] == {"active": True, "enabled": True}
     assert result["authkey"] == {
         "sha256": hashlib.sha256(key.read_bytes()).hexdigest(),
         "mode": "0400",
         "owner": "root",
         "group": "root",
     }
+    corosync["unit"] = "ActiveState=inactive\nUnitFileState=disabled\n"
     failed, result = run_module(corosync_info.main, {"authkey_path": str(tmp_path / "none")})
     assert result["authkey"] == {"sha256": None, "mode": None, "owner": None, "group": None}
+    assert result["service"] == {"active": False, "enabled": False}
 
 
 def test_info_on_a_node_without_corosync(run_module, monkeypatch, tmp_path):
@@ -193,5 +198,6 @@ def test_info_on_a_node_without_corosync(run_module, monkeypatch, tmp_path):
     args = {"require_running": False, "authkey_path": str(tmp_path / "authkey")}
     failed, result = run_module(corosync_info.main, args)
     assert not failed and (result["installed"], result["running"]) == (False, False)
+    assert result["service"] == {"active": False, "enabled": False}  # no systemctl either
     failed, result = run_module(corosync_info.main, {"authkey_path": str(tmp_path / "authkey")})
     assert failed and "corosync is not installed" in result["msg"]
