@@ -178,7 +178,28 @@ def _decode(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
                     key, pos = _decode(buf, pos, depth)
                     if not isinstance(key, str):
                         raise ProtocolError("dict key is not a string")
-                result[key], pos = _decode(buf, pos, depth)
+                # Scalar values inline too (the same checks as below, one call fewer each).
+                vtag = buf[pos] if pos < size else -1
+                if vtag == _T_INT and pos + 9 <= size:
+                    result[key] = _unpack_i64(buf, pos + 1)[0]
+                    pos += 9
+                elif vtag == _T_BYTES and pos + 5 <= size:
+                    end = pos + 5 + _unpack_u32(buf, pos + 1)[0]
+                    if end > size:
+                        raise ProtocolError("truncated string")
+                    result[key] = buf[pos + 5 : end]
+                    pos = end
+                elif vtag == _T_STR and pos + 5 <= size:
+                    end = pos + 5 + _unpack_u32(buf, pos + 1)[0]
+                    if end > size:
+                        raise ProtocolError("truncated string")
+                    try:
+                        result[key] = buf[pos + 5 : end].decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise ProtocolError("string is not UTF-8") from exc
+                    pos = end
+                else:
+                    result[key], pos = _decode(buf, pos, depth)
             return result, pos
         items = []
         for _index in range(length):
@@ -209,6 +230,142 @@ def decode(data: bytes | bytearray | memoryview) -> Any:
     if pos != len(buf):
         raise ProtocolError(f"{len(buf) - pos} trailing bytes")
     return value
+
+
+# -- replication payloads (daemon to daemon, over CPG) ------------------------------------------
+#
+# Version 1 (every daemon speaks it): a CPG payload is one message in the body encoding above, or
+# {"t": "batch", "m": [encoded message, ...]}. Version 2 (a daemon announces it in its sync digest;
+# a group uses it only once every member of the view announced it, see ckpt_store):
+#
+#   "QR" | version (u8) | record | record | ...
+#
+# record = kind (u8) and then either
+#   REC_SECTION: op (u8) | flags (u8) | token (u64, below 2**63) | offset (i64) | cid length (u16) |
+#                section id length (u16) | data length (u32) | cid (UTF-8) | section id | data
+#                (a section operation; flags bit 0: the offset is set)
+#   REC_MESSAGE: length (u32) | one message in the body encoding
+#
+# A version-1 payload starts with a type tag (< 16), never with "Q", so both decode side by side.
+# The sync protocol's own messages always go as version 1 (a joiner may speak only that).
+
+REPLICATION_MAGIC = b"QR"
+REPLICATION_VERSION = 2
+REC_SECTION = 1
+REC_MESSAGE = 2
+_REPL_HEADER = struct.Struct(">2sB")
+_REC_SECTION = struct.Struct(">BBBQqHHI")  # kind first: one pack per record
+_REC_MESSAGE = struct.Struct(">BI")
+_REPL_HEADER_BYTES = _REPL_HEADER.pack(REPLICATION_MAGIC, REPLICATION_VERSION)
+SECTION_OPS = ("section_create", "section_delete", "section_write", "section_overwrite")
+_SECTION_OP_CODE = {name: code for code, name in enumerate(SECTION_OPS, 1)}
+_SECTION_ARGS = frozenset(("cid", "section", "data"))
+_SECTION_ARGS_OFFSET = frozenset(("cid", "section", "data", "offset"))
+_U16_MAX, _U32_MAX = 0xFFFF, 0xFFFFFFFF
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def encode_record(msg: Any) -> bytes:
+    """One message as a version-2 record: compact for section operations, else the body encoding."""
+    if type(msg) is dict and msg.get("t") == "op" and len(msg) == 4:
+        code = _SECTION_OP_CODE.get(msg.get("op"))
+        args, token = msg.get("args"), msg.get("token")
+        if code is not None and type(args) is dict and type(token) is int and 0 <= token <= _I64_MAX:
+            cid, sid, data = args.get("cid"), args.get("section"), args.get("data")
+            offset = args.get("offset", 0)
+            if (
+                (args.keys() == _SECTION_ARGS or args.keys() == _SECTION_ARGS_OFFSET)
+                and type(cid) is str
+                and type(sid) is bytes
+                and type(data) is bytes
+                and type(offset) is int
+                and _I64_MIN <= offset <= _I64_MAX
+            ):
+                raw_cid = cid.encode("utf-8")
+                if len(raw_cid) <= _U16_MAX and len(sid) <= _U16_MAX and len(data) <= _U32_MAX:
+                    flags = 1 if "offset" in args else 0
+                    head = _REC_SECTION.pack(REC_SECTION, code, flags, token, offset, len(raw_cid), len(sid), len(data))
+                    return b"".join((head, raw_cid, sid, data))
+    body = encode(msg)
+    if len(body) > _U32_MAX:
+        raise ProtocolError("message too large for a replication record")
+    return _REC_MESSAGE.pack(REC_MESSAGE, len(body)) + body
+
+
+def replication_payload(records: list) -> bytes:
+    """A version-2 CPG payload from records made by :func:`encode_record`."""
+    return _REPL_HEADER_BYTES + b"".join(records)
+
+
+_unpack_section = _REC_SECTION.unpack_from
+_SECTION_SIZE = _REC_SECTION.size
+_MESSAGE_SIZE = _REC_MESSAGE.size
+
+
+def decode_replication(data: bytes | bytearray | memoryview) -> tuple[list, list]:
+    """Decode one CPG payload of either version: returns (messages, errors).
+
+    A record whose own body does not decode is skipped with its error (its length is known); a
+    payload that is broken in its structure raises ProtocolError for the rest of it. Every member
+    gets the same bytes, so every member skips the same messages.
+    """
+    buf = data if isinstance(data, bytes) else bytes(data)
+    if not buf.startswith(REPLICATION_MAGIC):
+        msg = decode(buf)
+        if isinstance(msg, dict) and msg.get("t") == "batch":
+            messages, errors = [], []
+            for raw in msg.get("m") or []:
+                try:
+                    messages.append(decode(raw))
+                except ProtocolError as exc:
+                    errors.append(exc)
+            return messages, errors
+        return [msg], []
+    if len(buf) < _REPL_HEADER.size:
+        raise ProtocolError("truncated replication header")
+    version = buf[2]
+    if version != REPLICATION_VERSION:
+        raise ProtocolError(f"replication version {version} is not supported (this side speaks 1 and 2)")
+    messages, errors = [], []
+    pos, size = _REPL_HEADER.size, len(buf)
+    while pos < size:
+        kind = buf[pos]
+        if kind == REC_SECTION:
+            if pos + _SECTION_SIZE > size:
+                raise ProtocolError("truncated section record")
+            _kind, code, flags, token, offset, cid_len, sid_len, data_len = _unpack_section(buf, pos)
+            start = pos + _SECTION_SIZE
+            sid_at = start + cid_len
+            data_at = sid_at + sid_len
+            pos = data_at + data_len
+            if pos > size:
+                raise ProtocolError("truncated section record")
+            if not 1 <= code <= len(SECTION_OPS) or flags & ~1:
+                errors.append(ProtocolError(f"section record with op {code} flags {flags:#x}"))
+                continue
+            try:
+                cid = buf[start:sid_at].decode("utf-8")
+            except UnicodeDecodeError:
+                errors.append(ProtocolError("section record: checkpoint id is not UTF-8"))
+                continue
+            args = {"cid": cid, "section": buf[sid_at:data_at], "data": buf[data_at:pos]}
+            if flags:
+                args["offset"] = offset
+            messages.append({"t": "op", "op": SECTION_OPS[code - 1], "token": token, "args": args})
+        elif kind == REC_MESSAGE:
+            if pos + _MESSAGE_SIZE > size:
+                raise ProtocolError("truncated message record")
+            end = pos + _MESSAGE_SIZE + _unpack_u32(buf, pos + 1)[0]
+            if end > size:
+                raise ProtocolError("truncated message record")
+            try:
+                messages.append(decode(buf[pos + _MESSAGE_SIZE : end]))
+            except ProtocolError as exc:
+                errors.append(exc)
+            pos = end
+        else:
+            raise ProtocolError(f"unknown replication record kind {kind}")
+    return messages, errors
 
 
 def frame(kind: int, body: Any) -> bytes:
@@ -269,7 +426,31 @@ def request(op: str, req_id: int, **args: Any) -> bytes:
 
 
 def reply(req_id: int, code: AisError, detail: str = "", **values: Any) -> bytes:
+    if not values and type(req_id) is int and type(detail) is str and _I64_MIN <= req_id <= _I64_MAX:
+        # The daemon's most common frame (an OK write): the same bytes as the general path
+        # below, packed in one go.
+        raw = detail.encode("utf-8")
+        body = b"".join(
+            (
+                _REPLY_ID,
+                _I64.pack(req_id),
+                _REPLY_RC,
+                _I64.pack(int(code)),
+                _REPLY_DETAIL,
+                _U32.pack(len(raw)),
+                raw,
+                _REPLY_EMPTY,
+            )
+        )
+        return HEADER.pack(MAGIC, PROTOCOL_VERSION, KIND_REPLY, len(body)) + body
     return frame(KIND_REPLY, {"id": req_id, "rc": int(code), "detail": detail, "values": values})
+
+
+# The fixed parts of a reply without values, as the body encoding writes them.
+_REPLY_ID = _TAG_LEN.pack(_T_DICT, 4) + _TAG_LEN.pack(_T_STR, 2) + b"id" + bytes((_T_INT,))
+_REPLY_RC = _TAG_LEN.pack(_T_STR, 2) + b"rc" + bytes((_T_INT,))
+_REPLY_DETAIL = _TAG_LEN.pack(_T_STR, 6) + b"detail" + bytes((_T_STR,))
+_REPLY_EMPTY = _TAG_LEN.pack(_T_STR, 6) + b"values" + _TAG_LEN.pack(_T_DICT, 0)
 
 
 def raise_for_reply(body: dict, operation: Any = None) -> dict:

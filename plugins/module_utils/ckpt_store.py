@@ -40,6 +40,7 @@ from .ckpt_protocol import (
     OPEN_CREATE,
     OPEN_EXCLUSIVE,
     OPEN_FLAGS_ALL,
+    REPLICATION_VERSION,
 )
 
 # (nodeid, pid) of a daemon in the group.
@@ -181,6 +182,10 @@ class CheckpointStore:
         self._expiry_sent: dict[str, int] = {}  # cid -> zero_epoch an expiry was sent for
         self._now = now
         self.sync_rounds = 0
+        # Replication payload version the whole view speaks (see ckpt_protocol): 1 until a
+        # sync in which every member announced more. Decided alike on every member.
+        self.wire_version = 1
+        self.max_wire_version = REPLICATION_VERSION  # what we announce (tests lower it)
 
     # -- queries (local reads) -------------------------------------------------------------
 
@@ -230,6 +235,7 @@ class CheckpointStore:
                 self._last_handle_gone(ckpt, now)
         self.view = new_view
         self.syncing = True
+        self.wire_version = 1  # a joiner may speak only version 1: until the digests tell
         self.sync_rounds += 1
         self._digests = {}
         self._done = set()
@@ -240,7 +246,7 @@ class CheckpointStore:
         for cid, ckpt in self.checkpoints.items():
             mine = sorted(o[2] for o in ckpt.openers if (o[0], o[1]) == self.me)
             ckpts[cid] = [ckpt.name, ckpt.generation, ckpt.content_hash(), ckpt.unlinked, mine]
-        return {"t": "digest", "view": self.view, "ckpts": ckpts}
+        return {"t": "digest", "view": self.view, "ckpts": ckpts, "repl": self.max_wire_version}
 
     def _plan(self) -> list:
         """Every digest is in: decide sources deterministically; return our state messages."""
@@ -283,6 +289,10 @@ class CheckpointStore:
         return out
 
     def _finish_sync(self, now: float) -> None:
+        # A digest without "repl" comes from a daemon that speaks version 1 only.
+        versions = [d.get("repl", 1) for d in self._digests.values()]
+        ok = all(isinstance(v, int) and not isinstance(v, bool) for v in versions)
+        self.wire_version = max(1, min(min(versions), self.max_wire_version)) if versions and ok else 1
         for cid, ckpt in self.checkpoints.items():
             ckpt.openers = set(self._pending_openers.get(cid, set()))
         # Keep only checkpoints that some member still holds (a deleted one on one side of a

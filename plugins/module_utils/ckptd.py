@@ -30,8 +30,10 @@ from .ckpt_protocol import (
     OPEN_WRITE,
     FrameReader,
     ProtocolError,
-    decode,
+    decode_replication,
     encode,
+    encode_record,
+    replication_payload,
     reply,
 )
 from .ckpt_store import CheckpointStore, Result
@@ -43,9 +45,14 @@ DEFAULT_GROUP = "quorate_ckptd"
 CS_ERR_TRY_AGAIN = 6
 TICK_S = 0.05
 RECONNECT_S = 0.2
-# Messages packed into one multicast: bounded so one batch stays well inside a CPG message.
-BATCH_MAX = 256
-BATCH_BYTES = 512 * 1024
+# Messages packed into one multicast. Small bounds on purpose: totem sends a node's frames only
+# while it holds the token (a few dozen KiB per visit), so one big batch is delivered several
+# rotations later as a whole, and every client in it waits for all of it (a convoy). Several
+# small multicasts in flight are delivered one after the other instead.
+BATCH_MAX = 64
+BATCH_BYTES = 16 * 1024
+# Messages of the sync protocol: always sent as version-1 payloads (a joiner reads only that).
+SYNC_MESSAGES = frozenset(("digest", "state", "state_part", "sync_done"))
 # Outgoing bytes buffered per client before we stop reading its requests (back-pressure).
 CLIENT_OUT_LIMIT = 8 * 1024 * 1024
 
@@ -200,21 +207,16 @@ class CheckpointDaemon:
 
     def on_deliver(self, nodeid: int, pid: int, payload: bytes) -> None:
         try:
-            msg = decode(payload)
+            # One message, or several of one sender packed together: atomic in the agreed
+            # order, applied in turn.
+            messages, errors = decode_replication(payload)
         except ProtocolError as exc:
             self.log.error("undecodable message from node %d pid %d: %s", nodeid, pid, exc)
             return
-        if not isinstance(msg, dict):
-            return
-        if msg.get("t") == "batch":
-            # Several messages of one sender, atomic in the agreed order: apply them in turn.
-            for raw in msg.get("m") or []:
-                try:
-                    self._deliver_one(nodeid, pid, decode(raw))
-                except ProtocolError as exc:
-                    self.log.error("undecodable batched message from node %d pid %d: %s", nodeid, pid, exc)
-            return
-        self._deliver_one(nodeid, pid, msg)
+        for exc in errors:
+            self.log.error("undecodable batched message from node %d pid %d: %s", nodeid, pid, exc)
+        for msg in messages:
+            self._deliver_one(nodeid, pid, msg)
 
     def _deliver_one(self, nodeid: int, pid: int, msg: Any) -> None:
         if not isinstance(msg, dict):
@@ -431,21 +433,15 @@ class CheckpointDaemon:
     # -- main loop ---------------------------------------------------------------------------------
 
     def _flush_outgoing(self) -> None:
-        """Multicast what is queued, packing consecutive messages into one CPG message.
+        """Multicast what is queued, packing consecutive messages into bounded CPG messages.
 
         Every client operation waits for its own delivery, so with many clients the queue holds
-        many small operations; one multicast per totem token visit instead of one each is what
-        keeps replicated writes close to raw CPG throughput.
+        many small operations; packing them saves a CPG message (IPC, dispatch, decode) each.
+        Nothing here waits for a delivery: everything queued goes out now, in as many
+        multicasts as the bounds ask for, until corosync's flow control says TRY_AGAIN.
         """
         while self.outgoing and self.connected:
-            encoded, size = [], 0
-            for msg in self.outgoing[:BATCH_MAX]:
-                data = encode(msg)
-                if encoded and size + len(data) > BATCH_BYTES:
-                    break
-                encoded.append(data)
-                size += len(data)
-            payload = encoded[0] if len(encoded) == 1 else encode({"t": "batch", "m": encoded})
+            payload, count = self.next_payload(self.outgoing, self.store.wire_version if self.store else 1)
             try:
                 self.cpg.mcast(payload)
             except CpgError as exc:
@@ -453,7 +449,34 @@ class CheckpointDaemon:
                     return  # flow control or a sync window in corosync: try on the next turn
                 self.drop_cpg(str(exc))
                 return
-            del self.outgoing[: len(encoded)]
+            del self.outgoing[:count]
+
+    @staticmethod
+    def next_payload(queue: list, wire_version: int) -> tuple[bytes, int]:
+        """The next CPG payload from the head of ``queue``: (payload, messages it holds).
+
+        At most BATCH_MAX messages and, beyond the first, BATCH_BYTES. Version 2 (compact
+        records) only once the whole view speaks it, and never for the sync protocol.
+        """
+        compact = wire_version >= 2 and queue[0].get("t") not in SYNC_MESSAGES
+        encoded, size = [], 0
+        for msg in queue[:BATCH_MAX]:
+            if compact:
+                if msg.get("t") in SYNC_MESSAGES:
+                    break
+                data = encode_record(msg)
+            else:
+                if wire_version >= 2 and msg.get("t") not in SYNC_MESSAGES:
+                    break
+                data = encode(msg)
+            if encoded and size + len(data) > BATCH_BYTES:
+                break
+            encoded.append(data)
+            size += len(data)
+        if compact:
+            return replication_payload(encoded), len(encoded)
+        payload = encoded[0] if len(encoded) == 1 else encode({"t": "batch", "m": encoded})
+        return payload, len(encoded)
 
     def stop(self, signum: int) -> None:
         self.log.info("signal %d: shutting down", signum)

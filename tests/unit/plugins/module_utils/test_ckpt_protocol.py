@@ -10,14 +10,21 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     KIND_REPLY,
     KIND_REQUEST,
     MAX_FRAME,
+    REC_MESSAGE,
+    REC_SECTION,
+    REPLICATION_MAGIC,
+    REPLICATION_VERSION,
     FrameReader,
     ProtocolError,
     decode,
+    decode_replication,
     encode,
+    encode_record,
     frame,
     parse_protocol_version,
     protocol_version_text,
     raise_for_reply,
+    replication_payload,
     reply,
     request,
 )
@@ -200,3 +207,110 @@ def test_a_large_frame_in_pieces_and_several_frames_in_one_read():
     assert frames[0][1]["args"]["data"] == b"d" * 300_000
     assert [b["id"] for _k, b in reader.feed(small[5:] + small)] == [2, 2]
     assert reader.feed(b"") == []
+
+
+# --------------------------------------------------------------------------- replication payloads
+
+_DATA = bytes(range(256)) * 4
+_SECTION_MSGS = [
+    {"t": "op", "op": "section_create", "token": 1, "args": {"cid": "1.2.3", "section": b"s1", "data": _DATA}},
+    {"t": "op", "op": "section_delete", "token": 2, "args": {"cid": "1.2.3", "section": b"s1", "data": b""}},
+    {"t": "op", "op": "section_write", "token": 3, "args": {"cid": "ü.1", "section": b"\0", "data": b"x", "offset": 7}},
+    {"t": "op", "op": "section_write", "token": 4, "args": {"cid": "1", "section": b"s", "data": b"", "offset": -1}},
+    {"t": "op", "op": "section_overwrite", "token": 2**63 - 1, "args": {"cid": "", "section": b"", "data": _DATA}},
+]
+_OTHER_MSGS = [
+    {"t": "op", "op": "open", "token": 5, "args": {"name": "g", "flags": 7, "attrs": None, "handle": 1}},
+    {"t": "op", "op": "section_overwrite", "token": 6, "args": {"cid": "1", "section": b"s", "data": b"", "x": 1}},
+    {"t": "op", "op": "section_overwrite", "token": 7, "args": {"cid": 1, "section": b"s", "data": b""}},
+    {"t": "op", "op": "section_overwrite", "token": -1, "args": {"cid": "1", "section": b"s", "data": b""}},
+    {"t": "op", "op": "section_overwrite", "token": True, "args": {"cid": "1", "section": b"s", "data": b""}},
+    {"t": "op", "op": "section_write", "token": 8, "args": {"cid": "1", "section": b"s", "data": b"", "offset": 1.5}},
+    {"t": "op", "op": "section_overwrite", "token": 9, "args": {"cid": "1", "section": b"s" * 70000, "data": b""}},
+    {"t": "op", "op": "section_overwrite", "token": 10, "args": {"cid": "1", "section": "s", "data": b""}},
+    {"t": "op", "op": "section_overwrite", "token": 11, "args": ["not", "a", "map"]},
+    {"t": "expire", "cid": "1.2.3", "zero_epoch": 2},
+    ["not", "a", "map"],
+]
+
+
+@pytest.mark.parametrize("msg", _SECTION_MSGS + _OTHER_MSGS)
+def test_every_message_survives_a_version_2_payload(msg):
+    messages, errors = decode_replication(replication_payload([encode_record(msg)]))
+    assert (messages, errors) == ([msg], [])
+
+
+def test_section_operations_get_the_compact_record_and_the_rest_the_body_encoding():
+    for msg in _SECTION_MSGS:
+        record = encode_record(msg)
+        assert record[0] == REC_SECTION
+        assert len(record) < len(encode(msg))
+    for msg in _OTHER_MSGS:
+        assert encode_record(msg) == struct.pack(">BI", REC_MESSAGE, len(encode(msg))) + encode(msg)
+    # A 1 KiB overwrite: 27 bytes of record header plus the cid and section id.
+    assert len(encode_record(_SECTION_MSGS[-1])) == 27 + len(_DATA)
+
+
+def test_a_mixed_payload_keeps_the_order_and_version_1_payloads_still_decode():
+    msgs = _SECTION_MSGS + _OTHER_MSGS
+    payload = replication_payload([encode_record(m) for m in msgs])
+    assert payload.startswith(REPLICATION_MAGIC + bytes((REPLICATION_VERSION,)))
+    assert decode_replication(payload) == (msgs, [])
+    assert decode_replication(memoryview(payload)) == (msgs, [])
+    # Version 1: one message, or a batch of encoded messages (a bad one is skipped with its error).
+    assert decode_replication(encode(msgs[0])) == ([msgs[0]], [])
+    messages, errors = decode_replication(encode({"t": "batch", "m": [encode(msgs[0]), b"\x63", encode(msgs[1])]}))
+    assert messages == msgs[:2] and len(errors) == 1 and "unknown type tag" in str(errors[0])
+    assert decode_replication(replication_payload([])) == ([], [])
+
+
+def _section_record(code=4, flags=0, cid=b"1", sid=b"s", data=b"d", cid_len=None):
+    head = struct.pack(
+        ">BBBQqHHI", REC_SECTION, code, flags, 1, 0, len(cid) if cid_len is None else cid_len, len(sid), len(data)
+    )
+    return head + cid + sid + data
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        pytest.param(b"QR", "truncated replication header", id="short-header"),
+        pytest.param(b"QR\x03", "replication version 3 is not supported", id="future-version"),
+        pytest.param(b"QR\x01", "replication version 1 is not supported", id="version-1-in-a-v2-envelope"),
+        pytest.param(b"QR\x02\x09", "unknown replication record kind 9", id="unknown-record"),
+        pytest.param(b"QR\x02" + _section_record()[:20], "truncated section record", id="short-section-header"),
+        pytest.param(b"QR\x02" + _section_record()[:-1], "truncated section record", id="short-section-data"),
+        pytest.param(b"QR\x02" + _section_record(cid_len=900), "truncated section record", id="lying-cid-length"),
+        pytest.param(b"QR\x02\x02\x00\x00", "truncated message record", id="short-message-header"),
+        pytest.param(b"QR\x02\x02\x00\x00\x00\x09\x00", "truncated message record", id="short-message-body"),
+        pytest.param(b"\x08\x00\x00", "truncated length", id="broken-version-1"),
+    ],
+)
+def test_a_structurally_broken_payload_raises(payload, match):
+    with pytest.raises(ProtocolError, match=match):
+        decode_replication(payload)
+
+
+def test_a_bad_record_with_a_known_length_is_skipped_and_the_rest_applies():
+    good = encode_record(_SECTION_MSGS[0])
+    records = [
+        _section_record(code=0),
+        _section_record(code=5),
+        _section_record(flags=2),
+        _section_record(cid=b"\xff"),
+        struct.pack(">BI", REC_MESSAGE, 1) + b"\x63",
+        good,
+    ]
+    messages, errors = decode_replication(replication_payload(records))
+    assert messages == [_SECTION_MSGS[0]]
+    assert [type(e) for e in errors] == [ProtocolError] * 5
+    assert "not UTF-8" in str(errors[3]) and "unknown type tag" in str(errors[4])
+
+
+@pytest.mark.parametrize("req_id", [0, 1, -3, 2**63 - 1])
+@pytest.mark.parametrize("code", [AisError.OK, AisError.TRY_AGAIN, AisError.NOT_EXIST])
+@pytest.mark.parametrize("detail", ["", "no section b'x' — ü"])
+def test_the_short_reply_is_byte_for_byte_the_general_one(req_id, code, detail):
+    general = frame(KIND_REPLY, {"id": req_id, "rc": int(code), "detail": detail, "values": {}})
+    assert reply(req_id, code, detail) == general
+    assert FrameReader().feed(reply(req_id, code, detail)) == [(KIND_REPLY, decode(general[HEADER.size :]))]

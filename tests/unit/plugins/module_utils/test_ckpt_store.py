@@ -11,9 +11,10 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     OPEN_EXCLUSIVE,
     OPEN_READ,
     OPEN_WRITE,
+    REPLICATION_VERSION,
     encode,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import STATE_CHUNK
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import STATE_CHUNK, CheckpointStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from unit.sim_cpg import SimGroup
@@ -348,3 +349,45 @@ def test_the_byte_count_follows_every_change_and_is_rebuilt_after_a_sync():
     assert group.do(C, "section_overwrite", cid=cid, section=b"c", data=b"u" * 601).code is AisError.NO_SPACE
     assert group.do(C, "section_overwrite", cid=cid, section=b"c", data=b"u" * 100).code is AisError.OK
     assert {store.lookup("global").used for store in group.stores.values()} == {1000}
+
+
+def test_the_compact_replication_version_is_used_only_when_every_member_speaks_it():
+    group = cluster(A, B)
+    assert [s.wire_version for s in group.stores.values()] == [REPLICATION_VERSION] * 2
+    # A member that speaks version 1 only (an older daemon during a rolling upgrade) joins.
+    old = CheckpointStore(C, group.now)
+    old.max_wire_version = 1
+    group.add(C, old)
+    group.queue.pop(0)  # take the confchg by hand to look inside the sync
+    group.view = group.next_view
+    for member in group.view:
+        for out in group.stores[member].on_confchg(group.view, group.now):
+            assert out["repl"] == group.stores[member].max_wire_version
+            group.queue.append(("msg", member, encode(out)))
+    assert [s.wire_version for s in group.stores.values()] == [1, 1, 1]  # from the confchg on
+    group.run()
+    assert [s.wire_version for s in group.stores.values()] == [1, 1, 1]
+    group.remove(C)
+    group.run()
+    assert [s.wire_version for s in group.stores.values()] == [REPLICATION_VERSION] * 2
+
+
+@pytest.mark.parametrize("announced", [None, 0, "2", True, 99])
+def test_a_digest_without_or_with_an_odd_version_is_decided_alike_everywhere(announced, monkeypatch):
+    group = cluster(A)
+    odd = CheckpointStore(B, group.now)
+    digest = odd._digest
+
+    def patched():
+        msg = digest()
+        if announced is None:
+            del msg["repl"]
+        else:
+            msg["repl"] = announced
+        return msg
+
+    monkeypatch.setattr(odd, "_digest", patched)
+    group.add(B, odd)
+    group.run()
+    expected = REPLICATION_VERSION if announced == 99 else 1
+    assert [s.wire_version for s in group.stores.values()] == [expected, expected]

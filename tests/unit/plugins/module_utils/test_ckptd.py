@@ -16,11 +16,15 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     HEADER,
     OPEN_READ,
     OPEN_WRITE,
+    REC_MESSAGE,
+    REPLICATION_VERSION,
     FrameReader,
     decode,
+    decode_replication,
+    encode_record,
     reply,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.ckptd import CheckpointDaemon
+from ansible_collections.quorate.cluster.plugins.module_utils.ckptd import BATCH_BYTES, BATCH_MAX, CheckpointDaemon
 from ansible_collections.quorate.cluster.plugins.module_utils.cpg import CpgError, CpgMember
 
 ATTRS = {
@@ -271,3 +275,77 @@ def test_the_client_keeps_what_it_read_ahead_for_the_next_reply(tmp_path):
     client.close_connection()
     thread.join(5)
     server.close()
+
+
+def _op(token, size=100, op="section_overwrite"):
+    return {"t": "op", "op": op, "token": token, "args": {"cid": "1.2.3", "section": b"s", "data": b"x" * size}}
+
+
+def test_batches_are_bounded_in_messages_and_bytes():
+    queue = [_op(i) for i in range(BATCH_MAX + 10)]
+    payload, count = CheckpointDaemon.next_payload(queue, REPLICATION_VERSION)
+    assert count == BATCH_MAX and decode_replication(payload) == (queue[:BATCH_MAX], [])
+    per = len(encode_record(_op(0, 1024)))
+    queue = [_op(i, 1024) for i in range(40)]
+    payload, count = CheckpointDaemon.next_payload(queue, REPLICATION_VERSION)
+    assert count == BATCH_BYTES // per and len(payload) <= BATCH_BYTES + 3
+    # One message larger than the byte bound still goes, alone.
+    queue = [_op(1, 3 * BATCH_BYTES), _op(2)]
+    payload, count = CheckpointDaemon.next_payload(queue, REPLICATION_VERSION)
+    assert count == 1 and decode_replication(payload) == (queue[:1], [])
+    # Version 1 packs the same way, as {"t": "batch"} of encoded messages.
+    queue = [_op(i) for i in range(3)]
+    payload, count = CheckpointDaemon.next_payload(queue, 1)
+    assert count == 3 and decode(payload)["t"] == "batch" and decode_replication(payload) == (queue, [])
+    payload, count = CheckpointDaemon.next_payload(queue[:1], 1)
+    assert count == 1 and decode(payload) == queue[0]
+
+
+def test_sync_messages_always_go_as_version_1_and_split_the_compact_runs():
+    digest = {"t": "digest", "view": [[1, 2]], "ckpts": {}, "repl": 2}
+    done = {"t": "sync_done", "view": [[1, 2]]}
+    queue = [_op(1), _op(2), digest, done, _op(3)]
+    sent = []
+    while queue:
+        payload, count = CheckpointDaemon.next_payload(queue, REPLICATION_VERSION)
+        sent.append((payload.startswith(b"QR"), decode_replication(payload)[0]))
+        del queue[:count]
+    assert sent == [(True, [_op(1), _op(2)]), (False, [digest, done]), (True, [_op(3)])]
+    # With a version-1 view everything is version 1 and may share one batch.
+    queue = [_op(1), digest, _op(2)]
+    payload, count = CheckpointDaemon.next_payload(queue, 1)
+    assert count == 3 and not payload.startswith(b"QR")
+
+
+def test_a_synced_daemon_replicates_writes_as_compact_records(daemon, monkeypatch):
+    sent = []
+    real = LoopbackCpg.mcast
+
+    def spy(self, payload):
+        sent.append(bytes(payload))
+        real(self, payload)
+
+    monkeypatch.setattr(LoopbackCpg, "mcast", spy)
+    assert daemon.store.wire_version == REPLICATION_VERSION
+    with CheckpointClient(daemon.socket_path) as client:
+        handle = client.create("global", ATTRS)
+        client.section_create(handle, "s", b"1")
+        client.section_write(handle, "s", b"234", offset=1)
+        assert client.section_read(handle, "s") == b"1234"
+        client.close(handle)
+    assert sent and all(p.startswith(b"QR") for p in sent)
+    assert [m["op"] for p in sent for m in decode_replication(p)[0]] == [
+        "open",
+        "section_create",
+        "section_write",
+        "close",
+    ]
+
+
+def test_an_undecodable_payload_is_logged_and_skipped(daemon, caplog):
+    with caplog.at_level(logging.ERROR, logger="test-ckptd"):
+        daemon.on_deliver(1, 1, b"QR\x07")
+        daemon.on_deliver(1, 1, b"QR\x02" + bytes((REC_MESSAGE,)) + b"\x00\x00\x00\x01\x63")
+    assert "replication version 7" in caplog.text and "unknown type tag" in caplog.text
+    with CheckpointClient(daemon.socket_path) as client:
+        assert client.status()["synced"]
