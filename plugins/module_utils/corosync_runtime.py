@@ -212,3 +212,27 @@ class CorosyncRuntime:
 
     def cluster_name(self) -> str | None:
         return parse_cmap(self._invoke([self.cmapctl, "totem.cluster_name"])[1]).get("totem.cluster_name")
+
+
+class CorosyncSnapshot(CorosyncRuntime):
+    """Answers every cmap query from one read of the whole cmap (one ``corosync-cmapctl`` call
+    instead of one per query), for a module that reads many keys once; quorum stays live."""
+
+    def __init__(self, run: Runner, cmapctl: str = CMAPCTL, quorumtool: str = QUORUMTOOL):
+        super().__init__(run, cmapctl=cmapctl, quorumtool=quorumtool)
+        self._dump: dict[str, Any] | None = None
+
+    def _all(self) -> dict[str, Any]:
+        if self._dump is None:
+            self._dump = parse_cmap(self._invoke([self.cmapctl])[1])
+        return self._dump
+
+    def cmap(self, prefix: str) -> dict[str, Any]:
+        return {key: value for key, value in self._all().items() if key.startswith(prefix)}
+
+    def config_version(self) -> int | None:
+        value = self._all().get("totem.config_version")
+        return value if isinstance(value, int) else None
+
+    def cluster_name(self) -> str | None:
+        return self._all().get("totem.cluster_name")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .corosync_runtime import CMAPCTL, QUORUMTOOL, CorosyncRuntime
+from .corosync_runtime import CMAPCTL, QUORUMTOOL, CorosyncRuntime, CorosyncSnapshot
 from .retry_policy import RetryPolicy
 
 
@@ -42,8 +42,11 @@ def command_runner(module: Any):
     return run
 
 
-def corosync_runtime(module: Any) -> CorosyncRuntime:
-    """A :class:`CorosyncRuntime` on this node, failing clearly when corosync is not installed."""
+def corosync_runtime(module: Any, snapshot: bool = False) -> CorosyncRuntime:
+    """A :class:`CorosyncRuntime` on this node, failing clearly when corosync is not installed.
+
+    ``snapshot=True`` reads the whole cmap once (:class:`CorosyncSnapshot`): for one-shot reads,
+    never for a loop that waits for the values to change."""
     paths = {}
     for tool in (CMAPCTL, QUORUMTOOL):
         path = module.get_bin_path(tool)
@@ -53,4 +56,5 @@ def corosync_runtime(module: Any) -> CorosyncRuntime:
                 "(install it, e.g. with the quorate.cluster.corosync role)"
             )
         paths[tool] = path
-    return CorosyncRuntime(command_runner(module), cmapctl=paths[CMAPCTL], quorumtool=paths[QUORUMTOOL])
+    kind = CorosyncSnapshot if snapshot else CorosyncRuntime
+    return kind(command_runner(module), cmapctl=paths[CMAPCTL], quorumtool=paths[QUORUMTOOL])

@@ -304,7 +304,7 @@ def main() -> None:
     node["service"] = service_state(module)
     if not node["installed"] and not module.params["require_running"]:
         module.exit_json(changed=False, running=False, msg="corosync is not installed", **node)
-    runtime = corosync_runtime(module)
+    runtime = corosync_runtime(module, snapshot=True)  # one cmap read for all the keys below
     try:
         facts = gather(runtime)
     except CorosyncNotRunning as exc:

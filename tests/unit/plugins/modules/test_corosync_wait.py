@@ -37,6 +37,8 @@ def corosync(monkeypatch):
             "-g totem.config_version": (1, "", "Can't get key totem.config_version. Error CS_ERR_NOT_EXIST\n"),
             "totem.cluster_name": (0, "totem.cluster_name (str) = qcx\n", ""),
         }
+        # The whole cmap (corosync-cmapctl without arguments): every prefix above at once.
+        answers[""] = (0, "".join(out for key, (rc, out, _e) in answers.items() if rc == 0 and key), "")
         return answers[args]
 
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
@@ -163,6 +165,9 @@ def test_info_reads_runtime_values(run_module, corosync):
     assert result["config_version"] is None
     assert result["cluster_name"] == "qcx"
     assert result["running"] is True
+    # One read of the whole cmap serves every key; quorum comes from quorumtool.
+    tools = [Path(argv[0]).name for argv in corosync["calls"]]
+    assert tools.count("corosync-cmapctl") == 1 and tools.count("corosync-quorumtool") == 1
 
 
 def test_info_fails_when_corosync_is_down_unless_allowed(run_module, corosync):
