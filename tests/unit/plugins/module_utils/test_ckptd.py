@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import selectors
 import socket
 import threading
 import time
@@ -24,7 +25,13 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     encode_record,
     reply,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.ckptd import BATCH_BYTES, BATCH_MAX, CheckpointDaemon
+from ansible_collections.quorate.cluster.plugins.module_utils.ckptd import (
+    BATCH_BYTES,
+    BATCH_MAX,
+    EXTRA_POLLS,
+    TICK_S,
+    CheckpointDaemon,
+)
 from ansible_collections.quorate.cluster.plugins.module_utils.cpg import CpgError, CpgMember
 
 ATTRS = {
@@ -285,8 +292,9 @@ def test_batches_are_bounded_in_messages_and_bytes():
     queue = [_op(i) for i in range(BATCH_MAX + 10)]
     payload, count = CheckpointDaemon.next_payload(queue, REPLICATION_VERSION)
     assert count == BATCH_MAX and decode_replication(payload) == (queue[:BATCH_MAX], [])
-    per = len(encode_record(_op(0, 1024)))
-    queue = [_op(i, 1024) for i in range(40)]
+    size = 2 * BATCH_BYTES // BATCH_MAX  # BATCH_MAX of these exceed BATCH_BYTES
+    per = len(encode_record(_op(0, size)))
+    queue = [_op(i, size) for i in range(BATCH_MAX)]
     payload, count = CheckpointDaemon.next_payload(queue, REPLICATION_VERSION)
     assert count == BATCH_BYTES // per and len(payload) <= BATCH_BYTES + 3
     # One message larger than the byte bound still goes, alone.
@@ -349,3 +357,43 @@ def test_an_undecodable_payload_is_logged_and_skipped(daemon, caplog):
     assert "replication version 7" in caplog.text and "unknown type tag" in caplog.text
     with CheckpointClient(daemon.socket_path) as client:
         assert client.status()["synced"]
+
+
+class _ScriptedSelector:
+    """Stands in for the daemon's selector: records each select() timeout, answers from a script."""
+
+    def __init__(self, daemon, answers, rounds):
+        self.daemon, self.answers, self.rounds, self.timeouts = daemon, answers, rounds, []
+
+    def register(self, *args, **kwargs):
+        pass
+
+    def select(self, timeout):
+        self.timeouts.append(timeout)
+        if timeout > 0:
+            self.rounds -= 1
+            if self.rounds <= 0:
+                self.daemon.running = False
+            return []
+        return self.answers.pop(0) if self.answers else []
+
+
+@pytest.mark.parametrize(
+    ("queued", "ready_polls", "expected"),
+    [
+        pytest.param(False, 9, [TICK_S, TICK_S], id="nothing-queued-no-extra-poll"),
+        pytest.param(True, 0, [TICK_S, 0.0] * 2, id="queued-one-empty-poll"),
+        pytest.param(True, 1, [TICK_S, 0.0, 0.0, TICK_S, 0.0], id="queued-polls-while-it-finds-work"),
+        pytest.param(True, 9, ([TICK_S] + [0.0] * EXTRA_POLLS) * 2, id="queued-at-most-extra-polls"),
+    ],
+)
+def test_before_a_multicast_the_daemon_polls_again_while_requests_keep_coming(tmp_path, queued, ready_polls, expected):
+    instance = CheckpointDaemon(str(tmp_path / "s.sock"), "g", logging.getLogger("test-ckptd"), cpg_factory=LoopbackCpg)
+    instance.next_reconnect = float("inf")  # stay disconnected: nothing is multicast, the queue stays
+    if queued:
+        instance.outgoing.append(_op(1))
+    listen = selectors.SelectorKey(None, 0, selectors.EVENT_READ, ("listen", None))
+    answers = [[(listen, selectors.EVENT_READ)] for _i in range(ready_polls)]
+    instance.sel = _ScriptedSelector(instance, answers, rounds=2)
+    assert instance.run() == 0
+    assert instance.sel.timeouts == expected
