@@ -408,7 +408,14 @@ def run_writers(args: argparse.Namespace) -> int:
 
 
 def _writers_result(
-    clients: int, size: int, counts: list, latencies: list, errors: Counter, began: float, ended: float
+    clients: int,
+    size: int,
+    counts: list,
+    latencies: list,
+    errors: Counter,
+    began: float,
+    ended: float,
+    cpu_s: float | None = None,
 ) -> int:
     total = sum(counts)
     elapsed = ended - began
@@ -430,6 +437,8 @@ def _writers_result(
                 "max": _ms(max(flat) if flat else None),
             },
             "errors": dict(errors),
+            # This process's CPU (all threads) during the timed window, % of one core.
+            "client_cpu_pct": round(100.0 * cpu_s / elapsed, 1) if cpu_s is not None and elapsed > 0 else None,
         }
     )
     return 0 if total and not any(k.startswith("setup") for k in errors) else 1
@@ -460,6 +469,7 @@ def run_writers_selector(args: argparse.Namespace) -> int:
     conns: list[_Conn] = []
     sel = selectors.DefaultSelector()
     began = ended = time.monotonic()
+    cpu_s = None
     try:
         for index in range(clients):
             conn = _Conn(args.socket, index)
@@ -469,7 +479,7 @@ def run_writers_selector(args: argparse.Namespace) -> int:
             for _warm in range(5):  # settle the connection and the ckptd before timing
                 conn.call("section_overwrite", handle=conn.handle, section=conn.section, data=payload)
             sel.register(conn.sock, selectors.EVENT_READ, index)
-        began = time.monotonic()
+        began, cpu0 = time.monotonic(), time.process_time()
         stop_at = began + args.duration
         for conn in conns:
             conn.overwrite(payload)
@@ -496,7 +506,7 @@ def run_writers_selector(args: argparse.Namespace) -> int:
             if time.monotonic() > stop_at + 30:
                 errors["timeout:replies missing"] += running
                 break
-        ended = time.monotonic()
+        ended, cpu_s = time.monotonic(), time.process_time() - cpu0
         for conn in conns:
             conn.sock.settimeout(10.0)
             conn.call("close", handle=conn.handle)
@@ -507,7 +517,7 @@ def run_writers_selector(args: argparse.Namespace) -> int:
             conn.sock.close()
         sel.close()
     _drop_checkpoint(owner, owner_handle, name, errors)
-    return _writers_result(clients, size, counts, latencies, errors, began, ended)
+    return _writers_result(clients, size, counts, latencies, errors, began, ended, cpu_s)
 
 
 def run_writers_threads(args: argparse.Namespace) -> int:
@@ -520,7 +530,7 @@ def run_writers_threads(args: argparse.Namespace) -> int:
 
     def open_window() -> None:
         # Barrier action: runs once, after every writer arrived and before any is released.
-        window["began"] = time.monotonic()
+        window["began"], window["cpu0"] = time.monotonic(), time.process_time()
         window["stop"] = window["began"] + args.duration
 
     start_gate = threading.Barrier(clients + 1, action=open_window, timeout=30)
@@ -569,8 +579,9 @@ def run_writers_threads(args: argparse.Namespace) -> int:
     for thread in threads:
         thread.join(args.duration + 30)
     ended = time.monotonic()
+    cpu_s = time.process_time() - window["cpu0"] if "cpu0" in window else None
     _drop_checkpoint(owner, owner_handle, name, errors)
-    return _writers_result(clients, size, counts, latencies, errors, began, ended)
+    return _writers_result(clients, size, counts, latencies, errors, began, ended, cpu_s)
 
 
 def _ms(value: float | None) -> float | None:

@@ -209,6 +209,7 @@ def run_flood(
     send: bool = False,
     timeout: float = 120.0,
     emit: Emit | None = None,
+    window: int = 0,
 ) -> dict[str, Any]:
     """Raw CPG multicast throughput, as seen by this member. Reused by the benchmark.
 
@@ -216,6 +217,9 @@ def run_flood(
     ``group_name``; the sender then multicasts ``count`` payloads of ``size`` bytes back to back,
     retrying TRY_AGAIN after a dispatch and a 1 ms sleep. Each member (the sender too) counts the
     sender's deliveries; the rate is taken between the first and the last delivery here.
+
+    ``window`` > 0 makes the sender closed-loop: at most that many of its messages are sent and
+    not yet delivered back to it (what ``window`` synchronous clients of a service would see).
     """
     if size < _FLOOD_HEADER.size:
         raise ValueError(f"size must be at least {_FLOOD_HEADER.size}")
@@ -243,7 +247,12 @@ def run_flood(
     recorder = Recorder(out, on_message)
     group = open_group(group_name, recorder, deadline)
     sel = selectors.DefaultSelector()
-    result: dict[str, Any] = {"ev": "flood_result", "role": "sender" if send else "receiver", "count": count}
+    result: dict[str, Any] = {
+        "ev": "flood_result",
+        "role": "sender" if send else "receiver",
+        "count": count,
+        "window": window,
+    }
     try:
         sel.register(group.fileno(), selectors.EVENT_READ)
         result["nodeid"] = group.local_nodeid()
@@ -255,7 +264,10 @@ def run_flood(
             started = time.monotonic()
             for seq in range(count):
                 retries += mcast_retry(group, _FLOOD_HEADER.pack(FLOOD_MAGIC, seq) + padding, deadline)
-                if seq % 64 == 0:
+                if window > 0:
+                    while seq + 1 - stats["received"] >= window and time.monotonic() < deadline:
+                        pump(group, sel, 0.1)
+                elif seq % 64 == 0:
                     group.dispatch()  # keep our own delivery queue short while sending
             result.update(send_started=started, send_s=time.monotonic() - started, try_again=retries)
         wait_until(group, sel, lambda: stats["received"] >= count, deadline, f"{count} flood deliveries")
@@ -405,13 +417,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--send", action="store_true")
+    parser.add_argument(
+        "--window", type=int, default=0, help="flood: at most this many own messages in flight (0: no limit)"
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="hard limit for the whole run, seconds")
     args = parser.parse_args(argv)
     try:
         if args.mode == "order":
             return run_order(args, emit_json)
         if args.mode == "flood":
-            result = run_flood(args.group, args.members, args.count, args.size, args.send, args.timeout, emit_json)
+            result = run_flood(
+                args.group, args.members, args.count, args.size, args.send, args.timeout, emit_json, args.window
+            )
             emit_json(result)
             return EXIT_TIMEOUT if "timeout" in result else EXIT_OK
         return run_selftest(args, emit_json)
