@@ -263,9 +263,17 @@ def describe(st) -> dict:
     return {"mode": f"{stat.S_IMODE(st.st_mode):04o}", "owner": st.st_uid, "group": st.st_gid}
 
 
-def attribute_diff(path: str, st, mode: int, uid: int, gid: int) -> dict:
+def fix_attributes(result: dict, st, mode: int, uid: int, gid: int, check: bool) -> None:
+    """Correct mode and ownership in place when only they differ from what was asked."""
+    if (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (mode, uid, gid):
+        return
+    path = result["path"]
+    result["attributes_changed"] = True
     after = {"path": path, "mode": f"{mode:04o}", "owner": uid, "group": gid}
-    return {"before": dict(describe(st), path=path), "after": after}
+    result["diff"] = {"before": dict(describe(st), path=path), "after": after}
+    if not check:
+        os.chown(path, uid, gid)
+        os.chmod(path, mode)
 
 
 def text_for_diff(data: bytes):
@@ -319,12 +327,8 @@ def apply_directory(entry: dict, mode: int, uid: int, gid: int, check: bool) -> 
             os.mkdir(path, mode)
             os.chown(path, uid, gid)
             os.chmod(path, mode)  # mkdir's mode passes through the umask
-    elif (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) != (mode, uid, gid):
-        result["attributes_changed"] = True
-        result["diff"] = attribute_diff(path, st, mode, uid, gid)
-        if not check:
-            os.chown(path, uid, gid)
-            os.chmod(path, mode)
+    else:
+        fix_attributes(result, st, mode, uid, gid, check)
     return result
 
 
@@ -362,12 +366,8 @@ def apply_file(entry: dict, data: bytes, mode: int, uid: int, gid: int, check: b
             result["diff"] = {"before_header": path, "after_header": path, "before": before, "after": after}
         if not check:
             write_atomically(path, data, mode, uid, gid)
-    elif (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) != (mode, uid, gid):
-        result["attributes_changed"] = True
-        result["diff"] = attribute_diff(path, st, mode, uid, gid)
-        if not check:
-            os.chown(path, uid, gid)
-            os.chmod(path, mode)
+    else:
+        fix_attributes(result, st, mode, uid, gid, check)
     return result
 
 
