@@ -265,20 +265,24 @@ _U16_MAX, _U32_MAX = 0xFFFF, 0xFFFFFFFF
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 
+def _plain_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def encode_record(msg: Any) -> bytes:
     """One message as a version-2 record: compact for section operations, else the body encoding."""
-    if type(msg) is dict and msg.get("t") == "op" and len(msg) == 4:
+    if isinstance(msg, dict) and msg.get("t") == "op" and len(msg) == 4:
         code = _SECTION_OP_CODE.get(msg.get("op"))
         args, token = msg.get("args"), msg.get("token")
-        if code is not None and type(args) is dict and type(token) is int and 0 <= token <= _I64_MAX:
+        if code is not None and isinstance(args, dict) and _plain_int(token) and 0 <= token <= _I64_MAX:
             cid, sid, data = args.get("cid"), args.get("section"), args.get("data")
             offset = args.get("offset", 0)
             if (
                 (args.keys() == _SECTION_ARGS or args.keys() == _SECTION_ARGS_OFFSET)
-                and type(cid) is str
-                and type(sid) is bytes
-                and type(data) is bytes
-                and type(offset) is int
+                and isinstance(cid, str)
+                and isinstance(sid, bytes)
+                and isinstance(data, bytes)
+                and _plain_int(offset)
                 and _I64_MIN <= offset <= _I64_MAX
             ):
                 raw_cid = cid.encode("utf-8")
@@ -426,7 +430,7 @@ def request(op: str, req_id: int, **args: Any) -> bytes:
 
 
 def reply(req_id: int, code: AisError, detail: str = "", **values: Any) -> bytes:
-    if not values and type(req_id) is int and type(detail) is str and _I64_MIN <= req_id <= _I64_MAX:
+    if not values and _plain_int(req_id) and isinstance(detail, str) and _I64_MIN <= req_id <= _I64_MAX:
         # The daemon's most common frame (an OK write): the same bytes as the general path
         # below, packed in one go.
         raw = detail.encode("utf-8")

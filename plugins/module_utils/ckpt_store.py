@@ -292,7 +292,7 @@ class CheckpointStore:
         # A digest without "repl" comes from a daemon that speaks version 1 only.
         versions = [d.get("repl", 1) for d in self._digests.values()]
         ok = all(isinstance(v, int) and not isinstance(v, bool) for v in versions)
-        self.wire_version = max(1, min(min(versions), self.max_wire_version)) if versions and ok else 1
+        self.wire_version = max(1, min([*versions, self.max_wire_version])) if versions and ok else 1
         for cid, ckpt in self.checkpoints.items():
             ckpt.openers = set(self._pending_openers.get(cid, set()))
         # Keep only checkpoints that some member still holds (a deleted one on one side of a

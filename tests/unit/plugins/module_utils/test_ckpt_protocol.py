@@ -314,3 +314,14 @@ def test_the_short_reply_is_byte_for_byte_the_general_one(req_id, code, detail):
     general = frame(KIND_REPLY, {"id": req_id, "rc": int(code), "detail": detail, "values": {}})
     assert reply(req_id, code, detail) == general
     assert FrameReader().feed(reply(req_id, code, detail)) == [(KIND_REPLY, decode(general[HEADER.size :]))]
+
+
+def test_subclasses_get_the_same_bytes_as_their_base_types_and_bools_are_not_ints():
+    msg = _Dict(
+        t="op", op="section_write", token=_Int(3), args=_Dict(cid=_Str("1.2"), section=b"s", data=b"d", offset=_Int(1))
+    )
+    record = encode_record(msg)
+    assert record[0] == REC_SECTION and decode_replication(replication_payload([record])) == ([msg], [])
+    for req_id in (_Int(5), True):
+        general = frame(KIND_REPLY, {"id": req_id, "rc": 1, "detail": _Str("x"), "values": {}})
+        assert reply(req_id, AisError.OK, _Str("x")) == general
