@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -382,7 +383,7 @@ def render(
     ]
     for step in run.get("steps", []):
         command = " ".join(Path(a).name if a.endswith(".py") else a for a in step["argv"])
-        command = command.replace(str(RESULTS) + "/", "bench/results/")
+        command = re.sub(r"\S*/bench/results/", "bench/results/", command)
         lines.append(
             f"| {step['name']} | `{command}` | {_s(step['seconds'])} | {_load(step['loadavg_start'])} → "
             f"{_load(step['loadavg_end'])} | {step['rc']} |"
@@ -623,8 +624,9 @@ def plot(
                     fontsize=8,
                 )
         ax3.set(xlabel="nodes", ylabel="successful simultaneous starts, %", title="the seed's race", xticks=nodes)
-        ax3.set_ylim(0, 112)
-        ax3.legend(fontsize=8, loc="lower left")
+        ax3.set_ylim(0, 130)
+        ax3.set_yticks(range(0, 101, 20))
+        ax3.legend(fontsize=8, loc="upper center", ncol=2)
         ax3.grid(alpha=0.3, axis="y")
         for ax in (ax1, ax2, ax3):
             ax.set_xlim(min(nodes) - 1, max(nodes) + 1)
@@ -662,6 +664,8 @@ def plot(
         fig, ax = plt.subplots(figsize=(7, 4.5))
         bars = ax.bar(labels, values, color=["C0"] + ["C1"] * len(t["replicated"]))
         ax.axhline(WRITE_RATIO_TARGET * t["raw_mb_per_s_mean"], color="red", ls="--", lw=1, label="target: 50 % of raw")
+        floods = [raw["mb_per_s"] for raw in t["raw"] if raw.get("mb_per_s")]
+        ax.plot([0] * len(floods), floods, "k_", ms=30, mew=2, label="raw CPG: each flood (bar: their mean)")
         for bar, r in zip(bars[1:], t["replicated"]):
             ax.annotate(
                 f"{100 * (r['ratio_to_raw'] or 0):.0f} %",
@@ -671,7 +675,7 @@ def plot(
                 ha="center",
             )
         ax.set(ylabel="MB/s (1 KiB payloads)", title="replicated section_overwrite vs raw CPG multicast, 3 nodes")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, markerscale=0.4)
         ax.grid(alpha=0.3, axis="y")
         fig.suptitle(subtitle, fontsize=8)
         fig.tight_layout()
