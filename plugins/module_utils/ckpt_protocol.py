@@ -317,9 +317,14 @@ def decode_replication(data: bytes | bytearray | memoryview) -> tuple[list, list
     if not buf.startswith(REPLICATION_MAGIC):
         msg = decode(buf)
         if isinstance(msg, dict) and msg.get("t") == "batch":
+            batch = msg.get("m")
+            if not isinstance(batch, list):
+                raise ProtocolError("a batch without a list of messages")
             messages, errors = [], []
-            for raw in msg.get("m") or []:
+            for raw in batch:
                 try:
+                    if not isinstance(raw, bytes):
+                        raise ProtocolError(f"a batched message is {type(raw).__name__}, not bytes")
                     messages.append(decode(raw))
                 except ProtocolError as exc:
                     errors.append(exc)

@@ -262,6 +262,8 @@ def test_a_mixed_payload_keeps_the_order_and_version_1_payloads_still_decode():
     messages, errors = decode_replication(encode({"t": "batch", "m": [encode(msgs[0]), b"\x63", encode(msgs[1])]}))
     assert messages == msgs[:2] and len(errors) == 1 and "unknown type tag" in str(errors[0])
     assert decode_replication(replication_payload([])) == ([], [])
+    messages, errors = decode_replication(encode({"t": "batch", "m": [7, encode(msgs[0])]}))
+    assert messages == msgs[:1] and "is int, not bytes" in str(errors[0])
 
 
 def _section_record(code=4, flags=0, cid=b"1", sid=b"s", data=b"d", cid_len=None):
@@ -284,6 +286,8 @@ def _section_record(code=4, flags=0, cid=b"1", sid=b"s", data=b"d", cid_len=None
         pytest.param(b"QR\x02\x02\x00\x00", "truncated message record", id="short-message-header"),
         pytest.param(b"QR\x02\x02\x00\x00\x00\x09\x00", "truncated message record", id="short-message-body"),
         pytest.param(b"\x08\x00\x00", "truncated length", id="broken-version-1"),
+        pytest.param(encode({"t": "batch", "m": 5}), "a batch without a list", id="version-1-batch-not-a-list"),
+        pytest.param(encode({"t": "batch"}), "a batch without a list", id="version-1-batch-without-messages"),
     ],
 )
 def test_a_structurally_broken_payload_raises(payload, match):

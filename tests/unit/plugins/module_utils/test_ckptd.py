@@ -22,6 +22,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     FrameReader,
     decode,
     decode_replication,
+    encode,
     encode_record,
     reply,
 )
@@ -354,7 +355,9 @@ def test_an_undecodable_payload_is_logged_and_skipped(daemon, caplog):
     with caplog.at_level(logging.ERROR, logger="test-ckptd"):
         daemon.on_deliver(1, 1, b"QR\x07")
         daemon.on_deliver(1, 1, b"QR\x02" + bytes((REC_MESSAGE,)) + b"\x00\x00\x00\x01\x63")
+        daemon.on_deliver(1, 1, encode({"t": "batch", "m": 5}))  # used to raise out of the dispatch
     assert "replication version 7" in caplog.text and "unknown type tag" in caplog.text
+    assert "a batch without a list" in caplog.text
     with CheckpointClient(daemon.socket_path) as client:
         assert client.status()["synced"]
 
