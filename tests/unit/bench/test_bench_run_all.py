@@ -271,6 +271,20 @@ def test_from_json_without_run_json_takes_the_machine_from_the_benchmark(sample,
     assert "**Machine:** 2 vCPU" in run_all.render(run, checkpoint, cluster, {})
 
 
+def test_from_json_refuses_a_checkpoint_json_of_another_run(sample, tmp_path):
+    run, checkpoint, cluster = sample
+    run.update(started_at=1000.0, runtime_s=600.0)
+    for started, ok in ((1001.0, True), (1700.0, False), (900.0, False)):
+        checkpoint["started_at"] = started
+        for name, data in (("run", run), ("checkpoint", checkpoint), ("cluster", cluster)):
+            (tmp_path / f"{name}.json").write_text(json.dumps(data))
+        if ok:
+            assert run_all.load(tmp_path)[1]["started_at"] == started
+        else:
+            with pytest.raises(SystemExit, match="checkpoint.json is not from the run"):
+                run_all.load(tmp_path)
+
+
 def test_from_json_with_no_results_fails_clearly(tmp_path):
     with pytest.raises(SystemExit, match="no benchmark results"):
         run_all.load(tmp_path)
