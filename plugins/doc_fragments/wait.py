@@ -20,5 +20,5 @@ options:
     type: float
 notes:
   - The poll interval does not grow with the token. It starts near 10 ms, backs off exponentially
-    with full jitter, and is capped at 100 ms, so success is noticed within about 100 ms.
+    with full jitter, and is capped at 80 ms, so success is noticed within about 80 ms plus one probe.
 """

@@ -8,8 +8,8 @@ changes, and a hard node failure stalls delivery for the runtime token plus the 
 consensus timeout (measured: 8.0 s at token 3000 on 3 nodes, 23.4 s at token 10000). So the
 deadline is derived from the live totem timing (read from cmap, which already includes the
 per-node token coefficient), with a safety factor and a margin, and never below the caller's
-floor. The poll interval does not grow with the token: it starts near 10 ms and is capped near
-100 ms, with full jitter, so a barrier notices success quickly without hammering the service.
+floor. The poll interval does not grow with the token: it starts near 10 ms and is capped at
+80 ms, with full jitter, so a barrier notices success quickly without hammering the service.
 
 Stdlib only: this file is also installed on the nodes for the checkpoint daemons.
 """
@@ -75,7 +75,8 @@ class RetryPolicy:
     min_timeout: float = 0.0
     timeout: float | None = None
     initial_sleep: float = 0.010
-    max_sleep: float = 0.100
+    # Below 100 ms: reaction = the last sleep + one probe, and the probe is slower on a busy node.
+    max_sleep: float = 0.080
     min_sleep: float = 0.001
     multiplier: float = 2.0
 
