@@ -671,10 +671,10 @@ def plot(
         ax.axhline(WRITE_RATIO_TARGET * t["raw_mb_per_s_mean"], color="red", ls="--", lw=1, label="target: 50 % of raw")
         floods = [raw["mb_per_s"] for raw in t["raw"] if raw.get("mb_per_s")]
         ax.plot([0] * len(floods), floods, "k_", ms=30, mew=2, label="raw CPG: each flood (bar: their mean)")
-        for bar, r in zip(bars[1:], t["replicated"]):
+        for column, r in zip(bars[1:], t["replicated"]):
             ax.annotate(
                 f"{100 * (r['ratio_to_raw'] or 0):.0f} %",
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                (column.get_x() + column.get_width() / 2, column.get_height()),
                 textcoords="offset points",
                 xytext=(0, 3),
                 ha="center",
