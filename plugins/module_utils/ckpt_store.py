@@ -95,6 +95,11 @@ def validate_attributes(attrs: Any) -> tuple[AisError, str, dict]:
     return AisError.OK, "", norm
 
 
+class MalformedMessage(ValueError):
+    """A replicated message whose fields do not fit its type. Every member meets the same message
+    in the same state, so every member rejects it alike and the replicas stay identical."""
+
+
 @dataclass
 class Checkpoint:
     cid: str
@@ -357,7 +362,10 @@ class CheckpointStore:
         sender = (int(sender[0]), int(sender[1]))
         kind = msg.get("t")
         if kind in ("digest", "state", "state_part", "sync_done"):
-            return self._deliver_sync(sender, msg, now), None
+            try:
+                return self._deliver_sync(sender, msg, now), None
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise MalformedMessage(f"malformed {kind} message from {sender}: {exc!r}") from exc
         if kind == "expire":
             # Not during SYNC: our digest already announced the checkpoint, and a joiner may be
             # its only holder. Everyone ignores it alike; the leader asks again after the sync.

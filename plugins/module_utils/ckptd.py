@@ -36,7 +36,7 @@ from .ckpt_protocol import (
     replication_payload,
     reply,
 )
-from .ckpt_store import CheckpointStore, Result
+from .ckpt_store import CheckpointStore, MalformedMessage, Result
 from .cpg import CpgError, CpgGroup
 from .node_service import DEFAULT_RUN_DIR, ensure_run_dir, on_stop_signals, sd_notify, setup_logging
 
@@ -226,7 +226,12 @@ class CheckpointDaemon:
         if not isinstance(msg, dict):
             return
         was_syncing = self.store.syncing
-        out, result = self.store.on_deliver((nodeid, pid), msg, time.monotonic())
+        try:
+            out, result = self.store.on_deliver((nodeid, pid), msg, time.monotonic())
+        except MalformedMessage as exc:
+            # A bad message must not stop the service; every member skips it alike.
+            self.log.error("%s; ignored", exc)
+            return
         self.outgoing.extend(out)
         if was_syncing and not self.store.syncing:
             status = self.store.status()

@@ -14,7 +14,11 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     REPLICATION_VERSION,
     encode,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import STATE_CHUNK, CheckpointStore
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import (
+    STATE_CHUNK,
+    CheckpointStore,
+    MalformedMessage,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from unit.sim_cpg import SimGroup
@@ -391,3 +395,24 @@ def test_a_digest_without_or_with_an_odd_version_is_decided_alike_everywhere(ann
     group.run()
     expected = REPLICATION_VERSION if announced == 99 else 1
     assert [s.wire_version for s in group.stores.values()] == [expected, expected]
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        pytest.param({"t": "state", "ckpt": {"no": "fields"}}, id="state-without-fields"),
+        pytest.param({"t": "state_part", "cid": "?", "sections": 5}, id="state-part-not-a-list"),
+    ],
+)
+def test_a_malformed_sync_message_is_rejected_alike_and_named(msg):
+    group = cluster(A, B)
+    create(group, A)
+    for member in (A, B):
+        group.stores[member].on_confchg([A, B, C], group.now)  # a joiner: both enter SYNC
+    for member in (A, B):
+        store = group.stores[member]
+        if msg["t"] == "state_part":
+            msg = dict(msg, cid=next(iter(store.checkpoints)))
+        with pytest.raises(MalformedMessage, match=f"malformed {msg['t']} message"):
+            store.on_deliver(B, dict(msg, view=store.view), group.now)
+    assert group.stores[A].checkpoints.keys() == group.stores[B].checkpoints.keys()

@@ -26,6 +26,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     encode_record,
     reply,
 )
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import MalformedMessage
 from ansible_collections.quorate.cluster.plugins.module_utils.ckptd import (
     BATCH_BYTES,
     BATCH_MAX,
@@ -400,3 +401,16 @@ def test_before_a_multicast_the_daemon_polls_again_while_requests_keep_coming(tm
     instance.sel = _ScriptedSelector(instance, answers, rounds=2)
     assert instance.run() == 0
     assert instance.sel.timeouts == expected
+
+
+def test_a_malformed_replicated_message_is_logged_and_the_service_goes_on(daemon, caplog, monkeypatch):
+    def reject(*_args):
+        raise MalformedMessage("malformed state message from (1, 1): KeyError('cid')")
+
+    with caplog.at_level(logging.ERROR, logger="test-ckptd"):
+        with monkeypatch.context() as patch:
+            patch.setattr(daemon.store, "on_deliver", reject)
+            daemon.on_deliver(1, 1, encode({"t": "state", "view": [], "ckpt": {}}))
+    assert "malformed state message" in caplog.text and "ignored" in caplog.text
+    with CheckpointClient(daemon.socket_path) as client:
+        assert client.status()["synced"]
