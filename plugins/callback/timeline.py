@@ -13,6 +13,9 @@ description:
     their attempts and case.
   - At the end of the run writes C(timeline.json) and, when matplotlib is available on the
     controller, a Gantt-style C(timeline.png) into the output directory, and prints where they are.
+  - The PNG is drawn by a separate process started as the run ends (matplotlib alone takes about a
+    second to load), so the plot never delays the playbook; it appears, complete, moments later.
+    Set O(plot_in_background=false) to draw it before the run ends.
 author:
   - quorate.cluster developers (@quorate)
 requirements:
@@ -27,10 +30,23 @@ options:
     ini:
       - section: quorate_timeline
         key: output_dir
+  plot_in_background:
+    description: Draw timeline.png in a separate process after the run instead of before it ends.
+    type: bool
+    default: true
+    version_added: 0.2.0
+    env:
+      - name: QUORATE_TIMELINE_PLOT_IN_BACKGROUND
+    ini:
+      - section: quorate_timeline
+        key: plot_in_background
 """
 
+import importlib.util
 import json
 import os
+import subprocess
+import sys
 import time
 
 from ansible.plugins.callback import CallbackBase
@@ -105,34 +121,55 @@ class CallbackModule(CallbackBase):
         json_path = os.path.join(out_dir, "timeline.json")
         with open(json_path, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=1)
-        png_path = self._plot(summary, os.path.join(out_dir, "timeline.png"))
-        self._display.display(f"quorate timeline: {json_path}" + (f" and {png_path}" if png_path else ""))
+        png_path = os.path.join(out_dir, "timeline.png")
+        if importlib.util.find_spec("matplotlib") is None:
+            self._display.display(f"quorate timeline: {json_path} (no matplotlib on the controller: no plot)")
+        elif self.get_option("plot_in_background"):
+            # This file is also the plotting script (see the end): the run does not wait for it.
+            subprocess.Popen(  # pylint: disable=consider-using-with
+                [sys.executable, os.path.abspath(__file__), json_path, png_path],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            self._display.display(f"quorate timeline: {json_path} and {png_path} (drawn in the background)")
+        else:
+            plot(data, png_path)
+            self._display.display(f"quorate timeline: {json_path} and {png_path}")
 
-    def _plot(self, summary: list, path: str) -> str | None:
-        try:
-            import matplotlib
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            return None
-        hosts = sorted({row["host"] for row in summary})
-        colors = {"corosync": "#4c72b0", "ckptd": "#55a868", "controld": "#c44e52"}
-        fig, axis = plt.subplots(figsize=(10, 1 + 0.6 * len(hosts)))
-        for index, host in enumerate(hosts):
-            for row in (r for r in summary if r["host"] == host):
-                axis.barh(
-                    index, row["end"] - row["start"], left=row["start"], color=colors.get(row["phase"], "#999999")
-                )
-        for event in self.events:
-            if "barrier" in event:
-                axis.plot([event["end"]], [hosts.index(event["host"])], marker="|", color="black", markersize=14)
-        axis.set_yticks(range(len(hosts)), hosts)
-        axis.set_xlabel("seconds since the play started")
-        axis.set_title("bring-up phases per node (| = barrier passed)")
-        handles = [plt.Rectangle((0, 0), 1, 1, color=color) for color in colors.values()]
-        axis.legend(handles, list(colors), loc="lower right")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        return path
+def plot(data: dict, path: str) -> str:
+    """Draw the Gantt chart of ``data`` (the timeline.json content) into ``path``, atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = data["phases"]
+    hosts = sorted({row["host"] for row in summary})
+    colors = {"corosync": "#4c72b0", "ckptd": "#55a868", "controld": "#c44e52"}
+    fig, axis = plt.subplots(figsize=(10, 1 + 0.6 * len(hosts)))
+    for index, host in enumerate(hosts):
+        for row in (r for r in summary if r["host"] == host):
+            axis.barh(index, row["end"] - row["start"], left=row["start"], color=colors.get(row["phase"], "#999999"))
+    for event in data["events"]:
+        if "barrier" in event and event["host"] in hosts:
+            axis.plot([event["end"]], [hosts.index(event["host"])], marker="|", color="black", markersize=14)
+    axis.set_yticks(range(len(hosts)), hosts)
+    axis.set_xlabel("seconds since the play started")
+    axis.set_title("bring-up phases per node (| = barrier passed)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=color) for color in colors.values()]
+    axis.legend(handles, list(colors), loc="lower right")
+    fig.tight_layout()
+    # A reader never sees half a PNG: drawn next to it, then renamed into place.
+    partial = f"{path}.partial"
+    fig.savefig(partial, dpi=100, format="png")
+    plt.close(fig)
+    os.replace(partial, path)
+    return path
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1], encoding="utf-8") as source:
+        plot(json.load(source), sys.argv[2])
