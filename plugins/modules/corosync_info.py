@@ -222,6 +222,12 @@ from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime i
     CorosyncRuntime,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.module_support import corosync_runtime
+from ansible_collections.quorate.cluster.plugins.module_utils.systemd_units import (
+    SHOW_PROPERTIES,
+    is_active,
+    is_enabled,
+    parse_show,
+)
 
 
 def service_state(module) -> dict:
@@ -230,14 +236,10 @@ def service_state(module) -> dict:
     if systemctl is None:
         return {"active": False, "enabled": False}
     rc, out, _err = module.run_command(
-        [systemctl, "show", "--property=ActiveState,UnitFileState", "--", "corosync.service"],
-        environ_update={"LC_ALL": "C"},
+        [systemctl, "show", SHOW_PROPERTIES, "--", "corosync.service"], environ_update={"LC_ALL": "C"}
     )
-    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
-    return {
-        "active": props.get("ActiveState") == "active",
-        "enabled": props.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias", "indirect"),
-    }
+    props = parse_show(out) if rc == 0 else {}
+    return {"active": is_active(props), "enabled": is_enabled(props)}
 
 
 def authkey_fingerprint(path: str) -> dict:

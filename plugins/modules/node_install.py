@@ -211,10 +211,15 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.quorate.cluster.plugins.module_utils.systemd_units import (
+    SHOW_PROPERTIES,
+    is_active,
+    is_enabled,
+    parse_show,
+)
+
 DIFF_LIMIT = 64 * 1024
 UNIT_DIRS = ("/etc/systemd/system/", "/run/systemd/system/", "/lib/systemd/system/", "/usr/lib/systemd/system/")
-# UnitFileState values for which `systemctl enable` has nothing to do.
-ENABLED_STATES = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated", "transient")
 
 
 class SpecError(Exception):
@@ -389,8 +394,7 @@ class Systemd:
         return out
 
     def state(self, name: str) -> dict:
-        out = self._run("show", "--property=LoadState,ActiveState,UnitFileState", "--", name)
-        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        return parse_show(self._run("show", SHOW_PROPERTIES, "--", name))
 
     def daemon_reload(self) -> None:
         self._run("daemon-reload")
@@ -416,8 +420,8 @@ def ensure_services(systemd, names: list, check: bool, pending_units: set) -> li
             raise SpecError(f"services: unit {unit} not found on this node; install it (list its unit file in files)")
         result = {
             "name": name,
-            "was_active": state.get("ActiveState") == "active",
-            "was_enabled": state.get("UnitFileState") in ENABLED_STATES,
+            "was_active": is_active(state),
+            "was_enabled": is_enabled(state),
         }
         result["enabled"] = not result["was_enabled"]
         result["started"] = not result["was_active"]
