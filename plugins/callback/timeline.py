@@ -10,7 +10,8 @@ version_added: 0.1.0
 description:
   - Records, per host, the start and end of every task, grouped into phases by role
     (corosync, ckptd, controld) and marks the barriers (corosync_wait, ckptd_wait, ckpt_wait) with
-    their attempts and case.
+    their attempts and case; a ckpt_wait on several checkpoints (its C(checkpoints) option) also with
+    each checkpoint's name, attempts, elapsed time and case, and the plot marks when each passed.
   - At the end of the run writes C(timeline.json) and, when matplotlib is available on the
     controller, a Gantt-style C(timeline.png) into the output directory, and prints where they are.
   - The PNG is drawn by a separate process started as the run ends (matplotlib alone takes about a
@@ -93,7 +94,12 @@ class CallbackModule(CallbackBase):
         }
         if action in BARRIERS:
             payload = result._result
-            event["barrier"] = {key: payload.get(key) for key in ("attempts", "elapsed", "case") if key in payload}
+            event["barrier"] = _barrier(payload)
+            if isinstance(payload.get("checkpoints"), list):
+                # ckpt_wait on several checkpoints in one call: each one's wait, in order.
+                event["barrier"]["checkpoints"] = [
+                    {"name": entry.get("name"), **_barrier(entry)} for entry in payload["checkpoints"]
+                ]
         self.events.append(event)
 
     def v2_runner_on_ok(self, result) -> None:
@@ -139,6 +145,23 @@ class CallbackModule(CallbackBase):
             self._display.display(f"quorate timeline: {json_path} and {png_path}")
 
 
+def _barrier(payload: dict) -> dict:
+    return {key: payload[key] for key in ("attempts", "elapsed", "case") if key in payload}
+
+
+def barrier_marks(event: dict) -> list:
+    """When the barrier of ``event`` passed: its end, or, for several checkpoints waited for in one
+    call, when each of them passed (the task's end minus the waits that came after it)."""
+    checkpoints = event["barrier"].get("checkpoints") or []
+    if not checkpoints or any(not isinstance(c.get("elapsed"), (int, float)) for c in checkpoints):
+        return [event["end"]]
+    marks, later = [], 0.0
+    for checkpoint in reversed(checkpoints):
+        marks.append(round(max(event["start"], event["end"] - later), 3))
+        later += checkpoint["elapsed"]
+    return marks[::-1]
+
+
 def plot(data: dict, path: str) -> str:
     """Draw the Gantt chart of ``data`` (the timeline.json content) into ``path``, atomically."""
     import matplotlib
@@ -155,7 +178,8 @@ def plot(data: dict, path: str) -> str:
             axis.barh(index, row["end"] - row["start"], left=row["start"], color=colors.get(row["phase"], "#999999"))
     for event in data["events"]:
         if "barrier" in event and event["host"] in hosts:
-            axis.plot([event["end"]], [hosts.index(event["host"])], marker="|", color="black", markersize=14)
+            marks = barrier_marks(event)
+            axis.plot(marks, [hosts.index(event["host"])] * len(marks), "|", color="black", markersize=14)
     axis.set_yticks(range(len(hosts)), hosts)
     axis.set_xlabel("seconds since the play started")
     axis.set_title("bring-up phases per node (| = barrier passed)")

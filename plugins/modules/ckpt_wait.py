@@ -16,6 +16,9 @@ description:
     or written it yet), C(SA_AIS_ERR_EXIST) on a create (an old instance awaits teardown) and a
     dead connection (reconnect) are retried; everything else fails at once with its SA name and
     what to fix.
+  - With O(checkpoints), one call waits for several checkpoints in turn, each exactly as a call with
+    O(name) would, so a barrier on several checkpoints costs one round trip to the node instead of one
+    task each.
   - The handle is closed again before the module returns; the module never changes cluster state.
 author:
   - quorate.cluster developers (@quorate)
@@ -26,20 +29,22 @@ options:
   name:
     description:
       - Name of the checkpoint.
+      - Required unless O(checkpoints) is given; mutually exclusive with it.
     type: str
-    required: true
   mode:
     description:
       - V(read) opens the checkpoint read-only; it must exist.
       - V(create) opens it with CREATE, READ and WRITE and O(creation_attributes); an existing
         checkpoint must have the same attributes. A checkpoint created by this probe is closed at
         once and follows its retention duration.
+      - Mutually exclusive with O(checkpoints), whose entries have their own O(checkpoints[].mode).
     type: str
     choices: [read, create]
     default: read
   creation_attributes:
     description:
       - Creation attributes, with O(mode=create) only.
+      - Mutually exclusive with O(checkpoints).
     type: dict
     suboptions:
       checkpoint_size:
@@ -65,9 +70,61 @@ options:
   sections:
     description:
       - Section ids that must exist; their values are returned in RV(sections).
+      - Mutually exclusive with O(checkpoints).
     type: list
     elements: str
     default: []
+  checkpoints:
+    description:
+      - Several checkpoints to wait for in one call, in this order. Each is waited for as a call with
+        its O(checkpoints[].name), O(checkpoints[].mode), O(checkpoints[].creation_attributes) and
+        O(checkpoints[].sections) would, under its own deadline (O(timeout) or the one derived from the
+        live totem timing), once the one before it has opened; the first that fails ends the call.
+      - The results are in RV(checkpoints); the top-level RV(attempts), RV(errors), RV(cases),
+        RV(elapsed) and RV(deadline) then add up those of every checkpoint waited for.
+      - Mutually exclusive with O(name), O(mode), O(creation_attributes) and O(sections).
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: Name of the checkpoint.
+        type: str
+        required: true
+      mode:
+        description: V(read) or V(create), as O(mode).
+        type: str
+        choices: [read, create]
+        default: read
+      creation_attributes:
+        description: Creation attributes, with O(checkpoints[].mode=create) only; as O(creation_attributes).
+        type: dict
+        suboptions:
+          checkpoint_size:
+            description: Total bytes of section data.
+            type: int
+            default: 4096
+          retention_duration:
+            description: Nanoseconds the checkpoint outlives its last close.
+            type: int
+            default: 0
+          max_sections:
+            description: Maximum number of sections.
+            type: int
+            default: 16
+          max_section_size:
+            description: Maximum bytes per section.
+            type: int
+            default: 256
+          max_section_id_size:
+            description: Maximum bytes of a section id.
+            type: int
+            default: 64
+      sections:
+        description: Section ids that must exist; their values are returned in that entry's C(sections).
+        type: list
+        elements: str
+        default: []
   socket:
     description:
       - Path of the checkpoint service's socket.
@@ -99,53 +156,73 @@ EXAMPLES = r"""
     name: "quorate:controld:{{ '%08x' | format(quorate_corosync_nodeid) }}"
     sections: [daemon_max_protocol]
     timeout: 60
+
+- name: Wait for this node's local checkpoint, then the global one, in one round trip
+  quorate.cluster.ckpt_wait:
+    checkpoints:
+      - name: "quorate:controld:{{ '%08x' | format(quorate_corosync_nodeid) }}"
+        sections: [daemon_max_protocol, ocfs2_max_protocol]
+      - name: "quorate:controld"
+        sections: [daemon_protocol, ocfs2_protocol]
+    timeout: 60  # for each of them
+  register: barrier
+
+- name: Show the negotiated protocol
+  ansible.builtin.debug:
+    msg: "daemon protocol {{ barrier.checkpoints[1].sections.daemon_protocol }}"
 """
 
 RETURN = r"""
 sections:
   description: The requested sections, text with trailing NULs removed.
-  returned: success
+  returned: success, with O(name)
   type: dict
   sample: {"daemon_protocol": "01 00"}
 attempts:
-  description: Open attempts made.
+  description: Open attempts made (with O(checkpoints), for all of them together).
   returned: always
   type: int
   sample: 3
 elapsed:
-  description: Seconds spent.
+  description: Seconds spent (with O(checkpoints), the sum over them).
   returned: always
   type: float
   sample: 0.041
 deadline:
-  description: The deadline in seconds that applied.
+  description: >-
+    The deadline in seconds that applied (with O(checkpoints), the sum of the deadlines of the
+    checkpoints waited for: each had its own).
   returned: always
   type: float
   sample: 9.333
 errors:
-  description: Count of each error seen, by SA name.
+  description: Count of each error seen, by SA name (with O(checkpoints), for all of them together).
   returned: always
   type: dict
   sample: {"SA_AIS_ERR_NOT_EXIST": 2}
 case:
   description: >-
     The transient case that stood in the way most often, V(none), V(try_again), V(not_exist_read),
-    V(exist_create) or V(reconnect).
+    V(exist_create) or V(reconnect) (with O(checkpoints), over all of them).
   returned: always
   type: str
   sample: not_exist_read
 cases:
-  description: Count of each transient case.
+  description: Count of each transient case (with O(checkpoints), for all of them together).
   returned: always
   type: dict
   sample: {"not_exist_read": 2}
 token_ms:
-  description: The effective totem token the deadline was derived from.
+  description: >-
+    The effective totem token the deadline was derived from (with O(checkpoints), for the last
+    checkpoint waited for).
   returned: always
   type: int
   sample: 3650
 timing_source:
-  description: V(cmap) for live values, V(assumed) when corosync did not answer.
+  description: >-
+    V(cmap) for live values, V(assumed) when corosync did not answer (with O(checkpoints), for the
+    last checkpoint waited for).
   returned: always
   type: str
   sample: cmap
@@ -154,7 +231,80 @@ error:
   returned: failure
   type: str
   sample: SA_AIS_ERR_NAME_TOO_LONG
+checkpoints:
+  description:
+    - One entry per checkpoint waited for, in the order of O(checkpoints).
+    - On failure the last entry is the checkpoint that failed; those after it were not tried.
+  returned: when O(checkpoints) is given
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  sample:
+    - {"name": "quorate:controld:00000001", "status": "ok", "sections": {"daemon_max_protocol": "01 00"},
+       "attempts": 1, "elapsed": 0.004, "deadline": 9.333, "errors": {}, "case": "none", "cases": {},
+       "token_ms": 3650, "timing_source": "cmap"}
+    - {"name": "quorate:controld", "status": "ok", "sections": {"daemon_protocol": "01 00"},
+       "attempts": 3, "elapsed": 0.061, "deadline": 9.333, "errors": {"SA_AIS_ERR_NOT_EXIST": 2},
+       "case": "not_exist_read", "cases": {"not_exist_read": 2}, "token_ms": 3650, "timing_source": "cmap"}
+  contains:
+    name:
+      description: The checkpoint's name.
+      type: str
+      sample: "quorate:controld"
+    status:
+      description: V(ok) when it opened with its sections, V(failed) when its wait ended in an error.
+      type: str
+      sample: ok
+    sections:
+      description: Its requested sections, as RV(sections).
+      returned: when it opened
+      type: dict
+      sample: {"daemon_protocol": "01 00"}
+    attempts:
+      description: Open attempts made for it.
+      type: int
+      sample: 3
+    elapsed:
+      description: Seconds spent on it.
+      type: float
+      sample: 0.061
+    deadline:
+      description: Its deadline in seconds.
+      type: float
+      sample: 9.333
+    errors:
+      description: Count of each error seen for it, by SA name.
+      type: dict
+      sample: {"SA_AIS_ERR_NOT_EXIST": 2}
+    case:
+      description: The transient case that stood in its way most often, as RV(case).
+      type: str
+      sample: not_exist_read
+    cases:
+      description: Count of each transient case for it.
+      type: dict
+      sample: {"not_exist_read": 2}
+    token_ms:
+      description: The effective totem token its deadline was derived from.
+      type: int
+      sample: 3650
+    timing_source:
+      description: V(cmap) or V(assumed), as RV(timing_source).
+      type: str
+      sample: cmap
+    error:
+      description: The SA error name that ended its wait (null when it timed out without one).
+      returned: when it failed
+      type: str
+      sample: SA_AIS_ERR_NAME_TOO_LONG
+    msg:
+      description: Why its wait failed and what to do.
+      returned: when it failed
+      type: str
+      sample: "open of checkpoint 'quorate:controld' did not succeed within 9.33s after 117 attempts; ..."
 """
+
+from collections import Counter
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -180,6 +330,16 @@ ATTRIBUTE_SPEC = {
     "max_section_size": {"type": "int", "default": 256},
     "max_section_id_size": {"type": "int", "default": 64},
 }
+
+# One checkpoint: the top-level options, and each entry of ``checkpoints``.
+CHECKPOINT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "mode": {"type": "str", "choices": ["read", "create"], "default": "read"},
+    "creation_attributes": {"type": "dict", "options": ATTRIBUTE_SPEC},
+    "sections": {"type": "list", "elements": "str", "default": []},
+}
+
+RETURNED_REPORT_KEYS = ("attempts", "elapsed", "deadline", "errors", "case", "cases", "token_ms", "timing_source")
 
 
 def probe(client: CheckpointClient, name: str, mode: str, attrs: dict | None, sections: list) -> dict:
@@ -208,62 +368,135 @@ def probe(client: CheckpointClient, name: str, mode: str, attrs: dict | None, se
             pass  # the service closes it with the connection anyway
 
 
-def validate(module: AnsibleModule) -> None:
-    params = module.params
-    name = params["name"]
+def checkpoint_errors(checkpoint: dict, where: str = "") -> list[str]:
+    """What is wrong with one checkpoint's options; ``where`` prefixes the option names."""
+    errors = []
+    name = checkpoint["name"] or ""
     if not name or len(name.encode()) > MAX_NAME_LENGTH:
-        module.fail_json(msg=f"name must be 1..{MAX_NAME_LENGTH} bytes long (got {len(name.encode())})")
-    if params["mode"] == "read" and params["creation_attributes"] is not None:
-        module.fail_json(msg="creation_attributes can only be given with mode=create")
-    for section in params["sections"]:
-        if not section:
-            module.fail_json(msg="sections must not contain an empty section id")
-    for key, value in (params["creation_attributes"] or {}).items():
+        errors.append(f"{where}name must be 1..{MAX_NAME_LENGTH} bytes long (got {len(name.encode())})")
+    if checkpoint["mode"] == "read" and checkpoint["creation_attributes"] is not None:
+        errors.append(f"{where}creation_attributes can only be given with {where}mode=create")
+    if any(not section for section in checkpoint["sections"]):
+        errors.append(f"{where}sections must not contain an empty section id")
+    for key, value in (checkpoint["creation_attributes"] or {}).items():
         if value is not None and value < 0:
-            module.fail_json(msg=f"creation_attributes.{key} must not be negative (got {value})")
+            errors.append(f"{where}creation_attributes.{key} must not be negative (got {value})")
+    return errors
+
+
+def requested(params: dict) -> tuple[list[dict], bool]:
+    """The checkpoints to wait for and whether they came as ``checkpoints`` (else ``name``)."""
+    if params["checkpoints"] is not None:
+        return [dict(entry) for entry in params["checkpoints"]], True
+    return [{key: params[key] for key in CHECKPOINT_SPEC}], False
+
+
+def validate(module: AnsibleModule) -> list[dict]:
+    checkpoints, several = requested(module.params)
+    if several and not checkpoints:
+        module.fail_json(msg="checkpoints must list at least one checkpoint")
+    errors = []
+    for index, checkpoint in enumerate(checkpoints):
+        errors += checkpoint_errors(checkpoint, f"checkpoints[{index}]." if several else "")
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+    for checkpoint in checkpoints:
+        if checkpoint["mode"] == "create" and checkpoint["creation_attributes"] is None:
+            checkpoint["creation_attributes"] = {key: option["default"] for key, option in ATTRIBUTE_SPEC.items()}
+    return checkpoints
+
+
+class WaitFailed(Exception):
+    """A checkpoint's wait failed; ``results`` holds every checkpoint's entry so far, the failed one last."""
+
+    def __init__(self, failed: RetryFailed, results: list[dict]):
+        super().__init__(str(failed))
+        self.failed = failed
+        self.results = results
+
+
+def wait_each(retry: RetryClient, client: CheckpointClient, checkpoints: list[dict]) -> list[dict]:
+    """Wait for each checkpoint in turn, each under its own deadline, over one connection.
+
+    Returns one entry per checkpoint (its name, ``status``, sections and retry report); raises
+    :class:`WaitFailed` at the first that fails, the ones after it untried."""
+    results = []
+    for checkpoint in checkpoints:
+        name, mode = checkpoint["name"], checkpoint["mode"]
+        try:
+            values, report = retry.call(
+                lambda n=name, m=mode, c=checkpoint: probe(client, n, m, c["creation_attributes"], c["sections"]),
+                Operation.OPEN_CREATE if mode == "create" else Operation.OPEN_READ,
+                reconnect=client.reconnect,
+                what=f"open of checkpoint {name!r}",
+            )
+        except RetryFailed as failed:
+            entry = {"name": name, "status": "failed", **_report_keys(failed.report.as_dict())}
+            entry.update(error=failed.error.sa_name if failed.error else None, msg=str(failed))
+            raise WaitFailed(failed, results + [entry]) from failed
+        results.append({"name": name, "status": "ok", "sections": values, **_report_keys(report.as_dict())})
+    return results
+
+
+def summary(results: list[dict]) -> dict:
+    """The top-level report of several waits: counts and times added up, the timing of the last."""
+    errors, cases = Counter(), Counter()
+    for entry in results:
+        errors.update(entry["errors"])
+        cases.update(entry["cases"])
+    return {
+        "attempts": sum(entry["attempts"] for entry in results),
+        "elapsed": round(sum(entry["elapsed"] for entry in results), 4),
+        "deadline": round(sum(entry["deadline"] for entry in results), 4),
+        "errors": dict(errors),
+        # As RetryReport.case: the most frequent, first seen among equals.
+        "case": cases.most_common(1)[0][0] if cases else "none",
+        "cases": dict(cases),
+        "token_ms": results[-1]["token_ms"],
+        "timing_source": results[-1]["timing_source"],
+    }
+
+
+def _report_keys(report: dict) -> dict:
+    return {key: report[key] for key in RETURNED_REPORT_KEYS}
 
 
 def main() -> None:
     spec = wait_argument_spec()
     spec.update(
-        name={"type": "str", "required": True},
-        mode={"type": "str", "choices": ["read", "create"], "default": "read"},
-        creation_attributes={"type": "dict", "options": ATTRIBUTE_SPEC},
-        sections={"type": "list", "elements": "str", "default": []},
+        {key: dict(option, required=False) for key, option in CHECKPOINT_SPEC.items()},
+        checkpoints={"type": "list", "elements": "dict", "options": CHECKPOINT_SPEC},
         socket={"type": "path", "default": DEFAULT_SOCKET},
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    validate(module)
+    module = AnsibleModule(
+        argument_spec=spec,
+        mutually_exclusive=[("checkpoints", key) for key in CHECKPOINT_SPEC],
+        required_one_of=[("name", "checkpoints")],
+        supports_check_mode=True,
+    )
+    checkpoints = validate(module)
+    several = module.params["checkpoints"] is not None
     policy = policy_from_params(module)
-    params = module.params
-    attrs = params["creation_attributes"]
-    if params["mode"] == "create" and attrs is None:
-        attrs = {key: option["default"] for key, option in ATTRIBUTE_SPEC.items()}
     runtime = corosync_runtime(module)
-    client = CheckpointClient(params["socket"])
+    client = CheckpointClient(module.params["socket"])
     retry = RetryClient(policy, timing_source=runtime.totem_timing)
-    operation = Operation.OPEN_CREATE if params["mode"] == "create" else Operation.OPEN_READ
     try:
-        values, report = retry.call(
-            lambda: probe(client, params["name"], params["mode"], attrs, params["sections"]),
-            operation,
-            reconnect=client.reconnect,
-            what=f"open of checkpoint {params['name']!r}",
-        )
-    except RetryFailed as failed:
-        result = failed.report.as_dict()
-        module.fail_json(
-            msg=str(failed),
-            error=failed.error.sa_name if failed.error else None,
-            **{key: result[key] for key in RETURNED_REPORT_KEYS},
-        )
+        results = wait_each(retry, client, checkpoints)
+    except WaitFailed as failed:
+        if several:
+            module.fail_json(
+                msg=f"checkpoint {len(failed.results)} of {len(checkpoints)}: {failed}",
+                error=failed.results[-1]["error"],
+                checkpoints=failed.results,
+                **summary(failed.results),
+            )
+        single = failed.results[-1]
+        module.fail_json(msg=single["msg"], error=single["error"], **_report_keys(single))
     finally:
         client.close_connection()
-    result = report.as_dict()
-    module.exit_json(changed=False, sections=values, **{key: result[key] for key in RETURNED_REPORT_KEYS})
-
-
-RETURNED_REPORT_KEYS = ("attempts", "elapsed", "deadline", "errors", "case", "cases", "token_ms", "timing_source")
+    if several:
+        module.exit_json(changed=False, checkpoints=results, **summary(results))
+    module.exit_json(changed=False, sections=results[0]["sections"], **_report_keys(results[0]))
 
 
 if __name__ == "__main__":

@@ -69,3 +69,53 @@ def test_the_run_writes_its_phases_and_barriers_and_a_complete_plot(tmp_path, ba
     assert wait_for(png), "the plot never appeared"
     assert png.read_bytes()[:8] == PNG
     assert not (tmp_path / "timeline.png.partial").exists()
+
+
+def test_a_barrier_on_several_checkpoints_records_each_and_marks_when_each_passed(tmp_path):
+    callback = timeline.CallbackModule()
+    callback._plugin_options = {"output_dir": str(tmp_path), "plot_in_background": False}
+    task = _Task("barrier", "quorate.cluster.ckpt_wait", "controld")
+    payload = {
+        "changed": False,
+        "attempts": 4,
+        "elapsed": 0.3,
+        "case": "not_exist_read",
+        "checkpoints": [
+            {"name": "quorate:controld:00000001", "status": "ok", "attempts": 1, "elapsed": 0.1, "case": "none"},
+            {"name": "quorate:controld", "status": "ok", "attempts": 3, "elapsed": 0.2, "case": "not_exist_read"},
+        ],
+    }
+    callback.v2_runner_on_start(_Named("n1"), task)
+    callback.v2_runner_on_ok(_Result("n1", task, payload))
+    failed = dict(payload, checkpoints=payload["checkpoints"][:1], attempts=1, elapsed=0.1, case="none")
+    callback.v2_runner_on_start(_Named("n2"), task)
+    callback.v2_runner_on_failed(_Result("n2", task, failed))
+    callback.v2_playbook_on_stats(None)
+    data = json.loads((tmp_path / "timeline.json").read_text())
+    first, second = (e for e in data["events"] if e["action"] == "ckpt_wait")
+    assert first["barrier"] == {
+        "attempts": 4,
+        "elapsed": 0.3,
+        "case": "not_exist_read",
+        "checkpoints": [
+            {"name": "quorate:controld:00000001", "attempts": 1, "elapsed": 0.1, "case": "none"},
+            {"name": "quorate:controld", "attempts": 3, "elapsed": 0.2, "case": "not_exist_read"},
+        ],
+    }
+    assert second["status"] == "failed" and len(second["barrier"]["checkpoints"]) == 1
+    assert (tmp_path / "timeline.png").read_bytes()[:8] == PNG
+
+
+@pytest.mark.parametrize(
+    "barrier, marks",
+    [
+        pytest.param({"attempts": 1}, [10.0], id="one-checkpoint"),
+        pytest.param(
+            {"checkpoints": [{"elapsed": 0.5}, {"elapsed": 0.25}, {"elapsed": 0.25}]}, [9.5, 9.75, 10.0], id="three"
+        ),
+        pytest.param({"checkpoints": [{"elapsed": 5.0}, {"elapsed": 5.0}]}, [9.0, 10.0], id="not-before-the-start"),
+        pytest.param({"checkpoints": [{"elapsed": None}, {"elapsed": 0.1}]}, [10.0], id="no-elapsed"),
+    ],
+)
+def test_barrier_marks_fall_where_each_checkpoint_passed(barrier, marks):
+    assert timeline.barrier_marks({"start": 9.0, "end": 10.0, "barrier": barrier}) == marks

@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from ansible.module_utils import basic
 
+from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisError, AisException
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import OPEN_CREATE, OPEN_READ, OPEN_WRITE
 from ansible_collections.quorate.cluster.plugins.modules import ckpt_wait
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "corosync"
@@ -60,3 +62,188 @@ def test_service_down_fails_bounded_as_reconnect(run_module, corosync, tmp_path)
     assert "quorate-ckptd" in result["msg"]
     assert 0.3 <= result["elapsed"] < 1.0
     assert result["token_ms"] == 3650
+
+
+# --------------------------------------------------------------------------- several checkpoints in one call
+
+
+class ScriptedService:
+    """A checkpoint service stand-in: each checkpoint opens after its ``misses`` NOT_EXIST answers,
+    or answers ``fatal`` (an AisError) every time. Records the opens in order."""
+
+    def __init__(self, checkpoints: dict):
+        self.checkpoints = {name: dict(spec) for name, spec in checkpoints.items()}
+        self.opens: list = []
+        self.handles: dict = {}
+
+    def __call__(self, path):  # stands in for the CheckpointClient class
+        self.path = path
+        return self
+
+    def open(self, name, flags=OPEN_READ, attrs=None):
+        self.opens.append((name, flags, attrs))
+        spec = self.checkpoints.get(name, {"misses": 10**6})
+        if spec.get("fatal"):
+            raise AisException(spec["fatal"], f"scripted for {name!r}")
+        if spec.get("misses", 0) > 0:
+            spec["misses"] -= 1
+            raise AisException(AisError.NOT_EXIST, f"{name!r} not created yet")
+        handle = len(self.opens)
+        self.handles[handle] = spec.get("sections", {})
+        return handle
+
+    def section_read(self, handle, section):
+        data = self.handles[handle].get(section.decode())
+        if data is None:
+            raise AisException(AisError.NOT_EXIST, "no such section")
+        return data
+
+    def close(self, handle):
+        del self.handles[handle]
+
+    def reconnect(self):
+        pass
+
+    def close_connection(self):
+        pass
+
+
+LOCAL = "quorate:controld:00000001"
+BARRIER = [
+    {"name": LOCAL, "sections": ["daemon_max_protocol"]},
+    {"name": "quorate:controld", "sections": ["daemon_protocol"]},
+]
+
+
+@pytest.fixture
+def service(monkeypatch):
+    def install(checkpoints):
+        fake = ScriptedService(checkpoints)
+        monkeypatch.setattr(ckpt_wait, "CheckpointClient", fake)
+        return fake
+
+    return install
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        pytest.param({"checkpoints": []}, "checkpoints must list at least one checkpoint", id="empty-list"),
+        pytest.param({}, "one of the following is required: name, checkpoints", id="neither"),
+        pytest.param({"name": "g", "checkpoints": BARRIER}, "mutually exclusive: checkpoints|name", id="and-name"),
+        pytest.param({"sections": ["a"], "checkpoints": BARRIER}, "checkpoints|sections", id="and-sections"),
+        pytest.param({"mode": "create", "checkpoints": BARRIER}, "checkpoints|mode", id="and-mode"),
+        pytest.param(
+            {"checkpoints": [{"sections": ["a"]}]},
+            "missing required arguments: name found in checkpoints",
+            id="no-name",
+        ),
+        pytest.param(
+            {"checkpoints": [BARRIER[0], {"name": "x" * 257}]}, "checkpoints[1].name must be 1..256 bytes", id="long"
+        ),
+        pytest.param(
+            {"checkpoints": [{"name": "g", "creation_attributes": {"max_sections": 2}}]},
+            "checkpoints[0].creation_attributes can only be given with checkpoints[0].mode=create",
+            id="attrs-with-read",
+        ),
+        pytest.param(
+            {"checkpoints": [{"name": "g", "mode": "create", "creation_attributes": {"max_sections": -1}}]},
+            "checkpoints[0].creation_attributes.max_sections must not be negative",
+            id="negative-attr",
+        ),
+        pytest.param(
+            {"checkpoints": [{"name": "g", "sections": [""]}]}, "checkpoints[0].sections must not contain", id="empty"
+        ),
+        pytest.param(
+            {"checkpoints": [{"name": "g", "mode": "write"}]}, "mode must be one of: read, create", id="bad-mode"
+        ),
+        pytest.param({"checkpoints": BARRIER, "timeout": 0}, "timeout must be greater than 0", id="timeout-zero"),
+    ],
+)
+def test_bad_checkpoints_fail_naming_the_entry_before_any_node_call(run_module, corosync, service, args, fragment):
+    fake = service({})
+    failed, result = run_module(ckpt_wait.main, args)
+    assert failed
+    assert fragment in result["msg"]
+    assert corosync == [] and fake.opens == []
+
+
+def test_several_checkpoints_in_one_call_each_in_turn_with_its_report(run_module, corosync, service):
+    fake = service(
+        {
+            LOCAL: {"sections": {"daemon_max_protocol": b"01 00\0"}},
+            "quorate:controld": {"misses": 2, "sections": {"daemon_protocol": b"01 00"}},
+        }
+    )
+    failed, result = run_module(ckpt_wait.main, {"checkpoints": BARRIER, "timeout": 5})
+    assert not failed, result
+    assert [name for name, _flags, _attrs in fake.opens] == [LOCAL] + ["quorate:controld"] * 3
+    local, global_ = result["checkpoints"]
+    assert (local["name"], local["status"], local["sections"]) == (LOCAL, "ok", {"daemon_max_protocol": "01 00"})
+    assert (local["attempts"], local["case"], local["errors"]) == (1, "none", {})
+    assert global_["sections"] == {"daemon_protocol": "01 00"}
+    assert (global_["attempts"], global_["case"], global_["errors"]) == (
+        3,
+        "not_exist_read",
+        {"SA_AIS_ERR_NOT_EXIST": 2},
+    )
+    # The top level adds them up; each checkpoint had its own deadline (the timeout).
+    assert (result["attempts"], result["errors"], result["case"]) == (4, {"SA_AIS_ERR_NOT_EXIST": 2}, "not_exist_read")
+    assert result["cases"] == {"not_exist_read": 2}
+    assert (local["deadline"], global_["deadline"], result["deadline"]) == (5.0, 5.0, 10.0)
+    assert result["elapsed"] == pytest.approx(local["elapsed"] + global_["elapsed"], abs=1e-3)
+    assert (result["token_ms"], result["timing_source"]) == (3650, "cmap")
+    assert result["changed"] is False
+    assert "sections" not in result  # per checkpoint only
+    for entry in result["checkpoints"]:
+        assert set(ckpt_wait.RETURNED_REPORT_KEYS) <= set(entry)
+
+
+def test_the_first_failing_checkpoint_ends_the_call_and_says_which(run_module, corosync, service):
+    fake = service(
+        {
+            LOCAL: {"sections": {"daemon_max_protocol": b"01 00"}},
+            "quorate:controld": {"fatal": AisError.INVALID_PARAM},
+            "never": {"sections": {}},
+        }
+    )
+    failed, result = run_module(ckpt_wait.main, {"checkpoints": BARRIER + [{"name": "never"}], "timeout": 5})
+    assert failed
+    assert result["msg"].startswith("checkpoint 2 of 3: open of checkpoint 'quorate:controld' failed with ")
+    assert result["error"] == "SA_AIS_ERR_INVALID_PARAM"
+    assert [entry["status"] for entry in result["checkpoints"]] == ["ok", "failed"]
+    assert result["checkpoints"][1]["error"] == "SA_AIS_ERR_INVALID_PARAM"
+    assert "fatal" in result["checkpoints"][1]["msg"]
+    assert "never" not in [name for name, _flags, _attrs in fake.opens]  # not tried
+    assert result["attempts"] == 2 and result["errors"] == {"SA_AIS_ERR_INVALID_PARAM": 1}
+
+
+def test_a_create_entry_gets_the_default_attributes(run_module, corosync, service):
+    fake = service({"c": {}, "r": {}})
+    checkpoints = [{"name": "c", "mode": "create"}, {"name": "r"}]
+    failed, result = run_module(ckpt_wait.main, {"checkpoints": checkpoints, "timeout": 5})
+    assert not failed, result
+    (name, flags, attrs), (name2, flags2, attrs2) = fake.opens
+    assert flags == OPEN_READ | OPEN_WRITE | OPEN_CREATE and attrs["max_sections"] == 16
+    assert attrs["creation_flags"] == 0 and attrs["retention_duration"] == 0
+    assert (name2, flags2, attrs2) == ("r", OPEN_READ, None)
+
+
+def test_one_name_still_returns_its_sections_at_the_top(run_module, corosync, service):
+    service({"quorate:controld": {"misses": 1, "sections": {"daemon_protocol": b"01 00"}}})
+    failed, result = run_module(ckpt_wait.main, {"name": "quorate:controld", "sections": ["daemon_protocol"]})
+    assert not failed, result
+    assert result["sections"] == {"daemon_protocol": "01 00"}
+    assert (result["attempts"], result["case"]) == (2, "not_exist_read")
+    assert result["deadline"] == pytest.approx(9.333, abs=1e-3)  # from the live totem timing
+    assert "checkpoints" not in result
+
+
+def test_several_checkpoints_with_the_service_down_fail_bounded_at_the_first(run_module, corosync, tmp_path):
+    args = {"checkpoints": BARRIER, "timeout": 0.3, "socket": str(tmp_path / "none.sock")}
+    failed, result = run_module(ckpt_wait.main, args)
+    assert failed
+    assert [entry["name"] for entry in result["checkpoints"]] == [LOCAL]
+    assert result["checkpoints"][0]["case"] == "reconnect" and result["error"] == "SA_AIS_ERR_LIBRARY"
+    assert "quorate-ckptd" in result["msg"]
+    assert 0.3 <= result["elapsed"] < 1.0
