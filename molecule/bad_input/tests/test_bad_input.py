@@ -138,9 +138,55 @@ def test_a_mistake_fails_naming_the_variable_and_changes_no_node(cluster, conver
     assert cluster.on_every_node(cluster.snapshot) == converged
 
 
+# A role checks its own input when no preflight role checked these values before it in the play: run
+# alone, or given other values (role vars) than the ones the preflight role passed.
+PREFLIGHT = {"role": "quorate.cluster.preflight"}
+ROLE_CASES = [
+    (
+        "corosync-alone",
+        [{"role": "quorate.cluster.corosync"}],
+        totem(token=0),
+        ["quorate.cluster.corosync: quorate_corosync_totem.token: 0 must be a positive integer"],
+    ),
+    (
+        "controld-alone",
+        [{"role": "quorate.cluster.controld"}],
+        on_every_host(quorate_controld_daemons=["quorate-controld", "ocfs2_controld"]),
+        ["quorate.cluster.controld: quorate_controld_daemons: unknown daemon 'ocfs2_controld'"],
+    ),
+    (
+        "corosync-role-vars-after-the-preflight-role",
+        [PREFLIGHT, {"role": "quorate.cluster.corosync", "vars": {"quorate_corosync_totem": {"token": 0}}}],
+        totem(),
+        ["quorate.cluster.corosync: quorate_corosync_totem.token: 0 must be a positive integer"],
+    ),
+    (
+        "controld-role-vars-after-the-preflight-role",
+        [PREFLIGHT, {"role": "quorate.cluster.controld", "vars": {"quorate_controld_fs_name": "Not-A-Name"}}],
+        totem(),
+        ["quorate.cluster.controld: quorate_controld_fs_name: 'Not-A-Name' must be"],
+    ),
+]
+
+
+@pytest.mark.parametrize("roles, mistake, says", [pytest.param(r, m, s, id=i) for i, r, m, s in ROLE_CASES])
+def test_a_role_checks_what_no_preflight_role_passed_before_it(cluster, converged, roles, mistake, says, tmp_path):
+    play = [{"name": "Roles", "hosts": "quorate_cluster", "gather_facts": False, "roles": roles}]
+    playbook = tmp_path / "roles.yml"
+    playbook.write_text(json.dumps(play))
+    run = cluster.playbook(str(playbook), inventory=inventory_with(cluster, mistake, tmp_path))
+    assert run.rc != 0, run.tail()
+    for text in says:
+        assert text in run.output, run.tail()
+    assert run.changed() == dict.fromkeys(cluster.nodes, 0), run.tail()
+    assert cluster.on_every_node(cluster.snapshot) == converged
+
+
 def test_the_good_inventory_still_passes_and_changes_nothing(cluster, converged):
     """Also proves the checks above failed for their mistake, not for any input."""
     run = cluster.playbook(VALIDATED_BRINGUP)
     assert run.rc == 0, run.tail()
     assert run.changed() == dict.fromkeys(cluster.nodes, 0), run.tail()
     assert cluster.on_every_node(cluster.snapshot) == converged
+    # The roles did not check again what the preflight role had passed.
+    assert run.output.count("TASK [quorate.cluster.controld : Preflight | Check the controld settings") == 1, run.tail()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ansible_collections.quorate.cluster.plugins.module_utils.cluster_preflight import (
@@ -7,6 +9,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.cluster_preflight 
     corosync_errors,
 )
 
+REPO = Path(__file__).resolve().parents[4]
 TOTEM = {"token": 3000, "token_coefficient": 650}
 
 
@@ -85,3 +88,39 @@ def test_controld_settings(daemons, prefix, fs, retention, fragment):
     errors = controld_errors(daemons, prefix, fs, retention)
     assert any(fragment in error for error in errors), errors
     assert controld_errors(["quorate-controld", "dlm_controld"], "quorate:controld", "ocfs2", 3) == []
+
+
+class _ReadRecorder(dict):
+    """A host's variables that remember which of them were read."""
+
+    def __init__(self, values: dict, read: set):
+        super().__init__(values, unrelated="x")
+        self.read = read
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize(
+    "inventory",
+    [
+        pytest.param(hosts(), id="good"),
+        pytest.param({"n1": hosts()["n1"], "n2": {"quorate_corosync_addrs": "x"}}, id="bad"),
+    ],
+)
+def test_of_each_host_the_check_reads_only_what_the_corosync_role_records_as_checked(inventory):
+    """The corosync role skips its preflight when __quorate_corosync_preflight_inputs (its vars) equals what
+    the preflight role passed: those inputs must hold every host variable the check reads."""
+    read: set = set()
+    corosync_errors({host: _ReadRecorder(values, read) for host, values in inventory.items()}, TOTEM, {}, "q")
+    assert read == {"quorate_corosync_nodeid", "quorate_corosync_addrs"}
+    recorded = (
+        (REPO / "roles" / "corosync" / "vars" / "main.yml").read_text().split("__quorate_corosync_preflight_inputs:")
+    )
+    for name in read:
+        assert f"'{name}'" in recorded[1], f"{name} is read by the check but not recorded as checked"
