@@ -14,6 +14,12 @@ One after the other, never side by side (they would measure each other):
    barrier vs the band-aid, --race-trials starts of each, default 25) for each size; writes
    bench/results/run_all/cluster.json (and bench/results/race_<N>.json with every trial).
 
+Between two benchmarks the run settles: the load one leaves behind (the 1-min load average decays
+over minutes) would otherwise slow the first figures of the next. It pauses at least --settle-min
+seconds, then waits until the 1-min load average is below --settle-load, at most --settle-max
+seconds in all (``--settle-max 0``: no pause); the wait and the load before and after it are
+recorded with the benchmark that follows and shown in the page's steps.
+
 This script records the machine (nproc, CPU, memory, kernel, load average at the start and the
 end) in bench/results/run_all/run.json, then renders the figures against their targets (DESIGN.md
 section 4): PASS or "not met", each beside what it is compared with in the same run. Each
@@ -52,6 +58,12 @@ START_MIN_TRIALS = 50  # 100 % over at least this many simultaneous starts
 ROLL_RATIO_TARGET = 1.3
 WRITE_RATIO_TARGET = 0.5
 STOP_WAIT_S = 300.0  # a stopped benchmark's teardown (podman nodes, namespaces)
+# Between benchmarks: at least SETTLE_MIN_S, then until the 1-min load average is below
+# SETTLE_LOAD_PER_CPU x nproc, at most SETTLE_MAX_S in all.
+SETTLE_LOAD_PER_CPU = 0.75
+SETTLE_MIN_S = 15.0
+SETTLE_MAX_S = 120.0
+SETTLE_POLL_S = 2.0
 
 PASS, NOT_MET = "PASS", "not met"
 
@@ -117,6 +129,35 @@ def _on_sigterm(signum: int, _frame: object) -> None:
     raise _Stopped(signum)
 
 
+def settle(
+    threshold: float,
+    min_s: float,
+    max_s: float,
+    clock: Any = time.monotonic,
+    sleep: Any = time.sleep,
+    load: Any = loadavg,
+) -> dict[str, Any]:
+    """Pause at least ``min_s``, then until the 1-min load average is below ``threshold``, at most ``max_s``."""
+    min_s = min(min_s, max_s)
+    began = clock()
+    record: dict[str, Any] = {"threshold": threshold, "min_s": min_s, "max_s": max_s, "loadavg_start": load()}
+    log(f"settle: load average {_load(record['loadavg_start'])}, waiting for the 1-min value < {threshold:.2f}")
+    while True:
+        waited = clock() - began
+        current = load()
+        if waited >= min_s and current[0] < threshold:
+            record["settled"] = True
+            break
+        if waited >= max_s:
+            record["settled"] = False
+            break
+        sleep(min(SETTLE_POLL_S, (min_s if waited < min_s else max_s) - waited))
+    record["seconds"] = round(waited, 1)
+    record["loadavg_end"] = current
+    log(f"settle: {'settled' if record['settled'] else 'gave up'} after {record['seconds']} s, load {_load(current)}")
+    return record
+
+
 def run_step(name: str, argv: list[str], results: Path) -> dict[str, Any]:
     """One benchmark as a child process: its stdout to results/NAME.out, stderr (progress) to ours."""
     log(f"{name}: {' '.join(argv)}")
@@ -165,7 +206,16 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
             (results / f"{name}.json").unlink(missing_ok=True)  # never report an older run's figures
             if name == "checkpoint":
                 (RESULTS / "checkpoint.json").unlink(missing_ok=True)
-            run["steps"].append(run_step(name, argv, results))
+            # Not before the first: that one meets the machine as the run found it (loadavg_start).
+            calm = (
+                settle(args.settle_load, args.settle_min, args.settle_max)
+                if run["steps"] and args.settle_max > 0
+                else None
+            )
+            step = run_step(name, argv, results)
+            if calm:
+                step["settle"] = calm
+            run["steps"].append(step)
             # bench_checkpoint.py always writes bench/results/checkpoint.json.
             if (
                 name == "checkpoint"
@@ -387,6 +437,14 @@ def render(
         "|---|---|---|---|---|",
     ]
     for step in run.get("steps", []):
+        calm = step.get("settle")
+        if calm:
+            lines.append(
+                f"| settle before {step['name']} | pause ≥ {calm['min_s']:.0f} s, then until the 1-min load average "
+                f"< {calm['threshold']:.2f}, ≤ {calm['max_s']:.0f} s | {_s(calm['seconds'])} | "
+                f"{_load(calm['loadavg_start'])} → {_load(calm['loadavg_end'])} | "
+                f"{'settled' if calm['settled'] else 'load still high at the bound'} |"
+            )
         command = " ".join(Path(a).name if a.endswith(".py") else a for a in step["argv"])
         command = re.sub(r"\S*/bench/results/", "bench/results/", command)
         lines.append(
@@ -713,6 +771,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip", action="append", default=[], choices=("checkpoint", "cluster"), help="leave out a benchmark"
     )
+    parser.add_argument(
+        "--settle-load",
+        type=float,
+        help=f"between benchmarks: wait until the 1-min load average is below it (default {SETTLE_LOAD_PER_CPU}×nproc)",
+    )
+    parser.add_argument(
+        "--settle-min",
+        type=float,
+        default=SETTLE_MIN_S,
+        help=f"between benchmarks: pause at least this long first (default {SETTLE_MIN_S:.0f} s)",
+    )
+    parser.add_argument(
+        "--settle-max",
+        type=float,
+        default=SETTLE_MAX_S,
+        help=f"between benchmarks: wait at most this long in all, 0: no pause (default {SETTLE_MAX_S:.0f} s)",
+    )
     parser.add_argument("--results", type=Path, default=RUN_RESULTS, help="where the JSON goes / is read from")
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--img", type=Path, default=IMG)
@@ -721,6 +796,8 @@ def main(argv: list[str] | None = None) -> int:
     args.sizes = args.sizes or ("3" if args.quick else "3,5,7")
     if args.race_trials is None:
         args.race_trials = 2 if args.quick else 25
+    if args.settle_load is None:
+        args.settle_load = round(SETTLE_LOAD_PER_CPU * len(os.sched_getaffinity(0)), 2)
     failed = False
     if not args.from_json:
         signal.signal(signal.SIGTERM, _on_sigterm)

@@ -214,6 +214,92 @@ def test_the_page_states_the_machine_the_load_the_plots_and_the_history(sample):
     assert "Smoke run" not in text
 
 
+class _Quieting:
+    """A clock that moves only when slept on, and a 1-min load average that follows a script over time."""
+
+    def __init__(self, loads: list[tuple[float, float]]):
+        self.now, self.loads, self.sleeps = 0.0, loads, []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def load(self) -> list[float]:
+        current = [value for since, value in self.loads if since <= self.now][-1]
+        return [current, 2.0, 1.5]
+
+
+@pytest.mark.parametrize(
+    "loads, settled, seconds",
+    [
+        pytest.param([(0, 0.5)], True, 15.0, id="quiet-already: the minimum pause"),
+        pytest.param([(0, 4.0), (40, 1.4)], True, 41.0, id="until-the-load-falls"),  # polled every 2 s
+        pytest.param([(0, 4.0)], False, 120.0, id="bounded"),
+    ],
+)
+def test_settle_pauses_then_waits_for_the_load_bounded(loads, settled, seconds):
+    machine = _Quieting(loads)
+    record = run_all.settle(1.5, 15.0, 120.0, clock=machine.clock, sleep=machine.sleep, load=machine.load)
+    assert (record["settled"], record["seconds"]) == (settled, seconds)
+    assert record["loadavg_start"][0] == loads[0][1] and record["loadavg_end"] == machine.load()
+    assert (record["threshold"], record["min_s"], record["max_s"]) == (1.5, 15.0, 120.0)
+    assert max(machine.sleeps) <= run_all.SETTLE_POLL_S
+
+
+def test_the_run_settles_between_benchmarks_not_before_the_first(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(run_all, "settle", lambda *a: calls.append(("settle", a)) or {"seconds": 1.0})
+    monkeypatch.setattr(run_all, "run_step", lambda name, argv, results: calls.append(name) or {"name": name, "rc": 0})
+    monkeypatch.setattr(run_all, "machine_info", lambda: MACHINE)
+    args = run_all.argparse.Namespace(
+        results=tmp_path, quick=True, argv=[], sizes="3", race_trials=2, skip=[], settle_load=1.5, settle_min=15.0
+    )
+    run = run_all.run_benchmarks(argparse_ns(args, settle_max=120.0))
+    assert calls == ["checkpoint", ("settle", (1.5, 15.0, 120.0)), "cluster"]
+    assert "settle" not in run["steps"][0] and run["steps"][1]["settle"] == {"seconds": 1.0}
+    calls.clear()
+    run_all.run_benchmarks(argparse_ns(args, settle_max=0.0))
+    assert calls == ["checkpoint", "cluster"]
+    calls.clear()
+    run_all.run_benchmarks(argparse_ns(args, settle_max=120.0, skip=["checkpoint"]))
+    assert calls == ["cluster"]  # nothing ran before it in this run
+
+
+def argparse_ns(base, **changes):
+    return run_all.argparse.Namespace(**dict(vars(base), **changes))
+
+
+def test_the_steps_show_the_settle_before_a_benchmark(sample):
+    run, checkpoint, cluster = sample
+    calm = {"threshold": 1.5, "min_s": 15.0, "max_s": 120.0, "seconds": 42.0, "settled": True}
+    calm.update(loadavg_start=[4.1, 3.0, 2.0], loadavg_end=[1.42, 2.5, 1.9])
+    run["steps"].append(
+        {
+            "name": "cluster",
+            "argv": [str(REPO / "bench" / "bench_cluster.py"), "--sizes", "3"],
+            "rc": 0,
+            "seconds": 900.0,
+            "loadavg_start": [1.42, 2.5, 1.9],
+            "loadavg_end": [3.0, 2.8, 2.0],
+            "settle": calm,
+        }
+    )
+    text = run_all.render(run, checkpoint, cluster, {})
+    assert (
+        "| settle before cluster | pause ≥ 15 s, then until the 1-min load average < 1.50, ≤ 120 s | 42.0 s | "
+        "4.10 / 3.00 / 2.00 → 1.42 / 2.50 / 1.90 | settled |\n| cluster | `bench_cluster.py --sizes 3` | 900.0 s |"
+    ) in text
+    calm.update(settled=False, seconds=120.0)
+    assert "| 120.0 s | 4.10 / 3.00 / 2.00 → 1.42 / 2.50 / 1.90 | load still high at the bound |" in run_all.render(
+        run, checkpoint, cluster, {}
+    )
+    assert "settle before checkpoint" not in text
+
+
 def test_a_quick_run_with_only_one_benchmark_renders(sample):
     run, _checkpoint, cluster = sample
     run["quick"] = True
