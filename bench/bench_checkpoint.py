@@ -86,8 +86,8 @@ class Config:
     @classmethod
     def make(cls, quick: bool) -> Config:
         if quick:
-            return cls(True, 10, 10, 2, 5000, 1024, 3.0, (1, 8, 64), (256,), 150.0)
-        return cls(False, 40, 50, 2, 5000, 1024, 5.0, (1, 8, 32, 128), (64, 256), 660.0)
+            return cls(True, 10, 10, 2, 10000, 1024, 3.0, (1, 8, 64), (256,), 150.0)
+        return cls(False, 40, 50, 2, 20000, 1024, 5.0, (1, 8, 32, 128), (64, 256), 660.0)
 
 
 def log(msg: str) -> None:
