@@ -346,9 +346,13 @@ def test_race_summary_per_size_gives_rates_time_to_ready_and_top_failures():
     json.dumps(summary)  # goes into cluster.json as is
 
 
-def test_race_ships_the_harness_node_files_that_exist():
+def test_race_ships_the_harness_node_files_that_exist(capsys):
     for rel in race_trials.NODE_FILES:
         assert (REPO / rel).is_file(), rel
+    # molecule/race/verify.yml copies what this prints: the same list, not a copy of it.
+    assert race_trials.main(["--list-node-files"]) == 0
+    assert tuple(capsys.readouterr().out.split()) == race_trials.NODE_FILES
+    assert "--list-node-files" in (REPO / "molecule" / "race" / "verify.yml").read_text()
 
 
 def test_a_pipelined_row_is_judged_with_the_others_and_labelled_by_its_window(sample, tmp_path):
