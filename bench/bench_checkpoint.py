@@ -21,7 +21,7 @@ Builds its own cluster (NetnsCluster, quorate-ckptd on every node) and measures,
     flight (``flood --window K``).
 
 Prints the machine and every figure, a markdown block for docs/benchmarks.md, and writes
-bench/results/checkpoint.json. Everything it starts is stopped by PID; the namespaces go with
+bench/results/checkpoint.json (or ``--json PATH``). Everything it starts is stopped by PID; the namespaces go with
 the cluster in ``finally``. Needs root (network namespaces).
 """
 
@@ -1008,7 +1008,6 @@ def print_report(res: dict[str, Any]) -> str:
     print("\n----- 8< ----- markdown for docs/benchmarks.md -----")
     print(md)
     print("----- >8 -----")
-    print(f"\nJSON: {RESULTS}")
     return md
 
 
@@ -1087,6 +1086,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer trials (about 4 minutes instead of 15)")
     parser.add_argument("--seed", type=int, default=None, help="random seed for the (a) delays")
     parser.add_argument("--only", choices=("a", "b", "c"), action="append", help="run only these parts")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where the results go (default %(default)s)")
     args = parser.parse_args(argv)
     ok, reason = netns_available()
     if not ok:
@@ -1134,8 +1134,9 @@ def main(argv: list[str] | None = None) -> int:
     res["runtime_s"] = round(time.monotonic() - started, 1)
     res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     res["markdown"] = print_report(res)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    print(f"\nJSON: {args.json}")
     if failed is not None:
         return 130 if isinstance(failed, (KeyboardInterrupt, SystemExit)) else 1
     return 0

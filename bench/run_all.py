@@ -8,7 +8,7 @@ One after the other, never side by side (they would measure each other):
 
 1. ``bench/bench_checkpoint.py`` (3 corosync nodes in network namespaces): ckpt_wait reaction
    latency, simultaneous controld start vs the two-try band-aid, replicated writes vs raw CPG;
-   writes bench/results/checkpoint.json, copied at once to bench/results/run_all/.
+   writes bench/results/run_all/checkpoint.json.
 2. ``bench/bench_cluster.py --sizes 3,5,7`` (podman nodes): bring-up, re-run, forced rolling
    restart vs the sum of the per-node rejoins, no-op rolling restart, and the seed's race (our
    barrier vs the band-aid, --race-trials starts of each, default 25) for each size; writes
@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
-RESULTS = BENCH / "results"  # where the benchmarks write (bench_checkpoint.py always: checkpoint.json)
+RESULTS = BENCH / "results"  # the benchmarks' default place
 RUN_RESULTS = RESULTS / "run_all"  # this script's copy of one run's JSON: another run cannot overwrite it
 DOC = REPO / "docs" / "benchmarks.md"
 IMG = REPO / "docs" / "img"
@@ -156,6 +155,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     log(f"machine: {run['machine']}, load average {run['loadavg_start']}")
     began = time.monotonic()
     checkpoint = [str(BENCH / "bench_checkpoint.py")] + (["--quick"] if args.quick else [])
+    checkpoint += ["--json", str(results / "checkpoint.json")]
     cluster = [str(BENCH / "bench_cluster.py"), "--sizes", args.sizes, "--race-trials", str(args.race_trials)]
     cluster += ["--json", str(results / "cluster.json")]
     try:
@@ -163,16 +163,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
             if name in args.skip:
                 continue
             (results / f"{name}.json").unlink(missing_ok=True)  # never report an older run's figures
-            if name == "checkpoint":
-                (RESULTS / "checkpoint.json").unlink(missing_ok=True)
             run["steps"].append(run_step(name, argv, results))
-            # bench_checkpoint.py always writes bench/results/checkpoint.json.
-            if (
-                name == "checkpoint"
-                and results.resolve() != RESULTS.resolve()
-                and (RESULTS / "checkpoint.json").exists()
-            ):
-                shutil.copyfile(RESULTS / "checkpoint.json", results / "checkpoint.json")
     except _Stopped:
         run["stopped"] = True
         log("stopped: the benchmark that ran has torn down its cluster")
@@ -192,7 +183,7 @@ def load(results: Path) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str
     checkpoint, cluster = read("checkpoint.json"), read("cluster.json")
     run = read("run.json")
     if run and checkpoint and run.get("started_at") and run.get("runtime_s") is not None:
-        # bench_checkpoint.py writes one fixed file, which any other run of it replaces: refuse a stranger.
+        # The JSON of one run only: a checkpoint.json from another run (copied in by hand) is refused.
         if not run["started_at"] - 1 <= checkpoint["started_at"] <= run["started_at"] + run["runtime_s"] + 1:
             raise SystemExit(f"run_all: {results / 'checkpoint.json'} is not from the run in {results / 'run.json'}")
     if run is None:
