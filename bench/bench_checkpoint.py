@@ -12,15 +12,16 @@ Builds its own cluster (NetnsCluster, quorate-ckptd on every node) and measures,
 (b) simultaneous start: quorate-controld started on all 3 nodes at once vs the seed's two-try
     band-aid (driver ``bandaid``), each after a simultaneous corosync start (cold) and on a
     settled cluster (warm), interleaved.
-(c) replicated section_overwrite throughput (1 KiB, 1/8/64 clients on node 1, each with one
-    write outstanding) vs raw CPG multicast of 1 KiB payloads from node 1 with no bound on what is
-    in flight (tests/integration/cpg_probe.py ``flood``). Target: >= 50 % (best client count).
-    For information, each client count is also compared with raw CPG limited to as many
-    messages in flight as there are writers (``flood --window K``), the like-for-like figure
-    for synchronous writers.
+(c) replicated section_overwrite throughput (1 KiB) vs raw CPG multicast of 1 KiB payloads from
+    node 1 with no bound on what is in flight (tests/integration/cpg_probe.py ``flood``), all on
+    node 1: synchronous clients (1/8/32/128 connections, each with one write outstanding) and one
+    connection that pipelines its writes (CheckpointClient.section_overwrite_many, 64 and 256 in
+    flight: the like-for-like of a flood). Target: >= 50 % (best row). For information, each row
+    is also compared with raw CPG limited to as many messages in flight as it has writes in
+    flight (``flood --window K``).
 
 Prints the machine and every figure, a markdown block for docs/benchmarks.md, and writes
-bench/results/checkpoint.json. Everything it starts is stopped by PID; the namespaces go with
+bench/results/checkpoint.json (or ``--json PATH``). Everything it starts is stopped by PID; the namespaces go with
 the cluster in ``finally``. Needs root (network namespaces).
 """
 
@@ -79,13 +80,14 @@ class Config:
     flood_size: int
     write_seconds: float
     writer_clients: tuple[int, ...]
+    pipeline_windows: tuple[int, ...]  # one connection with this many writes in flight
     start_budget_s: float  # time budget for (b); trials stop early (and say so) beyond it
 
     @classmethod
     def make(cls, quick: bool) -> Config:
         if quick:
-            return cls(True, 10, 10, 2, 5000, 1024, 3.0, (1, 8, 64), 150.0)
-        return cls(False, 40, 50, 2, 5000, 1024, 5.0, (1, 8, 32, 128), 660.0)
+            return cls(True, 10, 10, 2, 10000, 1024, 3.0, (1, 8, 64), (256,), 150.0)
+        return cls(False, 40, 50, 2, 20000, 1024, 5.0, (1, 8, 32, 128), (64, 256), 660.0)
 
 
 def log(msg: str) -> None:
@@ -719,7 +721,14 @@ def raw_flood(cluster: NetnsCluster, cfg: Config, tag: str, window: int = 0) -> 
     }
 
 
-def writers(cluster: NetnsCluster, daemons: NodeDaemons, cfg: Config, clients: int) -> dict[str, Any]:
+def writer_label(clients: int, window: int) -> str:
+    """How a row of (c) wrote: synchronous clients, or one connection keeping W writes in flight."""
+    if window > 1:
+        return f"{clients} pipelined connection{'s' if clients > 1 else ''}, {window} in flight"
+    return f"{clients} client{'s' if clients > 1 else ''}, 1 in flight each"
+
+
+def writers(cluster: NetnsCluster, daemons: NodeDaemons, cfg: Config, clients: int, window: int = 1) -> dict[str, Any]:
     helper = driver(
         cluster,
         1,
@@ -732,7 +741,9 @@ def writers(cluster: NetnsCluster, daemons: NodeDaemons, cfg: Config, clients: i
         str(cfg.flood_size),
         "--duration",
         str(cfg.write_seconds),
-        log_name=f"writers{clients}",
+        "--window",
+        str(window),
+        log_name=f"writers{clients}x{window}",
     )
     try:
         event = helper.next_event(lambda e: e.get("ev") == "writers_result", cfg.write_seconds + 60)
@@ -741,6 +752,7 @@ def writers(cluster: NetnsCluster, daemons: NodeDaemons, cfg: Config, clients: i
     if event is None:
         raise RuntimeError(f"writers ({clients} clients) gave no result: {helper.stderr_tail()}")
     event.pop("t", None)
+    event["label"] = writer_label(clients, window)
     return event
 
 
@@ -799,7 +811,10 @@ class CpuMeter:
 
 
 def bench_throughput(cluster: NetnsCluster, daemons: NodeDaemons, cfg: Config) -> dict[str, Any]:
-    log(f"(c) throughput: raw flood {cfg.flood_count} x {cfg.flood_size} B, writers {cfg.writer_clients}")
+    log(
+        f"(c) throughput: raw flood {cfg.flood_count} x {cfg.flood_size} B, writers {cfg.writer_clients}, "
+        f"pipelined windows {cfg.pipeline_windows}"
+    )
 
     def measured(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         with CpuMeter(cluster, daemons) as meter:
@@ -809,16 +824,20 @@ def bench_throughput(cluster: NetnsCluster, daemons: NodeDaemons, cfg: Config) -
 
     raw = [measured(lambda: raw_flood(cluster, cfg, "a"))]
     replicated = []
-    for clients in cfg.writer_clients:
+    # Synchronous clients (one write in flight each), then one pipelined connection per window.
+    runs = [(clients, 1) for clients in cfg.writer_clients] + [(1, window) for window in cfg.pipeline_windows]
+    for clients, window in runs:
         # The like-for-like raw figure: raw CPG with as many messages in flight as there are
-        # synchronous writers (each waits for its write's agreed delivery). Information only:
-        # the target is against the unbounded flood above.
-        closed = measured(lambda k=clients: raw_flood(cluster, cfg, f"w{k}", window=k))
-        replicated.append(measured(lambda k=clients: writers(cluster, daemons, cfg, k)))
+        # writes in flight (each waits for its agreed delivery). Information only: the target
+        # is against the unbounded flood above.
+        in_flight = clients * window
+        closed = measured(lambda k=in_flight: raw_flood(cluster, cfg, f"w{k}", window=k))
+        replicated.append(measured(lambda k=clients, w=window: writers(cluster, daemons, cfg, k, w)))
         replicated[-1]["raw_same_window"] = closed
+        replicated[-1]["in_flight"] = in_flight
         log(
-            f"    {clients} client(s): {replicated[-1]['writes_per_s']:.0f} writes/s; "
-            f"raw CPG with {clients} in flight {closed['msgs_per_s']} msgs/s"
+            f"    {replicated[-1]['label']}: {replicated[-1]['writes_per_s']:.0f} writes/s; "
+            f"raw CPG with {in_flight} in flight {closed['msgs_per_s']} msgs/s"
         )
     raw.append(measured(lambda: raw_flood(cluster, cfg, "b")))
     raw_mb = _mean([r["mb_per_s"] for r in raw if r["mb_per_s"]])
@@ -961,17 +980,22 @@ def print_report(res: dict[str, Any]) -> str:
             )
             print(f"        {fmt_cpu(raw.get('cpu'))}")
         for r in t["replicated"]:
+            lat = r["latency_ms"]
+            latency = (
+                f"mean write time {lat.get('mean')} ms (Little's law)"
+                if r.get("window", 1) > 1
+                else f"write latency p50 {lat['p50']} ms, p99 {lat['p99']} ms"
+            )
             print(
-                f"    replicated, {r['clients']} client(s): {r['writes_per_s']:.0f} writes/s, "
+                f"    replicated, {r.get('label', r['clients'])}: {r['writes_per_s']:.0f} writes/s, "
                 f"{r['mb_per_s']:.3f} MB/s, "
-                f"{100 * (r['ratio_to_raw'] or 0):.1f} % of raw; write latency p50 {r['latency_ms']['p50']} ms, "
-                f"p99 {r['latency_ms']['p99']} ms; errors {fmt_counter(r['errors'])}"
+                f"{100 * (r['ratio_to_raw'] or 0):.1f} % of raw; {latency}; errors {fmt_counter(r['errors'])}"
             )
             print(f"        {fmt_cpu(r.get('cpu'))}; writers process {r.get('client_cpu_pct')} % of one core")
             same = r.get("raw_same_window")
             if same:
                 print(
-                    f"        raw CPG with {r['clients']} in flight: {same['msgs_per_s']} msgs/s "
+                    f"        raw CPG with {r.get('in_flight', r['clients'])} in flight: {same['msgs_per_s']} msgs/s "
                     f"-> replicated = {100 * (r.get('ratio_to_raw_same_window') or 0):.1f} % of it; "
                     f"{fmt_cpu(same.get('cpu'))}"
                 )
@@ -984,7 +1008,6 @@ def print_report(res: dict[str, Any]) -> str:
     print("\n----- 8< ----- markdown for docs/benchmarks.md -----")
     print(md)
     print("----- >8 -----")
-    print(f"\nJSON: {RESULTS}")
     return md
 
 
@@ -1033,14 +1056,16 @@ def markdown(res: dict[str, Any]) -> str:
         )
         for r in t["replicated"]:
             lines.append(
-                f"| replicated section_overwrite 1 KiB, {r['clients']} client(s) | {r['writes_per_s']:.0f} writes/s, "
+                f"| replicated section_overwrite 1 KiB, {r.get('label', r['clients'])} | "
+                f"{r['writes_per_s']:.0f} writes/s, "
                 f"{r['mb_per_s']:.3f} MB/s = {100 * (r['ratio_to_raw'] or 0):.1f} % of raw | >= "
                 f"{100 * RATIO_TARGET:.0f} % of raw | {verdict(r['pass'])} |"
             )
             same = r.get("raw_same_window")
             if same:
                 lines.append(
-                    f"| raw CPG multicast 1 KiB, {r['clients']} in flight (closed loop, like the writers) | "
+                    f"| raw CPG multicast 1 KiB, {r.get('in_flight', r['clients'])} in flight "
+                    "(closed loop, like the writers) | "
                     f"{same['msgs_per_s']} msgs/s; replicated = {100 * (r.get('ratio_to_raw_same_window') or 0):.1f} % "
                     f"of it | information | - |"
                 )
@@ -1061,6 +1086,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer trials (about 4 minutes instead of 15)")
     parser.add_argument("--seed", type=int, default=None, help="random seed for the (a) delays")
     parser.add_argument("--only", choices=("a", "b", "c"), action="append", help="run only these parts")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where the results go (default %(default)s)")
     args = parser.parse_args(argv)
     ok, reason = netns_available()
     if not ok:
@@ -1108,8 +1134,9 @@ def main(argv: list[str] | None = None) -> int:
     res["runtime_s"] = round(time.monotonic() - started, 1)
     res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     res["markdown"] = print_report(res)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    print(f"\nJSON: {args.json}")
     if failed is not None:
         return 130 if isinstance(failed, (KeyboardInterrupt, SystemExit)) else 1
     return 0

@@ -226,3 +226,32 @@ def test_a_stop_during_the_quorum_wait_ends_the_daemon_at_once(service):
     assert daemons.stop("controld", 1, timeout=15) == 0, daemons.tails("controld", [1])
     assert time.monotonic() - started < 5
     assert "stopped during startup" in daemons.tails("controld", [1])
+
+
+def test_pipelined_writes_reach_every_node_in_the_order_sent(service):
+    _cluster, daemons = service
+    sys.path.insert(0, str(COLLECTIONS))
+    from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import CheckpointClient
+
+    attrs = {
+        "creation_flags": 0,
+        "checkpoint_size": 16 * 64,
+        "retention_duration": 0,
+        "max_sections": 16,
+        "max_section_size": 64,
+        "max_section_id_size": 16,
+    }
+    sections = [f"s{n:02d}".encode() for n in range(16)]
+    with CheckpointClient(daemons.socket(1), timeout=10) as writer:
+        handle = writer.create("piped", attrs)
+        for section in sections:
+            writer.section_create(handle, section, b"-")
+        writes = [(sections[n % 16], f"{n:06d}".encode()) for n in range(3000)]
+        assert writer.section_overwrite_many(handle, writes, window=256) == [None] * 3000
+        # Every node holds the last write of each section: all 3000 applied, in the order sent.
+        expected = dict(writes)  # the last value written to each section
+        for node in NODES:
+            with CheckpointClient(daemons.socket(node), timeout=10) as reader:
+                opened = reader.open("piped")
+                assert {s: reader.section_read(opened, s) for s in sections} == expected, f"node {node}"
+        writer.close(handle)

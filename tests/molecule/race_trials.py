@@ -57,7 +57,7 @@ CASES = tuple(case.value for case in _load_error_model().Case)
 VARIANTS = ("barrier", "bandaid")
 REMOTE_DIR = "/usr/lib/quorate/race"
 # What a node needs in REMOTE_DIR, relative to the repository: the agent and the two files it reuses
-# unchanged (molecule/race/verify.yml copies the same list; bench/bench_cluster.py uses this one).
+# unchanged (bench/bench_cluster.py ships these; molecule/race/verify.yml asks --list-node-files).
 NODE_FILES = ("tests/molecule/race_node.py", "plugins/modules/ckpt_wait.py", "bench/ckpt_node_driver.py")
 NODE_PYTHONPATH = "/usr/lib/quorate/quorate_node.zip"
 # How far ahead the common start instant lies: enough for the start lines to reach every node.
@@ -376,6 +376,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv) == ["--list-node-files"]:
+        print("\n".join(NODE_FILES))  # for molecule/race/verify.yml: one list of what the nodes need
+        return 0
     signal.signal(signal.SIGTERM, _terminate)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--node", action="append", type=parse_node, required=True, help="NAME,ADDRESS,NODEID")

@@ -432,6 +432,40 @@ def test_race_summary_per_size_gives_rates_time_to_ready_and_top_failures():
     json.dumps(summary)  # goes into cluster.json as is
 
 
-def test_race_ships_the_harness_node_files_that_exist():
+def test_race_ships_the_harness_node_files_that_exist(capsys):
     for rel in race_trials.NODE_FILES:
         assert (REPO / rel).is_file(), rel
+    # molecule/race/verify.yml copies what this prints: the same list, not a copy of it.
+    assert race_trials.main(["--list-node-files"]) == 0
+    assert tuple(capsys.readouterr().out.split()) == race_trials.NODE_FILES
+    assert "--list-node-files" in (REPO / "molecule" / "race" / "verify.yml").read_text()
+
+
+def test_a_pipelined_row_is_judged_with_the_others_and_labelled_by_its_window(sample, tmp_path):
+    run, checkpoint, cluster = sample
+    checkpoint["throughput"]["replicated"].append(
+        {
+            "clients": 1,
+            "window": 256,
+            "in_flight": 256,
+            "label": "1 pipelined connection, 256 in flight",
+            "writes_per_s": 4200.0,
+            "mb_per_s": 4.301,
+            "ratio_to_raw": 0.933,
+            "pass": True,
+            "raw_same_window": {"msgs_per_s": 4400.0, "mb_per_s": 4.506},
+            "ratio_to_raw_same_window": 0.9545,
+        }
+    )
+    checkpoint["throughput"]["pass"] = True
+    rows = rows_by_what(run_all.judge(checkpoint, cluster))
+    writes = rows["replicated 1 KiB `section_overwrite` vs raw CPG multicast, 3 netns nodes"]
+    assert writes["result"] == "PASS"
+    assert writes["measured"] == "best 93.3 % of raw (1 pipelined connection, 256 in flight, 4200 writes/s)"
+    text = run_all.render(run, checkpoint, cluster, {})
+    assert (
+        "| `section_overwrite` | 1 pipelined connection, 256 in flight | 4200 writes/s | 4.301 | 93.3 % | "
+        "4400 msgs/s (ours 95 % of it) | PASS |" in text
+    )
+    assert "| `section_overwrite` | 64 clients | 1290 writes/s | 1.321 | 28.7 % | – | not met |" in text
+    assert "throughput" in run_all.plot(run, checkpoint, cluster, tmp_path)

@@ -414,3 +414,117 @@ def test_a_malformed_replicated_message_is_logged_and_the_service_goes_on(daemon
     assert "malformed state message" in caplog.text and "ignored" in caplog.text
     with CheckpointClient(daemon.socket_path) as client:
         assert client.status()["synced"]
+
+
+# -- pipelined calls (CheckpointClient.call_many) ----------------------------------------------
+
+
+def test_pipelined_overwrites_share_multicasts_and_keep_their_order(daemon, monkeypatch):
+    sent = []
+    real = LoopbackCpg.mcast
+
+    def spy(self, payload):
+        sent.append(len(decode_replication(bytes(payload))[0]))
+        real(self, payload)
+
+    attrs = dict(ATTRS, max_sections=8, checkpoint_size=8 * 256)
+    with CheckpointClient(daemon.socket_path) as client:
+        handle = client.create("piped", attrs)
+        for index in range(8):
+            client.section_create(handle, f"s{index}", b"-")
+        monkeypatch.setattr(LoopbackCpg, "mcast", spy)
+        writes = [(f"s{n % 8}", str(n).encode()) for n in range(400)]
+        assert client.section_overwrite_many(handle, writes, window=64) == [None] * 400
+        # The last write of each section wins: the service applied them in the order sent.
+        for index in range(8):
+            assert client.section_read(handle, f"s{index}") == str(392 + index).encode()
+    assert sum(sent) == 400
+    assert len(sent) < 400  # writes in flight together went out in shared multicasts
+
+
+def test_pipelined_results_stay_with_their_calls(daemon):
+    with CheckpointClient(daemon.socket_path) as client:
+        handle = client.create("mixed", ATTRS)
+        client.section_create(handle, "s", b"0")
+        results = client.section_overwrite_many(handle, [("s", b"1"), ("absent", b"2"), ("s", b"3")], window=3)
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], AisException) and results[1].code is AisError.NOT_EXIST
+        values = client.call_many([("section_read", {"handle": handle, "section": b"s"}), ("status", {})])
+        assert values[0]["data"] == b"3" and "synced" in values[1]
+        assert client.section_read(handle, "s") == b"3"  # the connection is in step afterwards
+
+
+class _PipelineServer:
+    """Reads requests, records how many were outstanding, answers them in reverse order per read."""
+
+    def __init__(self, path, bad_reply=False):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(1)
+        self.bad_reply = bad_reply
+        self.outstanding_max = 0
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        conn, _addr = self.sock.accept()
+        reader = FrameReader()
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                ids = [body["id"] for _kind, body in reader.feed(data)]
+                self.outstanding_max = max(self.outstanding_max, len(ids))
+                if self.bad_reply:
+                    conn.sendall(reply(0, AisError.MESSAGE_ERROR, "a request is a map with op, id and args"))
+                    continue
+                conn.sendall(b"".join(reply(req_id, AisError.OK, n=req_id) for req_id in reversed(ids)))
+
+    def close(self):
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_call_many_reads_calls_lazily_and_keeps_at_most_the_window_in_flight(tmp_path):
+    server = _PipelineServer(str(tmp_path / "fake.sock"))
+    drawn = []
+
+    def calls():
+        for index in range(50):
+            drawn.append(index)
+            yield "status", {}
+
+    client = CheckpointClient(server.sock.getsockname(), timeout=5).connect()
+    results = client.call_many(calls(), window=4)
+    client.close_connection()
+    server.close()
+    assert drawn == list(range(50))
+    assert [r["n"] for r in results] == list(range(1, 51))  # matched by id, answered out of order
+    assert 1 <= server.outstanding_max <= 4
+
+
+def test_call_many_gives_up_the_connection_on_a_reply_it_cannot_place(tmp_path):
+    server = _PipelineServer(str(tmp_path / "fake.sock"), bad_reply=True)
+    client = CheckpointClient(server.sock.getsockname(), timeout=5).connect()
+    with pytest.raises(AisException) as info:
+        client.call_many([("status", {})] * 3)
+    assert info.value.code is AisError.MESSAGE_ERROR
+    assert client._sock is None  # out of step: closed, the next call reconnects
+    server.close()
+
+
+def test_call_many_times_out_and_checks_its_window(tmp_path):
+    path = str(tmp_path / "silent.sock")
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(path)
+    silent.listen(1)
+    client = CheckpointClient(path, timeout=0.2).connect()
+    with pytest.raises(ValueError, match="window"):
+        client.call_many([("status", {})], window=0)
+    with pytest.raises(AisException) as info:
+        client.call_many([("status", {})] * 2)
+    assert info.value.code is AisError.TIMEOUT and "2 replies missing" in str(info.value)
+    assert client.call_many([]) == []  # nothing to send, nothing to wait for
+    client.close_connection()
+    silent.close()
