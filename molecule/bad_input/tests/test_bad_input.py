@@ -92,6 +92,12 @@ CASES = [
         ["quorate_controld_dlm_unsupported must be one of: fail, skip"],
     ),
     (
+        # Host-specific: the check must look at every host, not only at the first one's values.
+        "controld-retention-negative-on-one-host",
+        on_host("n3", quorate_controld_local_retention=-1),
+        ["quorate_controld_local_retention: -1 must be a non-negative number"],
+    ),
+    (
         "checkpoint-prefix-too-long",
         on_every_host(quorate_controld_checkpoint_prefix="quorate:" + "x" * 250),
         ["quorate_controld_checkpoint_prefix:"],
