@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import selectors
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -37,8 +38,7 @@ DEFAULT_SOCKET = "/run/quorate/ckptd.sock"
 SOCKET_ENV = "QUORATE_CKPT_SOCKET"
 # Requests kept in flight by call_many(). The daemon packs what it has read into one multicast,
 # so a deeper window means fewer, larger multicasts (bench_checkpoint (c): 256 in flight on one
-# connection writes as fast as raw CPG floods); the replies stay far below the daemon's
-# per-client output limit, so a window never stalls the connection.
+# connection write 1 KiB sections about as fast as raw CPG floods 1 KiB messages).
 DEFAULT_WINDOW = 256
 MAX_WINDOW = 4096
 
@@ -138,70 +138,105 @@ class CheckpointClient:
         """Pipelined requests: up to ``window`` of them in flight on this connection.
 
         ``calls`` yields ``(op, args)`` pairs and is read lazily, as the window frees up, so a
-        generator may decide when to stop. Returns one result per call, in the order of
+        generator may decide when to stop. Returns one result per call sent, in the order of
         ``calls``: the reply's values (a dict), or the :class:`AisException` the service answered
-        for that call (TRY_AGAIN during a membership change, say: retrying it is the caller's
-        choice). The service applies the writes of one connection in the order they were sent;
-        a read among them is answered from the local copy at once, maybe before earlier writes.
-        A failure of the connection itself (timeout, hang-up, a bad frame) raises for the whole
-        batch and closes the connection: which of the calls in flight took effect is unknown.
+        for that call (TRY_AGAIN during a membership change, say).
+
+        The service applies one connection's writes in the order they were sent; a read among
+        them is answered from the local copy at once, maybe before earlier writes. After the
+        first call that fails, no further call is drawn from ``calls``: the list then ends with
+        the calls that were in flight (some of them may have succeeded after the failed one), so
+        a caller that resends everything from the first failure on keeps its order.
+
+        Requests are sent while replies are read, so large replies never stall the connection.
+        A failure of the connection itself (no progress within the timeout, hang-up, a bad
+        frame) raises for the whole batch and closes the connection: which of the calls in
+        flight took effect is unknown. An exception from ``calls`` itself is raised as it is,
+        and the connection, now out of step, is closed.
         """
         if not 1 <= window <= MAX_WINDOW:
             raise ValueError(f"window must be between 1 and {MAX_WINDOW}, got {window}")
         if self._sock is None:
             self.connect()
-        pending: dict[int, int] = {}  # request id -> index in results
+        sock = self._sock
+        pending: dict[int, tuple[int, Operation]] = {}  # request id -> (index in results, operation)
         results: list = []
         source = iter(calls)
-        exhausted = False
+        drawing = True  # until calls is exhausted or a call failed
+        out = bytearray()
         reader = FrameReader()
+        sel = selectors.DefaultSelector()
+        in_step = False
         try:
             if self._rbuf:
                 # Bytes read ahead by call(): the start of a stray frame at most, never a reply to us.
                 reader.feed(self._rbuf)
                 self._rbuf = b""
+            sock.setblocking(False)
+            sel.register(sock, selectors.EVENT_READ)
             while True:
-                batch = []
-                while not exhausted and len(pending) < window:
+                while drawing and len(pending) < window:
                     try:
                         op, args = next(source)
                     except StopIteration:
-                        exhausted = True
+                        drawing = False
                         break
+                    except Exception as exc:
+                        raise _CallerError() from exc
                     req_id = next(self._ids)
-                    pending[req_id] = len(results)
+                    pending[req_id] = (len(results), _operation(op, args))
                     results.append(None)
-                    batch.append(request(op, req_id, **args))
-                if batch:
-                    self._sock.sendall(b"".join(batch))
-                if not pending:
+                    out += request(op, req_id, **args)
+                if not pending:  # every request sent has its reply (and nothing is left to send)
+                    in_step = True
                     return results
-                data = self._sock.recv(256 * 1024)
+                sel.modify(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0))
+                ready = sel.select(self.timeout)
+                if not ready:
+                    raise AisException(
+                        AisError.TIMEOUT, f"no progress within {self.timeout}s, {len(pending)} replies missing"
+                    )
+                events = ready[0][1]
+                if events & selectors.EVENT_WRITE:
+                    try:
+                        del out[: sock.send(out)]
+                    except BlockingIOError:
+                        pass
+                if not events & selectors.EVENT_READ:
+                    continue
+                try:
+                    data = sock.recv(256 * 1024)
+                except BlockingIOError:
+                    continue
                 if not data:
                     raise AisException(AisError.LIBRARY, "the checkpoint service closed the connection")
                 for kind, body in reader.feed(data):
                     if kind != KIND_REPLY or not isinstance(body, dict):
                         continue
-                    index = pending.pop(body.get("id"), None)
-                    if index is None:
+                    entry = pending.pop(body.get("id"), None)
+                    if entry is None:
                         # Id 0: the service could not tell which request it answers.
-                        raise ProtocolError(f"reply not for a request in flight: {body.get('detail', body)}")
+                        raise ProtocolError(
+                            f"reply for request {body.get('id')!r}, which is not in flight: {body.get('detail', '')}"
+                        )
+                    index, operation = entry
                     try:
-                        results[index] = raise_for_reply(body, Operation.CALL)
+                        results[index] = raise_for_reply(body, operation)
                     except AisException as exc:
                         results[index] = exc
-        except TimeoutError as exc:
-            self.close_connection()
-            raise AisException(AisError.TIMEOUT, f"{len(pending)} replies missing after {self.timeout}s") from exc
+                        drawing = False
+        except _CallerError as exc:
+            raise exc.__cause__ from None
         except ProtocolError as exc:
-            self.close_connection()
             raise AisException(AisError.MESSAGE_ERROR, str(exc)) from exc
         except OSError as exc:
-            self.close_connection()
             raise AisException(AisError.LIBRARY, f"connection to the checkpoint service failed: {exc}") from exc
-        except AisException:
-            self.close_connection()
-            raise
+        finally:
+            sel.close()
+            if in_step:
+                sock.settimeout(self.timeout)  # blocking again, for call()
+            elif self._sock is sock:
+                self.close_connection()
 
     # -- the checkpoint API ------------------------------------------------------------------
 
@@ -262,6 +297,18 @@ class CheckpointClient:
 
     def section_iterate(self, handle: int) -> list:
         return self.call("section_iterate", handle=handle)["sections"]
+
+
+class _CallerError(Exception):
+    """Carries an exception raised by the caller's ``calls`` out of call_many's own handling."""
+
+
+def _operation(op: str, args: dict) -> Operation:
+    """How the retry policy classifies this call's errors (an open's NOT_EXIST is a case of its own)."""
+    if op != "open":
+        return Operation.CALL
+    flags = args.get("flags", 0)
+    return Operation.OPEN_CREATE if isinstance(flags, int) and flags & OPEN_CREATE else Operation.OPEN_READ
 
 
 def _b(value: bytes | str) -> bytes:

@@ -457,12 +457,14 @@ def test_pipelined_results_stay_with_their_calls(daemon):
 class _PipelineServer:
     """Reads requests, records how many were outstanding, answers them in reverse order per read."""
 
-    def __init__(self, path, bad_reply=False):
+    def __init__(self, path, bad_reply=False, try_again_id=None):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(1)
         self.bad_reply = bad_reply
+        self.try_again_id = try_again_id
         self.outstanding_max = 0
+        self.replied = 0
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
@@ -479,7 +481,13 @@ class _PipelineServer:
                 if self.bad_reply:
                     conn.sendall(reply(0, AisError.MESSAGE_ERROR, "a request is a map with op, id and args"))
                     continue
-                conn.sendall(b"".join(reply(req_id, AisError.OK, n=req_id) for req_id in reversed(ids)))
+                self.replied += len(ids)
+                conn.sendall(
+                    b"".join(
+                        reply(i, AisError.TRY_AGAIN) if i == self.try_again_id else reply(i, AisError.OK, n=i)
+                        for i in reversed(ids)
+                    )
+                )
 
     def close(self):
         self.thread.join(5)
@@ -492,6 +500,8 @@ def test_call_many_reads_calls_lazily_and_keeps_at_most_the_window_in_flight(tmp
 
     def calls():
         for index in range(50):
+            # Never more than the window ahead of the replies: the next call waits for one.
+            assert index - server.replied <= 4
             drawn.append(index)
             yield "status", {}
 
@@ -501,7 +511,54 @@ def test_call_many_reads_calls_lazily_and_keeps_at_most_the_window_in_flight(tmp
     server.close()
     assert drawn == list(range(50))
     assert [r["n"] for r in results] == list(range(1, 51))  # matched by id, answered out of order
-    assert 1 <= server.outstanding_max <= 4
+    assert server.outstanding_max == 4  # the window was used, not one request at a time
+
+
+def test_after_a_failed_call_no_further_call_is_sent(tmp_path):
+    server = _PipelineServer(str(tmp_path / "fake.sock"), try_again_id=10)
+    client = CheckpointClient(server.sock.getsockname(), timeout=5).connect()
+    results = client.call_many([("status", {})] * 50, window=4)
+    assert isinstance(results[9], AisException) and results[9].code is AisError.TRY_AGAIN
+    # Only what was in flight with it came back; the caller resends from the failure on.
+    assert 10 <= len(results) <= 13 and all(isinstance(r, dict) for r in results[:9] + results[10:])
+    assert client.call("status")["n"] == len(results) + 1  # in step: the next call is answered
+    client.close_connection()
+    server.close()
+
+
+@pytest.mark.parametrize("error", [KeyError("no such section"), OSError("data file unreadable")])
+def test_an_error_of_the_callers_calls_is_raised_as_it_is_and_drops_the_connection(tmp_path, error):
+    server = _PipelineServer(str(tmp_path / "fake.sock"))
+
+    def calls():
+        yield "status", {}
+        yield "status", {}
+        raise error
+
+    client = CheckpointClient(server.sock.getsockname(), timeout=5).connect()
+    with pytest.raises(type(error)) as info:
+        client.call_many(calls())
+    assert info.value is error  # not turned into a service error
+    assert client._sock is None  # its replies are still in flight: out of step
+    server.close()
+
+
+def test_large_replies_and_large_requests_in_one_pipeline_do_not_stall(daemon):
+    attrs = dict(ATTRS, max_sections=2, checkpoint_size=2 << 20, max_section_size=1 << 20)
+    big, half = b"r" * (512 << 10), b"w" * (256 << 10)
+    with CheckpointClient(daemon.socket_path, timeout=5) as client:
+        handle = client.create("big", attrs)
+        client.section_create(handle, "r", big)
+        client.section_create(handle, "w", b"-")
+        # 12 MiB of replies against 6 MiB of requests: more than the daemon buffers for one client.
+        calls = []
+        for _n in range(24):
+            calls.append(("section_read", {"handle": handle, "section": b"r"}))
+            calls.append(("section_overwrite", {"handle": handle, "section": b"w", "data": half}))
+        results = client.call_many(calls, window=48)
+        assert [r.get("data") == big for r in results[::2]] == [True] * 24
+        assert results[1::2] == [{}] * 24
+        assert client.section_read(handle, "w") == half
 
 
 def test_call_many_gives_up_the_connection_on_a_reply_it_cannot_place(tmp_path):
