@@ -22,7 +22,10 @@ options:
     type: str
     required: true
   settings:
-    description: The cluster-wide settings of that role.
+    description:
+      - The cluster-wide settings of that role.
+      - For V(corosync), C(per_host) may map each host to its own C(totem), C(quorum) and C(cluster_name);
+        each must then be the same on every host.
     type: dict
     required: true
 """
@@ -53,7 +56,13 @@ from ansible_collections.quorate.cluster.plugins.module_utils.cluster_preflight 
 
 def preflight_errors(hosts: dict, kind: str, settings: dict) -> list:
     if kind == "corosync":
-        return corosync_errors(hosts, settings.get("totem"), settings.get("quorum", {}), settings.get("cluster_name"))
+        return corosync_errors(
+            hosts,
+            settings.get("totem"),
+            settings.get("quorum", {}),
+            settings.get("cluster_name"),
+            settings.get("per_host"),
+        )
     if kind == "controld":
         return controld_errors(
             settings.get("daemons"), settings.get("prefix"), settings.get("fs_name"), settings.get("local_retention")

@@ -22,9 +22,33 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def corosync_errors(hosts: dict, totem: dict, quorum: dict, cluster_name: Any) -> list[str]:
-    """``hosts``: inventory name -> its hostvars (only the quorate_* ones are read)."""
+# The settings that make one cluster: every node must hold the same.
+CLUSTER_WIDE = ("totem", "quorum", "cluster_name")
+
+
+def corosync_errors(
+    hosts: dict, totem: dict, quorum: dict, cluster_name: Any, per_host: dict | None = None
+) -> list[str]:
+    """``hosts``: inventory name -> its hostvars (only the quorate_* ones are read).
+
+    ``per_host``: inventory name -> that host's own ``totem``, ``quorum`` and ``cluster_name``
+    (host_vars may differ); each must be the same on every host. The values checked are
+    ``totem``, ``quorum`` and ``cluster_name``: the first host's.
+    """
     errors: list[str] = []
+    for key in CLUSTER_WIDE:
+        groups: list[tuple[Any, list]] = []
+        for host, settings in sorted((per_host or {}).items()):
+            value = (settings or {}).get(key)
+            for seen, owners in groups:
+                if seen == value:
+                    owners.append(host)
+                    break
+            else:
+                groups.append((value, [host]))
+        if len(groups) > 1:
+            held = "; ".join(f"{', '.join(owners)}: {value!r}" for value, owners in groups)
+            errors.append(f"quorate_corosync_{key} must be the same on every host of the cluster ({held})")
     if not isinstance(cluster_name, str) or not _NAME_RE.match(cluster_name or "") or len(cluster_name) > 32:
         errors.append(
             f"quorate_corosync_cluster_name: {cluster_name!r} must be 1..32 characters of letters, digits, _ . : -"

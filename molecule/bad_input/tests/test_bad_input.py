@@ -44,6 +44,13 @@ def on_every_host(**values):
     return change
 
 
+def totem_on(host: str, **values):
+    def change(hosts: dict) -> None:
+        hosts[host]["quorate_corosync_totem"] = dict(hosts[host]["quorate_corosync_totem"], **values)
+
+    return change
+
+
 def without(host: str, name: str):
     def change(hosts: dict) -> None:
         del hosts[host][name]
@@ -66,6 +73,12 @@ CASES = [
         "consensus-below-1.2-x-token",
         totem(consensus=3500),
         ["quorate_corosync_totem.consensus: 3500 is below 1.2 x the effective token"],
+    ),
+    (
+        # Host-specific: a cluster-wide setting that one host holds differently (here also invalid).
+        "token-zero-on-one-host",
+        totem_on("n3", token=0),
+        ["quorate_corosync_totem must be the same on every host of the cluster", "n3: {"],
     ),
     ("nodeid-used-twice", on_host("n3", quorate_corosync_nodeid=1), ["quorate_corosync_nodeid: 1 is used by n1, n3"]),
     (

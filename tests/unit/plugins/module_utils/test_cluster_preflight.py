@@ -124,3 +124,17 @@ def test_of_each_host_the_check_reads_only_what_the_corosync_role_records_as_che
     )
     for name in read:
         assert f"'{name}'" in recorded[1], f"{name} is read by the check but not recorded as checked"
+
+
+def test_the_cluster_wide_settings_must_agree_on_every_host():
+    same = {"totem": TOTEM, "quorum": {}, "cluster_name": "quorate"}
+    per_host = {"n1": same, "n2": same, "n3": same}
+    assert corosync_errors(hosts(), TOTEM, {}, "quorate", per_host) == []
+    per_host["n3"] = dict(same, totem=dict(TOTEM, token=0))
+    per_host["n2"] = dict(same, cluster_name="other")
+    errors = corosync_errors(hosts(), TOTEM, {}, "quorate", per_host)
+    assert errors == [
+        "quorate_corosync_totem must be the same on every host of the cluster "
+        "(n1, n2: {'token': 3000, 'token_coefficient': 650}; n3: {'token': 0, 'token_coefficient': 650})",
+        "quorate_corosync_cluster_name must be the same on every host of the cluster (n1, n3: 'quorate'; n2: 'other')",
+    ]
