@@ -146,18 +146,20 @@ class CallbackModule(CallbackBase):
 
 
 def _barrier(payload: dict) -> dict:
-    return {key: payload[key] for key in ("attempts", "elapsed", "case") if key in payload}
+    return {key: payload[key] for key in ("attempts", "elapsed", "case", "status", "error") if key in payload}
 
 
 def barrier_marks(event: dict) -> list:
     """When the barrier of ``event`` passed: its end, or, for several checkpoints waited for in one
-    call, when each of them passed (the task's end minus the waits that came after it)."""
+    call, when each of them passed (the task's end minus the waits that came after it). A wait that
+    failed passed nothing: no mark."""
     checkpoints = event["barrier"].get("checkpoints") or []
     if not checkpoints or any(not isinstance(c.get("elapsed"), (int, float)) for c in checkpoints):
-        return [event["end"]]
+        return [] if event.get("status") == "failed" else [event["end"]]
     marks, later = [], 0.0
     for checkpoint in reversed(checkpoints):
-        marks.append(round(max(event["start"], event["end"] - later), 3))
+        if checkpoint.get("status") != "failed":
+            marks.append(round(max(event["start"], event["end"] - later), 3))
         later += checkpoint["elapsed"]
     return marks[::-1]
 

@@ -227,7 +227,7 @@ timing_source:
   type: str
   sample: cmap
 error:
-  description: On failure, the SA error name that ended the wait.
+  description: On failure, the SA error name that ended the wait (null when it timed out without one).
   returned: failure
   type: str
   sample: SA_AIS_ERR_NAME_TOO_LONG

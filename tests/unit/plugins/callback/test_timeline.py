@@ -98,8 +98,8 @@ def test_a_barrier_on_several_checkpoints_records_each_and_marks_when_each_passe
         "elapsed": 0.3,
         "case": "not_exist_read",
         "checkpoints": [
-            {"name": "quorate:controld:00000001", "attempts": 1, "elapsed": 0.1, "case": "none"},
-            {"name": "quorate:controld", "attempts": 3, "elapsed": 0.2, "case": "not_exist_read"},
+            {"name": "quorate:controld:00000001", "attempts": 1, "elapsed": 0.1, "case": "none", "status": "ok"},
+            {"name": "quorate:controld", "attempts": 3, "elapsed": 0.2, "case": "not_exist_read", "status": "ok"},
         ],
     }
     assert second["status"] == "failed" and len(second["barrier"]["checkpoints"]) == 1
@@ -115,7 +115,17 @@ def test_a_barrier_on_several_checkpoints_records_each_and_marks_when_each_passe
         ),
         pytest.param({"checkpoints": [{"elapsed": 5.0}, {"elapsed": 5.0}]}, [9.0, 10.0], id="not-before-the-start"),
         pytest.param({"checkpoints": [{"elapsed": None}, {"elapsed": 0.1}]}, [10.0], id="no-elapsed"),
+        pytest.param(
+            {"checkpoints": [{"elapsed": 0.5, "status": "ok"}, {"elapsed": 0.5, "status": "failed", "error": None}]},
+            [9.5],
+            id="the-failed-one-unmarked",
+        ),
     ],
 )
 def test_barrier_marks_fall_where_each_checkpoint_passed(barrier, marks):
     assert timeline.barrier_marks({"start": 9.0, "end": 10.0, "barrier": barrier}) == marks
+
+
+def test_a_failed_barrier_gets_no_mark():
+    event = {"start": 9.0, "end": 10.0, "status": "failed", "barrier": {"attempts": 117, "case": "try_again"}}
+    assert timeline.barrier_marks(event) == []
