@@ -182,7 +182,7 @@ class CheckpointClient:
                         drawing = False
                         break
                     except Exception as exc:
-                        raise _CallerError() from exc
+                        raise _CallerError(exc) from exc
                     req_id = next(self._ids)
                     pending[req_id] = (len(results), _operation(op, args))
                     results.append(None)
@@ -225,8 +225,8 @@ class CheckpointClient:
                     except AisException as exc:
                         results[index] = exc
                         drawing = False
-        except _CallerError as exc:
-            raise exc.__cause__ from None
+        except _CallerError as wrapped:
+            raise wrapped.error from None
         except ProtocolError as exc:
             raise AisException(AisError.MESSAGE_ERROR, str(exc)) from exc
         except OSError as exc:
@@ -301,6 +301,10 @@ class CheckpointClient:
 
 class _CallerError(Exception):
     """Carries an exception raised by the caller's ``calls`` out of call_many's own handling."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
 
 
 def _operation(op: str, args: dict) -> Operation:
