@@ -532,12 +532,18 @@ def run_writers_selector(args: argparse.Namespace) -> int:
     return _writers_result(clients, size, counts, latencies, errors, began, ended, cpu_s)
 
 
-def run_writers_threads(args: argparse.Namespace) -> int:
-    clients, size = args.clients, args.size
+def _timed_writers(args: argparse.Namespace, warm_up: Callable, timed: Callable) -> tuple:
+    """What both threaded modes share: one checkpoint, --clients threads, each with its own
+    connection, handle and section, released together into one timed window.
+
+    ``warm_up(client, handle, section, payload)`` runs before the window opens;
+    ``timed(index, client, handle, section, payload, stop_at, errors)`` writes until ``stop_at``.
+    Returns (errors, began, ended, cpu_s): the window as measured by this process.
+    """
     name, attrs = _writers_checkpoint(args)
     owner = CheckpointClient(args.socket, timeout=10.0).connect()
     owner_handle = owner.create(name, attrs)
-    payload = os.urandom(size)
+    payload = os.urandom(args.size)
     window: dict[str, float] = {}
 
     def open_window() -> None:
@@ -545,9 +551,7 @@ def run_writers_threads(args: argparse.Namespace) -> int:
         window["began"], window["cpu0"] = time.monotonic(), time.process_time()
         window["stop"] = window["began"] + args.duration
 
-    start_gate = threading.Barrier(clients + 1, action=open_window, timeout=30)
-    counts = [0] * clients
-    latencies: list[list[float]] = [[] for _c in range(clients)]
+    start_gate = threading.Barrier(args.clients + 1, action=open_window, timeout=30)
     errors: Counter = Counter()
 
     def writer(index: int) -> None:
@@ -556,22 +560,9 @@ def run_writers_threads(args: argparse.Namespace) -> int:
         try:
             handle = client.open(name, OPEN_READ | OPEN_WRITE)
             client.section_create(handle, section, payload)
-            for _warm in range(5):  # settle the connection and the ckptd before timing
-                client.section_overwrite(handle, section, payload)
+            warm_up(client, handle, section, payload)  # settle the connection and the ckptd before timing
             start_gate.wait()
-            stop_at = window["stop"]
-            lat = latencies[index]
-            while True:
-                before = time.monotonic()
-                if before >= stop_at:
-                    break
-                try:
-                    client.section_overwrite(handle, section, payload)
-                except AisException as exc:
-                    errors[exc.code.sa_name] += 1
-                    continue
-                lat.append(time.monotonic() - before)
-                counts[index] += 1
+            timed(index, client, handle, section, payload, window["stop"], errors)
             client.close(handle)
         except (AisException, threading.BrokenBarrierError) as exc:
             errors[f"setup:{type(exc).__name__}:{exc}"] += 1
@@ -580,86 +571,74 @@ def run_writers_threads(args: argparse.Namespace) -> int:
         finally:
             client.close_connection()
 
-    threads = [threading.Thread(target=writer, args=(i,), daemon=True) for i in range(clients)]
+    threads = [threading.Thread(target=writer, args=(i,), daemon=True) for i in range(args.clients)]
     for thread in threads:
         thread.start()
     try:
         start_gate.wait()
     except threading.BrokenBarrierError:
         window.setdefault("began", time.monotonic())
-    began = window["began"]
     for thread in threads:
         thread.join(args.duration + 30)
     ended = time.monotonic()
     cpu_s = time.process_time() - window["cpu0"] if "cpu0" in window else None
     _drop_checkpoint(owner, owner_handle, name, errors)
-    return _writers_result(clients, size, counts, latencies, errors, began, ended, cpu_s)
+    return errors, window["began"], ended, cpu_s
+
+
+def run_writers_threads(args: argparse.Namespace) -> int:
+    """--clients connections, one blocking overwrite in flight each."""
+    counts = [0] * args.clients
+    latencies: list[list[float]] = [[] for _c in range(args.clients)]
+
+    def warm_up(client, handle, section, payload) -> None:
+        for _warm in range(5):
+            client.section_overwrite(handle, section, payload)
+
+    def timed(index, client, handle, section, payload, stop_at, errors) -> None:
+        lat = latencies[index]
+        while True:
+            before = time.monotonic()
+            if before >= stop_at:
+                break
+            try:
+                client.section_overwrite(handle, section, payload)
+            except AisException as exc:
+                errors[exc.code.sa_name] += 1
+                continue
+            lat.append(time.monotonic() - before)
+            counts[index] += 1
+
+    errors, began, ended, cpu_s = _timed_writers(args, warm_up, timed)
+    return _writers_result(args.clients, args.size, counts, latencies, errors, began, ended, cpu_s)
 
 
 def run_writers_pipelined(args: argparse.Namespace) -> int:
     """--clients connections, each with --window overwrites of its section in flight."""
-    clients, size = args.clients, args.size
-    name, attrs = _writers_checkpoint(args)
-    owner = CheckpointClient(args.socket, timeout=10.0).connect()
-    owner_handle = owner.create(name, attrs)
-    payload = os.urandom(size)
-    window: dict[str, float] = {}
+    counts = [0] * args.clients
+    elapsed = [0.0] * args.clients
 
-    def open_window() -> None:
-        window["began"], window["cpu0"] = time.monotonic(), time.process_time()
-        window["stop"] = window["began"] + args.duration
+    def warm_up(client, handle, section, payload) -> None:
+        client.section_overwrite_many(handle, ((section, payload) for _w in range(args.window)), args.window)
 
-    start_gate = threading.Barrier(clients + 1, action=open_window, timeout=30)
-    counts = [0] * clients
-    elapsed = [0.0] * clients
-    errors: Counter = Counter()
-
-    def writer(index: int) -> None:
-        section = f"s{index:04d}".encode()
-        client = CheckpointClient(args.socket, timeout=10.0).connect()
-
+    def timed(index, client, handle, section, payload, stop_at, errors) -> None:
         def until_stop():
-            stop_at = window["stop"]
             while time.monotonic() < stop_at:
                 yield section, payload
 
-        try:
-            handle = client.open(name, OPEN_READ | OPEN_WRITE)
-            client.section_create(handle, section, payload)
-            client.section_overwrite_many(handle, ((section, payload) for _w in range(args.window)), args.window)
-            start_gate.wait()
-            results = client.section_overwrite_many(handle, until_stop(), args.window)
-            elapsed[index] = time.monotonic() - window["began"]
-            for result in results:
-                if result is None:
-                    counts[index] += 1
-                else:
-                    errors[result.code.sa_name] += 1
-            client.close(handle)
-        except (AisException, threading.BrokenBarrierError) as exc:
-            errors[f"setup:{type(exc).__name__}:{exc}"] += 1
-            if not start_gate.broken:
-                start_gate.abort()
-        finally:
-            client.close_connection()
+        results = client.section_overwrite_many(handle, until_stop(), args.window)
+        elapsed[index] = time.monotonic() - (stop_at - args.duration)
+        for result in results:
+            if result is None:
+                counts[index] += 1
+            else:
+                errors[result.code.sa_name] += 1
 
-    threads = [threading.Thread(target=writer, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    try:
-        start_gate.wait()
-    except threading.BrokenBarrierError:
-        window.setdefault("began", time.monotonic())
-    began = window["began"]
-    for thread in threads:
-        thread.join(args.duration + 30)
-    ended = time.monotonic()
-    cpu_s = time.process_time() - window["cpu0"] if "cpu0" in window else None
-    _drop_checkpoint(owner, owner_handle, name, errors)
+    errors, began, ended, cpu_s = _timed_writers(args, warm_up, timed)
     # Little's law per connection: W writes in flight at its rate -> the mean time of one write.
     little = [args.window * t / n for n, t in zip(counts, elapsed) if n]
     latencies = [[sum(little) / len(little)]] if little else [[]]
-    return _writers_result(clients, size, counts, latencies, errors, began, ended, cpu_s, args.window)
+    return _writers_result(args.clients, args.size, counts, latencies, errors, began, ended, cpu_s, args.window)
 
 
 def _ms(value: float | None) -> float | None:
