@@ -7,6 +7,8 @@ python hack/local_cluster.py down
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -32,6 +34,20 @@ def ansible_env(timeline_dir: Path) -> dict:
     )
 
 
+def wait_for_plot(png: Path, since: float, limit_s: float = 60.0) -> None:
+    """Until the timeline callback's background plot of a run begun at ``since`` (time.time()) is
+    written (atomically), at most ``limit_s``: the playbook timed next does not share the CPUs with
+    that plotting. Without matplotlib the callback draws nothing: nothing to wait for."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError):
+            if png.stat().st_mtime >= since:
+                return
+        time.sleep(0.2)
+
+
 def playbook(cluster: PodmanCluster, name: str, env: dict, quiet: bool = False) -> tuple[float, str]:
     started = time.monotonic()
     argv = [
@@ -54,8 +70,10 @@ def up(nodes: int) -> int:
     cluster.up()
     t_nodes = time.monotonic() - t0
     timeline = cluster.workdir / "timeline"
+    since = time.time()
     t_bringup, _log = playbook(cluster, "bringup", ansible_env(timeline))
     phases = json.loads((timeline / "timeline.json").read_text())["phases"]
+    wait_for_plot(timeline / "timeline.png", since)
     t_rerun, rerun_log = playbook(cluster, "bringup", ansible_env(cluster.workdir / "timeline-rerun"), quiet=True)
     changed = sorted(set(re.findall(r"changed=(\d+)", rerun_log)))
     playbook(cluster, "status", ansible_env(cluster.workdir / "timeline-status"))
