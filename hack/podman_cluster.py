@@ -115,9 +115,11 @@ class PodmanCluster:
         if self.ring_network:
             podman("network", "create", "--internal", "--subnet", f"{self.ring_subnet}.0/24", self.ring_network)
         for node in self.nodes:
-            networks = ["--network", f"{self.network}:ip={self.addr(node)}"]
+            # Named: with two networks podman otherwise hands out eth0/eth1 in no fixed order, and a
+            # test that cuts corosync's link (eth1) could cut the one Ansible uses.
+            networks = ["--network", f"{self.network}:ip={self.addr(node)},interface_name=eth0"]
             if self.ring_network:
-                networks += ["--network", f"{self.ring_network}:ip={self.ring_addr(node)}"]
+                networks += ["--network", f"{self.ring_network}:ip={self.ring_addr(node)},interface_name=eth1"]
             podman(
                 "create",
                 "--name", self.name(node),
