@@ -145,7 +145,7 @@ def bench_size(size: int, race_trials_per_variant: int = 0) -> dict[str, Any]:
         result["reruns_s"] = [again["seconds"] for again in reruns]
         result["rerun_s"] = statistics.median(result["reruns_s"])
         result["rerun_changed"] = max(again["changed"] for again in reruns)
-        log(f"bring-up {first['seconds']}s, re-runs {result['reruns_s']}s changed<={result['rerun_changed']}; rolling restart")
+        log(f"bring-up {first['seconds']}s, re-runs {result['reruns_s']} s, changed={result['rerun_changed']}")
         rolled = playbook(cluster, "rolling_restart", work / "tl-roll", "-e", "quorate_rolling_restart_force=true")
         rejoin = rejoin_times(rolled["events"])
         if len(rejoin) != size:

@@ -468,7 +468,8 @@ def scaling_section(cluster: dict[str, Any] | None, images: dict[str, str]) -> l
     if "scaling" in images:
         lines += [f"![bring-up, re-run, rolling restart and race success by cluster size]({images['scaling']})", ""]
     lines += [
-        "| nodes | nodes up | bring-up | re-run: median (each of 3), changed | rolling restart | Σ per-node rejoin | ratio (≤ 1.3) "
+        "| nodes | nodes up | bring-up | re-run: median (each of 3), changed | rolling restart | Σ per-node rejoin "
+        "| ratio (≤ 1.3) "
         "| no-op rolling restart, changed | race: barrier (ready p50 / max) | race: band-aid (ready p50 / max) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -482,8 +483,9 @@ def scaling_section(cluster: dict[str, Any] | None, images: dict[str, str]) -> l
             return f"{v['successes']}/{v['trials']} ({_s(v['ready_s']['p50'])} / {_s(v['ready_s']['max'])})"
 
         lines.append(
-            f"| {row['nodes']} | {_s(row['nodes_up_s'])} | {_s(row['bringup_s'])} | {_s(row['rerun_s'])}{_reruns(row)}, "
-            f"{row['rerun_changed']} | {_s(row['rolling_restart_s'])} | {_s(row['rejoin_sum_s'])} | "
+            f"| {row['nodes']} | {_s(row['nodes_up_s'])} | {_s(row['bringup_s'])} | "
+            f"{_s(row['rerun_s'])}{_reruns(row)}, {row['rerun_changed']} | "
+            f"{_s(row['rolling_restart_s'])} | {_s(row['rejoin_sum_s'])} | "
             f"{row['rolling_ratio']:.2f} | {_s(row['noop_rolling_restart_s'])}, {row['noop_changed']} | "
             f"{cell('barrier')} | {cell('bandaid')} |"
         )
