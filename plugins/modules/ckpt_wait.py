@@ -46,7 +46,8 @@ options:
       - Creation attributes, with O(mode=create) only.
       - Mutually exclusive with O(checkpoints).
     type: dict
-    suboptions:
+    # The same suboptions as checkpoints[].creation_attributes (one ATTRIBUTE_SPEC in the code).
+    suboptions: &creation_attributes
       checkpoint_size:
         description: Total bytes of section data.
         type: int
@@ -99,27 +100,7 @@ options:
       creation_attributes:
         description: Creation attributes, with O(checkpoints[].mode=create) only; as O(creation_attributes).
         type: dict
-        suboptions:
-          checkpoint_size:
-            description: Total bytes of section data.
-            type: int
-            default: 4096
-          retention_duration:
-            description: Nanoseconds the checkpoint outlives its last close.
-            type: int
-            default: 0
-          max_sections:
-            description: Maximum number of sections.
-            type: int
-            default: 16
-          max_section_size:
-            description: Maximum bytes per section.
-            type: int
-            default: 256
-          max_section_id_size:
-            description: Maximum bytes of a section id.
-            type: int
-            default: 64
+        suboptions: *creation_attributes
       sections:
         description: Section ids that must exist; their values are returned in that entry's C(sections).
         type: list
