@@ -75,6 +75,7 @@ class Client:
     reader: FrameReader = field(default_factory=FrameReader)
     out: bytearray = field(default_factory=bytearray)
     handles: dict = field(default_factory=dict)  # handle id -> (cid, open flags)
+    closing: set = field(default_factory=set)  # handles whose close is in flight: no longer usable
     closed: bool = False
     events: int = selectors.EVENT_READ  # what the selector watches for this client now (0: nothing)
     queued: int = 0  # bytes of its operations sent to the group and not yet delivered
@@ -268,6 +269,8 @@ class CheckpointDaemon:
             self.outgoing.append(pend.msg)
             self.pending[pend.msg["token"]] = pend
             return
+        if pend.op == "close" and client is not None:
+            client.closing.discard(pend.handle)
         if pend.op == "close" and result.code is AisError.OK and alive:
             client.handles.pop(pend.handle, None)
         if alive:
@@ -331,9 +334,12 @@ class CheckpointDaemon:
             self._send_op("unlink", {"name": args["name"]}, client, req_id)
         elif op == "close":
             handle = int(args["handle"])
-            if handle not in client.handles:
+            if handle not in client.handles or handle in client.closing:
                 self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
                 return
+            # As if closed at once: what this client pipelines after the close gets BAD_HANDLE, as it
+            # would one call at a time. A close that fails (TRY_AGAIN) gives the handle back.
+            client.closing.add(handle)
             self._send_op("close", {"cid": client.handles[handle][0], "handle": handle}, client, req_id, handle=handle)
         elif op in WRITE_OPS or op in READ_OPS:
             self._section_request(client, op, req_id, args)
@@ -342,7 +348,7 @@ class CheckpointDaemon:
 
     def _section_request(self, client: Client, op: str, req_id: int, args: dict) -> None:
         handle = int(args["handle"])
-        entry = client.handles.get(handle)
+        entry = None if handle in client.closing else client.handles.get(handle)
         if entry is None:
             self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
             return

@@ -503,6 +503,23 @@ def test_a_pipelining_client_queues_at_most_the_limit_until_its_writes_are_deliv
     writer.close_connection()
 
 
+def test_a_call_pipelined_after_the_close_of_its_handle_gets_bad_handle(daemon):
+    with CheckpointClient(daemon.socket_path) as client:
+        handle = client.create("closing", ATTRS)
+        client.section_create(handle, "s", b"0")
+        results = client.call_many(
+            [
+                ("close", {"handle": handle}),
+                ("section_overwrite", {"handle": handle, "section": b"s", "data": b"1"}),
+                ("close", {"handle": handle}),
+            ]
+        )
+        assert results[0] == {}
+        assert [r.code for r in results[1:]] == [AisError.BAD_HANDLE, AisError.BAD_HANDLE]
+        reader = client.open("closing", OPEN_READ)
+        assert client.section_read(reader, "s") == b"0"  # the write after the close never happened
+
+
 class _PipelineServer:
     """Reads requests, records how many were outstanding, answers them in reverse order per read."""
 
