@@ -248,8 +248,13 @@ class CheckpointClient:
 
     def open(self, name: str, flags: int = OPEN_READ, attrs: dict | None = None) -> int:
         """saCkptCheckpointOpen; returns the handle. ``attrs`` only together with CREATE."""
+        return self.open_info(name, flags, attrs)["handle"]
+
+    def open_info(self, name: str, flags: int = OPEN_READ, attrs: dict | None = None) -> dict:
+        """As :meth:`open`, with all the service tells: ``handle``, ``created`` (this open created
+        the checkpoint) and the checkpoint's ``attrs``."""
         operation = Operation.OPEN_CREATE if flags & OPEN_CREATE else Operation.OPEN_READ
-        return self.call("open", operation, name=name, flags=flags, attrs=attrs)["handle"]
+        return self.call("open", operation, name=name, flags=flags, attrs=attrs)
 
     def create(self, name: str, attrs: dict, exclusive: bool = False, read: bool = True) -> int:
         flags = OPEN_WRITE | OPEN_CREATE | (OPEN_READ if read else 0) | (OPEN_EXCLUSIVE if exclusive else 0)

@@ -57,8 +57,12 @@ BATCH_BYTES = 512 * 1024
 EXTRA_POLLS = 3
 # Messages of the sync protocol: always sent as version-1 payloads (a joiner reads only that).
 SYNC_MESSAGES = frozenset(("digest", "state", "state_part", "sync_done"))
-# Outgoing bytes buffered per client before we stop reading its requests (back-pressure).
+# Back-pressure: a client's requests are read only while its replies not yet sent stay within
+# CLIENT_OUT_LIMIT bytes and its operations not yet delivered within CLIENT_QUEUED_LIMIT (a
+# pipelining client could otherwise queue its whole window of large writes here).
 CLIENT_OUT_LIMIT = 8 * 1024 * 1024
+CLIENT_QUEUED_LIMIT = 16 * 1024 * 1024
+OP_OVERHEAD = 64  # bytes counted per queued operation besides its section id and data
 
 # Section operations answered from the local copy, and those multicast in agreed order.
 READ_OPS = {"section_read", "section_iterate"}
@@ -71,8 +75,10 @@ class Client:
     reader: FrameReader = field(default_factory=FrameReader)
     out: bytearray = field(default_factory=bytearray)
     handles: dict = field(default_factory=dict)  # handle id -> (cid, open flags)
+    closing: set = field(default_factory=set)  # handles whose close is in flight: no longer usable
     closed: bool = False
-    events: int = selectors.EVENT_READ  # what the selector watches for this client now
+    events: int = selectors.EVENT_READ  # what the selector watches for this client now (0: nothing)
+    queued: int = 0  # bytes of its operations sent to the group and not yet delivered
 
 
 @dataclass
@@ -84,6 +90,7 @@ class Pending:
     flags: int = 0
     internal: bool = False  # a close we issued for a dead client: re-send until applied
     msg: dict = field(default_factory=dict)
+    size: int = 0  # what it counts in its client's ``queued``
 
 
 class CheckpointDaemon:
@@ -250,6 +257,8 @@ class CheckpointDaemon:
     def _complete(self, pend: Pending, result: Result) -> None:
         client = pend.client
         alive = client is not None and not client.closed
+        if client is not None:
+            client.queued -= pend.size  # the reply below lets _watch read this client again
         if pend.op == "open" and result.code is AisError.OK:
             if alive:
                 client.handles[pend.handle] = (result.values["cid"], pend.flags)
@@ -260,6 +269,8 @@ class CheckpointDaemon:
             self.outgoing.append(pend.msg)
             self.pending[pend.msg["token"]] = pend
             return
+        if pend.op == "close" and client is not None:
+            client.closing.discard(pend.handle)
         if pend.op == "close" and result.code is AisError.OK and alive:
             client.handles.pop(pend.handle, None)
         if alive:
@@ -272,6 +283,9 @@ class CheckpointDaemon:
         token = next(self.tokens)
         msg = {"t": "op", "op": op, "token": token, "args": args}
         pend = Pending(client, req_id, op, msg=msg, **extra)
+        if client is not None:
+            pend.size = OP_OVERHEAD + len(args.get("section", b"")) + len(args.get("data", b""))
+            client.queued += pend.size
         self.pending[token] = pend
         self.outgoing.append(msg)
 
@@ -320,9 +334,12 @@ class CheckpointDaemon:
             self._send_op("unlink", {"name": args["name"]}, client, req_id)
         elif op == "close":
             handle = int(args["handle"])
-            if handle not in client.handles:
+            if handle not in client.handles or handle in client.closing:
                 self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
                 return
+            # As if closed at once: what this client pipelines after the close gets BAD_HANDLE, as it
+            # would one call at a time. A close that fails (TRY_AGAIN) gives the handle back.
+            client.closing.add(handle)
             self._send_op("close", {"cid": client.handles[handle][0], "handle": handle}, client, req_id, handle=handle)
         elif op in WRITE_OPS or op in READ_OPS:
             self._section_request(client, op, req_id, args)
@@ -331,7 +348,7 @@ class CheckpointDaemon:
 
     def _section_request(self, client: Client, op: str, req_id: int, args: dict) -> None:
         handle = int(args["handle"])
-        entry = client.handles.get(handle)
+        entry = None if handle in client.closing else client.handles.get(handle)
         if entry is None:
             self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
             return
@@ -383,13 +400,24 @@ class CheckpointDaemon:
                 self._drop_client(client)
                 return
             del client.out[:sent]
-        if not client.closed:
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.out else 0)
-            if len(client.out) > CLIENT_OUT_LIMIT:
-                events = selectors.EVENT_WRITE
-            if events != client.events:  # an epoll_ctl only when the interest changes
-                self.sel.modify(client.sock, events, ("client", client))
-                client.events = events
+        self._watch(client)
+
+    def _watch(self, client: Client) -> None:
+        """Watch the client for what it may do now: write while replies wait, read within the limits."""
+        if client.closed:
+            return
+        events = selectors.EVENT_WRITE if client.out else 0
+        if len(client.out) <= CLIENT_OUT_LIMIT and client.queued <= CLIENT_QUEUED_LIMIT:
+            events |= selectors.EVENT_READ
+        if events == client.events:  # an epoll_ctl only when the interest changes
+            return
+        if not client.events:
+            self.sel.register(client.sock, events, ("client", client))
+        elif not events:  # nothing to send and too much queued: a selector cannot watch for nothing
+            self.sel.unregister(client.sock)
+        else:
+            self.sel.modify(client.sock, events, ("client", client))
+        client.events = events
 
     def _accept(self) -> None:
         try:
@@ -423,6 +451,7 @@ class CheckpointDaemon:
                 self._send(client, reply(0, AisError.MESSAGE_ERROR, "clients send requests only"))
                 continue
             self.handle_request(client, body)
+        self._watch(client)  # stop reading once its queued operations reach the limit
 
     def _drop_client(self, client: Client) -> None:
         if client.closed:

@@ -19,7 +19,8 @@ description:
   - With O(checkpoints), one call waits for several checkpoints in turn, each exactly as a call with
     O(name) would, so a barrier on several checkpoints costs one round trip to the node instead of one
     task each.
-  - The handle is closed again before the module returns; the module never changes cluster state.
+  - The handle is closed again before the module returns. Only a O(mode=create) that finds no such
+    checkpoint changes cluster state: it creates it, and RV(changed) and RV(created) say so.
 author:
   - quorate.cluster developers (@quorate)
 extends_documentation_fragment:
@@ -37,6 +38,9 @@ options:
       - V(create) opens it with CREATE, READ and WRITE and O(creation_attributes); an existing
         checkpoint must have the same attributes. A checkpoint created by this probe is closed at
         once and follows its retention duration.
+      - In check mode V(create) opens read-only and creates nothing; a checkpoint that does not
+        exist yet is reported as one the call would create (RV(changed), RV(created)), without
+        waiting for its sections.
       - Mutually exclusive with O(checkpoints), whose entries have their own O(checkpoints[].mode).
     type: str
     choices: [read, create]
@@ -46,7 +50,8 @@ options:
       - Creation attributes, with O(mode=create) only.
       - Mutually exclusive with O(checkpoints).
     type: dict
-    suboptions:
+    # The same suboptions as checkpoints[].creation_attributes (one ATTRIBUTE_SPEC in the code).
+    suboptions: &creation_attributes
       checkpoint_size:
         description: Total bytes of section data.
         type: int
@@ -99,27 +104,7 @@ options:
       creation_attributes:
         description: Creation attributes, with O(checkpoints[].mode=create) only; as O(creation_attributes).
         type: dict
-        suboptions:
-          checkpoint_size:
-            description: Total bytes of section data.
-            type: int
-            default: 4096
-          retention_duration:
-            description: Nanoseconds the checkpoint outlives its last close.
-            type: int
-            default: 0
-          max_sections:
-            description: Maximum number of sections.
-            type: int
-            default: 16
-          max_section_size:
-            description: Maximum bytes per section.
-            type: int
-            default: 256
-          max_section_id_size:
-            description: Maximum bytes of a section id.
-            type: int
-            default: 64
+        suboptions: *creation_attributes
       sections:
         description: Section ids that must exist; their values are returned in that entry's C(sections).
         type: list
@@ -173,6 +158,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+created:
+  description: >-
+    Whether this call created the checkpoint (O(mode=create) only; in check mode: would create it).
+  returned: success, with O(name)
+  type: bool
+  sample: false
 sections:
   description: The requested sections, text with trailing NULs removed.
   returned: success, with O(name)
@@ -255,6 +246,11 @@ checkpoints:
       description: V(ok) when it opened with its sections, V(failed) when its wait ended in an error.
       type: str
       sample: ok
+    created:
+      description: Whether this call created it, as RV(created).
+      returned: when it opened
+      type: bool
+      sample: false
     sections:
       description: Its requested sections, as RV(sections).
       returned: when it opened
@@ -342,14 +338,23 @@ CHECKPOINT_SPEC = {
 RETURNED_REPORT_KEYS = ("attempts", "elapsed", "deadline", "errors", "case", "cases", "token_ms", "timing_source")
 
 
-def probe(client: CheckpointClient, name: str, mode: str, attrs: dict | None, sections: list) -> dict:
-    """One attempt: open, read the sections, close. Raises AisException."""
-    if mode == "create":
-        handle = client.open(name, OPEN_READ | OPEN_WRITE | OPEN_CREATE, dict(attrs, creation_flags=0))
-        operation = Operation.OPEN_CREATE
+def probe(client: CheckpointClient, name: str, mode: str, attrs: dict | None, sections: list, check_mode: bool):
+    """One attempt: open, read the sections, close; returns (sections, created). Raises AisException.
+
+    In check mode a create opens read-only and creates nothing: a checkpoint that does not exist yet
+    is one this call would create (created=True), and its sections are not waited for."""
+    operation = Operation.OPEN_CREATE if mode == "create" else Operation.OPEN_READ
+    created = False
+    if mode == "create" and not check_mode:
+        opened = client.open_info(name, OPEN_READ | OPEN_WRITE | OPEN_CREATE, dict(attrs, creation_flags=0))
+        handle, created = opened["handle"], bool(opened.get("created"))
     else:
-        handle = client.open(name, OPEN_READ)
-        operation = Operation.OPEN_READ
+        try:
+            handle = client.open(name, OPEN_READ)
+        except AisException as exc:
+            if mode == "create" and exc.code is AisError.NOT_EXIST:
+                return {}, True
+            raise
     try:
         values = {}
         for section in sections:
@@ -360,7 +365,7 @@ def probe(client: CheckpointClient, name: str, mode: str, attrs: dict | None, se
                     # Visible but not written yet: the writer is between its open and its write.
                     raise AisException(AisError.NOT_EXIST, f"section {section!r} not written yet", operation) from exc
                 raise
-        return {key: value.rstrip(b"\0").decode("utf-8", "backslashreplace") for key, value in values.items()}
+        return {key: value.rstrip(b"\0").decode("utf-8", "backslashreplace") for key, value in values.items()}, created
     finally:
         try:
             client.close(handle)
@@ -415,17 +420,19 @@ class WaitFailed(Exception):
         self.results = results
 
 
-def wait_each(retry: RetryClient, client: CheckpointClient, checkpoints: list[dict]) -> list[dict]:
+def wait_each(retry: RetryClient, client: CheckpointClient, checkpoints: list[dict], check_mode: bool) -> list[dict]:
     """Wait for each checkpoint in turn, each under its own deadline, over one connection.
 
-    Returns one entry per checkpoint (its name, ``status``, sections and retry report); raises
-    :class:`WaitFailed` at the first that fails, the ones after it untried."""
+    Returns one entry per checkpoint (its name, ``status``, ``created``, sections and retry report);
+    raises :class:`WaitFailed` at the first that fails, the ones after it untried."""
     results = []
     for checkpoint in checkpoints:
         name, mode = checkpoint["name"], checkpoint["mode"]
         try:
-            values, report = retry.call(
-                lambda n=name, m=mode, c=checkpoint: probe(client, n, m, c["creation_attributes"], c["sections"]),
+            (values, created), report = retry.call(
+                lambda n=name, m=mode, c=checkpoint: probe(
+                    client, n, m, c["creation_attributes"], c["sections"], check_mode
+                ),
                 Operation.OPEN_CREATE if mode == "create" else Operation.OPEN_READ,
                 reconnect=client.reconnect,
                 what=f"open of checkpoint {name!r}",
@@ -434,7 +441,8 @@ def wait_each(retry: RetryClient, client: CheckpointClient, checkpoints: list[di
             entry = {"name": name, "status": "failed", **_report_keys(failed.report.as_dict())}
             entry.update(error=failed.error.sa_name if failed.error else None, msg=str(failed))
             raise WaitFailed(failed, results + [entry]) from failed
-        results.append({"name": name, "status": "ok", "sections": values, **_report_keys(report.as_dict())})
+        entry = {"name": name, "status": "ok", "created": created, "sections": values}
+        results.append(dict(entry, **_report_keys(report.as_dict())))
     return results
 
 
@@ -481,7 +489,7 @@ def main() -> None:
     client = CheckpointClient(module.params["socket"])
     retry = RetryClient(policy, timing_source=runtime.totem_timing)
     try:
-        results = wait_each(retry, client, checkpoints)
+        results = wait_each(retry, client, checkpoints, module.check_mode)
     except WaitFailed as failed:
         if several:
             module.fail_json(
@@ -494,9 +502,11 @@ def main() -> None:
         module.fail_json(msg=single["msg"], error=single["error"], **_report_keys(single))
     finally:
         client.close_connection()
+    changed = any(entry["created"] for entry in results)  # a create that made a new checkpoint
     if several:
-        module.exit_json(changed=False, checkpoints=results, **summary(results))
-    module.exit_json(changed=False, sections=results[0]["sections"], **_report_keys(results[0]))
+        module.exit_json(changed=changed, checkpoints=results, **summary(results))
+    single = results[0]
+    module.exit_json(changed=changed, created=single["created"], sections=single["sections"], **_report_keys(single))
 
 
 if __name__ == "__main__":

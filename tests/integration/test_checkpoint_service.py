@@ -214,6 +214,22 @@ def test_ckpt_wait_reports_fatal_errors_at_once(service):
     assert 0.5 <= result["elapsed"] < 1.5
 
 
+def test_ckpt_wait_create_says_whether_it_created_and_creates_nothing_in_check_mode(service):
+    _cluster, daemons = service
+    args = {"name": "made-once", "mode": "create", "socket": daemons.socket(1)}
+    args["creation_attributes"] = {"retention_duration": 60 * 10**9}  # outlives the probe's close
+    failed, result = daemons.run_module(1, "ckpt_wait", dict(args, _ansible_check_mode=True))
+    assert not failed and result["changed"] and result["created"], result
+    failed, result = daemons.run_module(
+        1, "ckpt_wait", {"name": "made-once", "timeout": 0.5, "socket": daemons.socket(1)}
+    )
+    assert failed and result["error"] == "SA_AIS_ERR_NOT_EXIST"  # check mode created nothing
+    failed, result = daemons.run_module(1, "ckpt_wait", args)
+    assert not failed and result["changed"] and result["created"], result
+    failed, result = daemons.run_module(2, "ckpt_wait", dict(args, socket=daemons.socket(2)))
+    assert not failed and not result["changed"] and not result["created"], result  # another node sees it
+
+
 def test_a_stop_during_the_quorum_wait_ends_the_daemon_at_once(service):
     """systemctl stop while controld still waits for quorum: it ends now, not after its startup timeout."""
     cluster, daemons = service

@@ -31,6 +31,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckptd import (
     BATCH_BYTES,
     BATCH_MAX,
     EXTRA_POLLS,
+    OP_OVERHEAD,
     TICK_S,
     CheckpointDaemon,
 )
@@ -452,6 +453,71 @@ def test_pipelined_results_stay_with_their_calls(daemon):
         values = client.call_many([("section_read", {"handle": handle, "section": b"s"}), ("status", {})])
         assert values[0]["data"] == b"3" and "synced" in values[1]
         assert client.section_read(handle, "s") == b"3"  # the connection is in step afterwards
+
+
+def test_a_pipelining_client_queues_at_most_the_limit_until_its_writes_are_delivered(daemon, monkeypatch):
+    """Deliveries held back (a slow ring): the daemon stops reading the client's requests once its
+    undelivered writes reach CLIENT_QUEUED_LIMIT, and reads on, in order, as they are delivered."""
+    limit, value = 64 * 1024, b"v" * 1024
+    monkeypatch.setattr("ansible_collections.quorate.cluster.plugins.module_utils.ckptd.CLIENT_QUEUED_LIMIT", limit)
+    state, held = {"hold": False}, []
+    real_mcast, real_dispatch = LoopbackCpg.mcast, LoopbackCpg.dispatch
+
+    def release(self):  # in the daemon's thread only, so the order of multicasts is kept
+        while held and not state["hold"]:
+            real_mcast(self, held.pop(0))
+
+    def mcast(self, payload):
+        if state["hold"]:
+            held.append(bytes(payload))
+            return
+        release(self)
+        real_mcast(self, payload)
+
+    def dispatch(self, all_pending=True):
+        release(self)
+        real_dispatch(self, all_pending)
+
+    monkeypatch.setattr(LoopbackCpg, "mcast", mcast)
+    monkeypatch.setattr(LoopbackCpg, "dispatch", dispatch)
+    writer = CheckpointClient(daemon.socket_path).connect()
+    handle = writer.create("slow", dict(ATTRS, checkpoint_size=4096, max_section_size=2048))
+    writer.section_create(handle, "s", b"-")
+    state["hold"] = True
+    writes = [("s", value + str(n).encode()) for n in range(2000)]  # 2 MiB: 32 x the limit
+    results = {}
+    thread = threading.Thread(
+        target=lambda: results.update(done=writer.section_overwrite_many(handle, writes, window=4096)), daemon=True
+    )
+    thread.start()
+    time.sleep(1.0)  # the writer sends for as long as the daemon reads
+    queued = sum(pend.size for pend in list(daemon.pending.values()) if pend.client is not None)
+    # At most what one read (256 KiB) adds past the limit, not the 2 MiB sent.
+    assert limit <= queued <= limit + 256 * 1024 + len(writes[0][1]) + OP_OVERHEAD
+    assert thread.is_alive() and not results  # nothing delivered, nothing answered
+    state["hold"] = False
+    os.write(daemon.cpg.write_fd, b"x")  # wake the daemon: its next dispatch releases what is held
+    thread.join(30)
+    assert results["done"] == [None] * len(writes)
+    assert writer.section_read(handle, "s") == writes[-1][1]  # applied in the order sent
+    writer.close_connection()
+
+
+def test_a_call_pipelined_after_the_close_of_its_handle_gets_bad_handle(daemon):
+    with CheckpointClient(daemon.socket_path) as client:
+        handle = client.create("closing", ATTRS)
+        client.section_create(handle, "s", b"0")
+        results = client.call_many(
+            [
+                ("close", {"handle": handle}),
+                ("section_overwrite", {"handle": handle, "section": b"s", "data": b"1"}),
+                ("close", {"handle": handle}),
+            ]
+        )
+        assert results[0] == {}
+        assert [r.code for r in results[1:]] == [AisError.BAD_HANDLE, AisError.BAD_HANDLE]
+        reader = client.open("closing", OPEN_READ)
+        assert client.section_read(reader, "s") == b"0"  # the write after the close never happened
 
 
 class _PipelineServer:

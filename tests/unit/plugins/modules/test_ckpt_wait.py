@@ -92,6 +92,12 @@ class ScriptedService:
         self.handles[handle] = spec.get("sections", {})
         return handle
 
+    def open_info(self, name, flags=OPEN_READ, attrs=None):
+        return {
+            "handle": self.open(name, flags, attrs),
+            "created": self.checkpoints.get(name, {}).get("created", False),
+        }
+
     def section_read(self, handle, section):
         data = self.handles[handle].get(section.decode())
         if data is None:
@@ -247,3 +253,26 @@ def test_several_checkpoints_with_the_service_down_fail_bounded_at_the_first(run
     assert result["checkpoints"][0]["case"] == "reconnect" and result["error"] == "SA_AIS_ERR_LIBRARY"
     assert "quorate-ckptd" in result["msg"]
     assert 0.3 <= result["elapsed"] < 1.0
+
+
+def test_a_create_reports_whether_it_created_the_checkpoint(run_module, corosync, service):
+    service({"new": {"created": True}, "old": {}})
+    failed, result = run_module(ckpt_wait.main, {"name": "new", "mode": "create", "timeout": 5})
+    assert not failed and result["changed"] and result["created"]
+    failed, result = run_module(ckpt_wait.main, {"name": "old", "mode": "create", "timeout": 5})
+    assert not failed and not result["changed"] and not result["created"]
+    failed, result = run_module(ckpt_wait.main, {"name": "old", "timeout": 5})
+    assert not failed and not result["changed"] and not result["created"]
+
+
+def test_check_mode_creates_nothing_and_says_what_it_would_create(run_module, corosync, service):
+    fake = service({"old": {"sections": {"s": b"1"}}})
+    args = {"checkpoints": [{"name": "absent", "mode": "create", "sections": ["s"]}, {"name": "old", "mode": "create"}]}
+    failed, result = run_module(ckpt_wait.main, dict(args, timeout=5, _ansible_check_mode=True))
+    assert not failed, result
+    assert [flags for _name, flags, _attrs in fake.opens] == [OPEN_READ, OPEN_READ]  # never CREATE
+    assert [(e["name"], e["created"], e["sections"]) for e in result["checkpoints"]] == [
+        ("absent", True, {}),
+        ("old", False, {}),
+    ]
+    assert result["changed"] and result["attempts"] == 2
