@@ -20,7 +20,7 @@ description:
     O(name) would, so a barrier on several checkpoints costs one round trip to the node instead of one
     task each.
   - The handle is closed again before the module returns. Only a O(mode=create) that finds no such
-    checkpoint changes cluster state: it creates it, and RV(changed) and RV(created) say so.
+    checkpoint changes cluster state (it creates it), and C(changed) and RV(created) say so.
 author:
   - quorate.cluster developers (@quorate)
 extends_documentation_fragment:
@@ -39,7 +39,7 @@ options:
         checkpoint must have the same attributes. A checkpoint created by this probe is closed at
         once and follows its retention duration.
       - In check mode V(create) opens read-only and creates nothing; a checkpoint that does not
-        exist yet is reported as one the call would create (RV(changed), RV(created)), without
+        exist yet is reported as one the call would create (C(changed), RV(created)), without
         waiting for its sections.
       - Mutually exclusive with O(checkpoints), whose entries have their own O(checkpoints[].mode).
     type: str
