@@ -292,7 +292,8 @@ def judge(checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None) -> 
         )
         rows.append(
             {
-                "what": "re-run of the bring-up, 3 nodes (median of 3 runs)",
+                "what": "re-run of the bring-up, 3 nodes"
+                + (f" (median of {len(three['reruns_s'])} runs)" if len(three.get("reruns_s") or []) > 1 else ""),
                 "measured": f"{_s(three['rerun_s'])}{_reruns(three)}, changed={three['rerun_changed']}",
                 "beside": f"{three['rerun_s'] / three['bringup_s']:.2f} × the first bring-up",
                 "target": f"≤ {RERUN_TARGET_S:.0f} s, changed=0",

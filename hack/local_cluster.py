@@ -46,6 +46,7 @@ def wait_for_plot(png: Path, since: float, limit_s: float = 60.0) -> None:
             if png.stat().st_mtime >= since:
                 return
         time.sleep(0.2)
+    sys.stderr.write(f"note: no new {png} after {limit_s:.0f} s (the timeline plot failed?); going on\n")
 
 
 def playbook(cluster: PodmanCluster, name: str, env: dict, quiet: bool = False) -> tuple[float, str]:

@@ -160,7 +160,8 @@ EXAMPLES = r"""
 RETURN = r"""
 created:
   description: >-
-    Whether this call created the checkpoint (O(mode=create) only; in check mode: would create it).
+    Whether this call created the checkpoint (in check mode, would create it); always false with
+    O(mode=read).
   returned: success, with O(name)
   type: bool
   sample: false
@@ -312,6 +313,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     OPEN_READ,
     OPEN_WRITE,
 )
+from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import validate_attributes
 from ansible_collections.quorate.cluster.plugins.module_utils.module_support import (
     corosync_runtime,
     policy_from_params,
@@ -338,23 +340,35 @@ CHECKPOINT_SPEC = {
 RETURNED_REPORT_KEYS = ("attempts", "elapsed", "deadline", "errors", "case", "cases", "token_ms", "timing_source")
 
 
-def probe(client: CheckpointClient, name: str, mode: str, attrs: dict | None, sections: list, check_mode: bool):
-    """One attempt: open, read the sections, close; returns (sections, created). Raises AisException.
+def probe(client: CheckpointClient, name: str, mode: str, attrs: dict | None, sections: list, made: dict) -> dict:
+    """One attempt: open, read the sections, close; returns the sections. Raises AisException.
 
-    In check mode a create opens read-only and creates nothing: a checkpoint that does not exist yet
-    is one this call would create (created=True), and its sections are not waited for."""
+    ``made["created"]`` becomes true once an attempt created the checkpoint (a later attempt, after
+    a TRY_AGAIN on a section read, finds it existing). With ``made["check_mode"]`` a create opens
+    read-only and creates nothing: a checkpoint that does not exist yet is one this call would create
+    (its sections are not waited for); one with other creation attributes answers EXIST, as the
+    real open would."""
     operation = Operation.OPEN_CREATE if mode == "create" else Operation.OPEN_READ
-    created = False
-    if mode == "create" and not check_mode:
-        opened = client.open_info(name, OPEN_READ | OPEN_WRITE | OPEN_CREATE, dict(attrs, creation_flags=0))
-        handle, created = opened["handle"], bool(opened.get("created"))
+    create_attrs = dict(attrs, creation_flags=0) if mode == "create" else None
+    if mode == "create" and not made["check_mode"]:
+        opened = client.open_info(name, OPEN_READ | OPEN_WRITE | OPEN_CREATE, create_attrs)
+        made["created"] = made["created"] or bool(opened.get("created"))
     else:
+        if create_attrs is not None:
+            code, why, wanted = validate_attributes(create_attrs)
+            if code is not AisError.OK:
+                raise AisException(code, why, operation)
         try:
-            handle = client.open(name, OPEN_READ)
+            opened = client.open_info(name, OPEN_READ)
         except AisException as exc:
-            if mode == "create" and exc.code is AisError.NOT_EXIST:
-                return {}, True
+            if create_attrs is not None and exc.code is AisError.NOT_EXIST:
+                made["created"] = True
+                return {}
             raise
+        if create_attrs is not None and opened.get("attrs") not in (None, wanted):
+            client.close(opened["handle"])
+            raise AisException(AisError.EXIST, f"checkpoint {name!r} exists with other creation attributes", operation)
+    handle = opened["handle"]
     try:
         values = {}
         for section in sections:
@@ -365,7 +379,7 @@ def probe(client: CheckpointClient, name: str, mode: str, attrs: dict | None, se
                     # Visible but not written yet: the writer is between its open and its write.
                     raise AisException(AisError.NOT_EXIST, f"section {section!r} not written yet", operation) from exc
                 raise
-        return {key: value.rstrip(b"\0").decode("utf-8", "backslashreplace") for key, value in values.items()}, created
+        return {key: value.rstrip(b"\0").decode("utf-8", "backslashreplace") for key, value in values.items()}
     finally:
         try:
             client.close(handle)
@@ -428,10 +442,11 @@ def wait_each(retry: RetryClient, client: CheckpointClient, checkpoints: list[di
     results = []
     for checkpoint in checkpoints:
         name, mode = checkpoint["name"], checkpoint["mode"]
+        made = {"created": False, "check_mode": check_mode}
         try:
-            (values, created), report = retry.call(
-                lambda n=name, m=mode, c=checkpoint: probe(
-                    client, n, m, c["creation_attributes"], c["sections"], check_mode
+            values, report = retry.call(
+                lambda n=name, m=mode, c=checkpoint, d=made: probe(
+                    client, n, m, c["creation_attributes"], c["sections"], d
                 ),
                 Operation.OPEN_CREATE if mode == "create" else Operation.OPEN_READ,
                 reconnect=client.reconnect,
@@ -441,7 +456,7 @@ def wait_each(retry: RetryClient, client: CheckpointClient, checkpoints: list[di
             entry = {"name": name, "status": "failed", **_report_keys(failed.report.as_dict())}
             entry.update(error=failed.error.sa_name if failed.error else None, msg=str(failed))
             raise WaitFailed(failed, results + [entry]) from failed
-        entry = {"name": name, "status": "ok", "created": created, "sections": values}
+        entry = {"name": name, "status": "ok", "created": made["created"], "sections": values}
         results.append(dict(entry, **_report_keys(report.as_dict())))
     return results
 

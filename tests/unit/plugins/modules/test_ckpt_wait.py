@@ -93,12 +93,16 @@ class ScriptedService:
         return handle
 
     def open_info(self, name, flags=OPEN_READ, attrs=None):
-        return {
-            "handle": self.open(name, flags, attrs),
-            "created": self.checkpoints.get(name, {}).get("created", False),
-        }
+        handle = self.open(name, flags, attrs)
+        spec = self.checkpoints[name]
+        # "created": the first open that succeeds created it; "attrs": what the service holds.
+        return {"handle": handle, "created": spec.pop("created", False), "attrs": spec.get("attrs")}
 
     def section_read(self, handle, section):
+        spec = self.checkpoints[self.opens[handle - 1][0]]
+        if spec.get("try_again_reads", 0) > 0:  # a membership change between the open and the read
+            spec["try_again_reads"] -= 1
+            raise AisException(AisError.TRY_AGAIN, "synchronising")
         data = self.handles[handle].get(section.decode())
         if data is None:
             raise AisException(AisError.NOT_EXIST, "no such section")
@@ -276,3 +280,22 @@ def test_check_mode_creates_nothing_and_says_what_it_would_create(run_module, co
         ("old", False, {}),
     ]
     assert result["changed"] and result["attempts"] == 2
+
+
+def test_created_counts_an_earlier_attempt_that_created_the_checkpoint(run_module, corosync, service):
+    service({"new": {"created": True, "try_again_reads": 1, "sections": {"s": b"1"}}})
+    failed, result = run_module(ckpt_wait.main, {"name": "new", "mode": "create", "sections": ["s"], "timeout": 5})
+    assert not failed, result
+    assert result["attempts"] == 2 and result["case"] == "try_again"
+    assert result["created"] and result["changed"]  # the second open found what the first created
+
+
+def test_check_mode_answers_exist_for_other_creation_attributes_as_the_real_open(run_module, corosync, service):
+    held = {"creation_flags": 0, "checkpoint_size": 4096, "retention_duration": 0, "max_sections": 16}
+    held.update(max_section_size=256, max_section_id_size=64)
+    service({"same": {"attrs": held}, "other": {"attrs": dict(held, max_sections=2)}})
+    args = {"name": "same", "mode": "create", "timeout": 0.3, "_ansible_check_mode": True}
+    failed, result = run_module(ckpt_wait.main, args)
+    assert not failed and not result["changed"], result
+    failed, result = run_module(ckpt_wait.main, dict(args, name="other"))
+    assert failed and result["error"] == "SA_AIS_ERR_EXIST" and result["case"] == "exist_create", result
