@@ -340,14 +340,18 @@ CHECKPOINT_SPEC = {
 RETURNED_REPORT_KEYS = ("attempts", "elapsed", "deadline", "errors", "case", "cases", "token_ms", "timing_source")
 
 
-def probe(client: CheckpointClient, name: str, mode: str, attrs: dict | None, sections: list, made: dict) -> dict:
+def probe(
+    client: CheckpointClient, name: str, mode: str, attrs: dict | None, sections: list, made: dict | None = None
+) -> dict:
     """One attempt: open, read the sections, close; returns the sections. Raises AisException.
 
-    ``made["created"]`` becomes true once an attempt created the checkpoint (a later attempt, after
-    a TRY_AGAIN on a section read, finds it existing). With ``made["check_mode"]`` a create opens
-    read-only and creates nothing: a checkpoint that does not exist yet is one this call would create
-    (its sections are not waited for); one with other creation attributes answers EXIST, as the
-    real open would."""
+    Also run, with the first five arguments, by bench/ckpt_node_driver.py (the benchmark's and the
+    race scenario's barrier). ``made["created"]`` becomes true once an attempt created the
+    checkpoint (a later attempt, after a TRY_AGAIN on a section read, finds it existing). With
+    ``made["check_mode"]`` a create opens read-only and creates nothing: a checkpoint that does not
+    exist yet is one this call would create (its sections are not waited for); one with other
+    creation attributes answers EXIST, as the real open would."""
+    made = {"created": False, "check_mode": False} if made is None else made
     operation = Operation.OPEN_CREATE if mode == "create" else Operation.OPEN_READ
     create_attrs = dict(attrs, creation_flags=0) if mode == "create" else None
     if mode == "create" and not made["check_mode"]:

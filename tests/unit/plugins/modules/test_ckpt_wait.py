@@ -299,3 +299,13 @@ def test_check_mode_answers_exist_for_other_creation_attributes_as_the_real_open
     assert not failed and not result["changed"], result
     failed, result = run_module(ckpt_wait.main, dict(args, name="other"))
     assert failed and result["error"] == "SA_AIS_ERR_EXIST" and result["case"] == "exist_create", result
+
+
+def test_probe_runs_as_the_benchmark_driver_calls_it(service):
+    """bench/ckpt_node_driver.py (the bench's and the race scenario's barrier) calls probe() with five
+    arguments, on the nodes, outside Ansible: that call must keep working."""
+    fake = service({"g": {"sections": {"daemon_protocol": b"01 00\0"}}})
+    assert ckpt_wait.probe(fake, "g", "read", None, ["daemon_protocol"]) == {"daemon_protocol": "01 00"}
+    with pytest.raises(AisException) as info:
+        ckpt_wait.probe(fake, "missing", "read", None, [])
+    assert info.value.code is AisError.NOT_EXIST
