@@ -80,6 +80,10 @@ class Client:
     events: int = selectors.EVENT_READ  # what the selector watches for this client now (0: nothing)
     queued: int = 0  # bytes of its operations sent to the group and not yet delivered
 
+    def usable(self, handle: int) -> tuple | None:
+        """(cid, open flags) of an open handle whose close is not in flight, else None."""
+        return None if handle in self.closing else self.handles.get(handle)
+
 
 @dataclass
 class Pending:
@@ -334,13 +338,14 @@ class CheckpointDaemon:
             self._send_op("unlink", {"name": args["name"]}, client, req_id)
         elif op == "close":
             handle = int(args["handle"])
-            if handle not in client.handles or handle in client.closing:
+            entry = client.usable(handle)
+            if entry is None:
                 self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
                 return
             # As if closed at once: what this client pipelines after the close gets BAD_HANDLE, as it
             # would one call at a time. A close that fails (TRY_AGAIN) gives the handle back.
             client.closing.add(handle)
-            self._send_op("close", {"cid": client.handles[handle][0], "handle": handle}, client, req_id, handle=handle)
+            self._send_op("close", {"cid": entry[0], "handle": handle}, client, req_id, handle=handle)
         elif op in WRITE_OPS or op in READ_OPS:
             self._section_request(client, op, req_id, args)
         else:
@@ -348,7 +353,7 @@ class CheckpointDaemon:
 
     def _section_request(self, client: Client, op: str, req_id: int, args: dict) -> None:
         handle = int(args["handle"])
-        entry = None if handle in client.closing else client.handles.get(handle)
+        entry = client.usable(handle)
         if entry is None:
             self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
             return

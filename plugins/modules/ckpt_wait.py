@@ -341,20 +341,26 @@ RETURNED_REPORT_KEYS = ("attempts", "elapsed", "deadline", "errors", "case", "ca
 
 
 def probe(
-    client: CheckpointClient, name: str, mode: str, attrs: dict | None, sections: list, made: dict | None = None
+    client: CheckpointClient,
+    name: str,
+    mode: str,
+    attrs: dict | None,
+    sections: list,
+    check_mode: bool = False,
+    made: dict | None = None,
 ) -> dict:
     """One attempt: open, read the sections, close; returns the sections. Raises AisException.
 
     Also run, with the first five arguments, by bench/ckpt_node_driver.py (the benchmark's and the
     race scenario's barrier). ``made["created"]`` becomes true once an attempt created the
-    checkpoint (a later attempt, after a TRY_AGAIN on a section read, finds it existing). With
-    ``made["check_mode"]`` a create opens read-only and creates nothing: a checkpoint that does not
+    checkpoint (a later attempt, after a TRY_AGAIN on a section read, finds it existing). In
+    ``check_mode`` a create opens read-only and creates nothing: a checkpoint that does not
     exist yet is one this call would create (its sections are not waited for); one with other
     creation attributes answers EXIST, as the real open would."""
-    made = {"created": False, "check_mode": False} if made is None else made
+    made = {"created": False} if made is None else made
     operation = Operation.OPEN_CREATE if mode == "create" else Operation.OPEN_READ
     create_attrs = dict(attrs, creation_flags=0) if mode == "create" else None
-    if mode == "create" and not made["check_mode"]:
+    if mode == "create" and not check_mode:
         opened = client.open_info(name, OPEN_READ | OPEN_WRITE | OPEN_CREATE, create_attrs)
         made["created"] = made["created"] or bool(opened.get("created"))
     else:
@@ -446,11 +452,11 @@ def wait_each(retry: RetryClient, client: CheckpointClient, checkpoints: list[di
     results = []
     for checkpoint in checkpoints:
         name, mode = checkpoint["name"], checkpoint["mode"]
-        made = {"created": False, "check_mode": check_mode}
+        made = {"created": False}
         try:
             values, report = retry.call(
                 lambda n=name, m=mode, c=checkpoint, d=made: probe(
-                    client, n, m, c["creation_attributes"], c["sections"], d
+                    client, n, m, c["creation_attributes"], c["sections"], check_mode, d
                 ),
                 Operation.OPEN_CREATE if mode == "create" else Operation.OPEN_READ,
                 reconnect=client.reconnect,
