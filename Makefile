@@ -21,8 +21,11 @@ help:
 	@echo "make cluster-down  remove it"
 	@echo "make test          install what is needed, then run every test (unit, integration, sanity, lint, build)"
 
+# Installed, then proven: a throwaway container on a throwaway bridge network (one line naming a
+# missing package otherwise).
 host-deps:
 	@hack/install-host-deps.sh
+	@$(PYTHON) hack/podman_cluster.py check-network
 
 # The venv is rebuilt whenever the pins change.
 $(VENV)/.stamp: requirements-dev.txt

@@ -3,8 +3,12 @@
 # Runs as root on a fresh Debian 12 machine (CI) or a developer's; a no-op when all are there.
 set -euo pipefail
 
-# netavark: podman's network backend that gives an internal network's bridge its address.
-packages=(corosync iproute2 util-linux podman runc netavark aardvark-dns debootstrap openssh-client shellcheck rsync)
+# Everything not in a minimal Debian 12 (installed --no-install-recommends, so recommends count for
+# nothing). netavark: podman's network backend that gives an internal network's bridge its address;
+# it runs the iptables program (without it every container start fails). python3-venv: the venv.
+# apt-utils: apt-ftparchive indexes the local apt repository of the bare_nodes scenario.
+packages=(corosync iproute2 util-linux podman runc netavark aardvark-dns iptables debootstrap openssh-client
+    shellcheck rsync python3 python3-venv apt-utils ca-certificates)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -7,6 +7,7 @@ default ulimits (podman's defaults fail with "error setting rlimit"), a larger /
 
     python hack/podman_cluster.py up   [--nodes 3] [--prefix quorate]   # creates, writes the inventory
     python hack/podman_cluster.py down [--prefix quorate]
+    python hack/podman_cluster.py check-network    # can this host start a container on a bridge network?
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,6 +65,52 @@ def check_route(addr: str) -> None:
             "local podman bridge: is podman's netavark backend installed (hack/install-host-deps.sh)? "
             "Nothing was sent to the node."
         )
+
+
+# What podman prints when a host package is missing, and which package that is. netavark runs the
+# iptables program to set up a bridge network; a --no-install-recommends host lacks it (DESIGN 2).
+MISSING_PACKAGE_SIGNS = (
+    ("netavark: No such file or directory", "iptables"),
+    ("aardvark-dns", "aardvark-dns"),
+    ("netavark", "netavark"),
+    ("runc", "runc"),
+)
+
+
+def check_container_network() -> None:
+    """Start a throwaway container on a throwaway internal network, the way the nodes start.
+
+    Runs `true` from a root made of the host's own /usr/bin/true and its libraries: no image and
+    no registry needed. Raises SystemExit with one line naming the missing package.
+    """
+    if shutil.which("podman") is None:
+        raise SystemExit("check-network: podman is not installed: run hack/install-host-deps.sh as root")
+    network = f"quorate-netcheck-{os.getpid()}"
+    with tempfile.TemporaryDirectory(prefix="quorate-netcheck.") as root:
+        libs = subprocess.run(["ldd", "/usr/bin/true"], capture_output=True, text=True, check=True).stdout
+        for path in ["/usr/bin/true", *(w for w in libs.split() if w.startswith("/"))]:
+            target = Path(root + path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+        podman("network", "rm", "-f", network, check=False)
+        # A subnet no cluster of ours uses (they take 10.89.7x-9x); internal: no route out.
+        made = podman("network", "create", "--internal", "--subnet", "10.89.250.0/24", network, check=False)
+        try:
+            run = made if made.returncode else podman(
+                "run", "--rm", "--network", network, "--rootfs", root, "/usr/bin/true", check=False, timeout=60
+            )
+        finally:
+            podman("network", "rm", "-f", network, check=False)
+    if run.returncode == 0:
+        return
+    error = (run.stderr.strip().splitlines() or [f"exit {run.returncode}"])[-1]
+    for sign, package in MISSING_PACKAGE_SIGNS:
+        if sign in error:
+            raise SystemExit(
+                f"check-network: podman cannot start a container on a bridge network ({error}): "
+                f"install the Debian package {package} (hack/install-host-deps.sh lists it)"
+            )
+    raise SystemExit(f"check-network: podman cannot start a container on a bridge network: {error}")
 
 
 class PodmanCluster:
@@ -191,12 +239,16 @@ class PodmanCluster:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("action", choices=("up", "down", "check-network"))
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--prefix", default="quorate")
     parser.add_argument("--subnet-octet", type=int, default=77)
     parser.add_argument("--ring-octet", type=int, help="give corosync its own network 10.89.RING.0/24 (eth1)")
     args = parser.parse_args()
+    if args.action == "check-network":
+        check_container_network()
+        sys.stdout.write("check-network: podman starts containers on an internal bridge network\n")
+        return 0
     cluster = PodmanCluster(args.nodes, args.prefix, args.subnet_octet, args.ring_octet)
     if args.action == "down":
         cluster.down()
