@@ -96,8 +96,12 @@ def check_container_network() -> None:
         # A subnet no cluster of ours uses (they take 10.89.7x-9x); internal: no route out.
         made = podman("network", "create", "--internal", "--subnet", "10.89.250.0/24", network, check=False)
         try:
-            run = made if made.returncode else podman(
-                "run", "--rm", "--network", network, "--rootfs", root, "/usr/bin/true", check=False, timeout=60
+            run = (
+                made
+                if made.returncode
+                else podman(
+                    "run", "--rm", "--network", network, "--rootfs", root, "/usr/bin/true", check=False, timeout=60
+                )
             )
         finally:
             podman("network", "rm", "-f", network, check=False)
