@@ -78,3 +78,40 @@ def test_local_checkpoint_holds_this_nodes_max_protocol(host):
 def test_client_socket_is_root_only(host):
     sock = host.file("/run/quorate/ckptd.sock")
     assert sock.is_socket and sock.mode == 0o600 and sock.user == "root"
+
+
+def controld_prefix(host) -> str:
+    return hostvars(host).get("quorate_controld_checkpoint_prefix", "quorate:controld")
+
+
+def controld_checkpoints(host) -> set:
+    """The names the bring-up's controlds create: the global one and one per member node."""
+    prefix = controld_prefix(host)
+    status = json.loads(host.check_output("quorate-ckpt --json status"))
+    assert len(status["members"]) == len(nodes(host)), status
+    return {prefix} | {f"{prefix}:{nodeid:08x}" for nodeid, _pid in status["members"]}
+
+
+def test_quorate_ckpt_list_shows_the_controld_checkpoints(host):
+    # The command `make cluster` tells the operator to run (issue 13: it crashed).
+    result = host.run("quorate-ckpt list")
+    assert result.rc == 0 and result.stderr == "", result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "SECTIONS", "BYTES", "HANDLES", "RETENTION"], result.stdout
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    for name in controld_checkpoints(host):
+        assert name in rows and rows[name][1] == "2", result.stdout
+
+
+def test_quorate_ckpt_json_list_and_read_show_the_controld_checkpoints(host):
+    result = host.run("quorate-ckpt --json list")
+    assert result.rc == 0 and result.stderr == "", result.stderr
+    listing = {c["name"]: c for c in json.loads(result.stdout)}
+    expected = controld_checkpoints(host)
+    assert expected <= set(listing), sorted(listing)
+    for name in expected:
+        assert listing[name]["sections"] == 2 and not listing[name]["unlinked"], listing[name]
+        assert listing[name]["open_handles"] >= 1, listing[name]  # held by a running controld
+    result = host.run(f"quorate-ckpt --json read {controld_prefix(host)} daemon_protocol")
+    assert result.rc == 0 and result.stderr == "", result.stderr
+    assert json.loads(result.stdout)["text"] == "01 00"
