@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Build the podman node image once (debootstrap minbase + systemd + corosync + python3 + sshd);
-# later calls find it cached and return at once. Usage: hack/node-image.sh [IMAGE]
+# Build a podman node image once; later calls find it cached and return at once.
+#   hack/node-image.sh [IMAGE]         debootstrap minbase + systemd + corosync + python3 + sshd
+#   hack/node-image.sh --bare [IMAGE]  what a user's bare node has: systemd, sshd, python3, no corosync
 set -euo pipefail
 
-image="${1:-${QUORATE_NODE_IMAGE:-localhost/quorate-node:bookworm}}"
+bare=false
+if [ "${1:-}" = --bare ]; then
+    bare=true
+    shift
+fi
+if $bare; then
+    image="${1:-localhost/quorate-node-bare:bookworm}"
+    packages=systemd,systemd-sysv,python3,openssh-server,iproute2,procps
+else
+    image="${1:-${QUORATE_NODE_IMAGE:-localhost/quorate-node:bookworm}}"
+    packages=systemd,systemd-sysv,corosync,python3,openssh-server,iproute2,procps,libcpg4
+fi
 mirror="${QUORATE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-packages=systemd,systemd-sysv,corosync,python3,openssh-server,iproute2,procps,libcpg4
 
 if podman image exists "$image"; then
     exit 0
@@ -17,10 +28,17 @@ start=$(date +%s)
 echo "node-image: debootstrap bookworm into $root (about a minute, once)" >&2
 debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >/dev/null
 
-# The roles decide when corosync starts and with which configuration: no default config,
-# not enabled at boot. Units that make no sense in a container are masked.
-rm -f "$root/etc/corosync/corosync.conf"
-chroot "$root" systemctl disable corosync.service >/dev/null 2>&1 || true
+if $bare; then
+    # The nodes have no route out: their only package source is the one the corosync role is given
+    # (quorate_corosync_apt_repository); a Debian mirror here would only make apt-get update fail.
+    : > "$root/etc/apt/sources.list"
+else
+    # The roles decide when corosync starts and with which configuration: no default config,
+    # not enabled at boot.
+    rm -f "$root/etc/corosync/corosync.conf"
+    chroot "$root" systemctl disable corosync.service >/dev/null 2>&1 || true
+fi
+# Units that make no sense in a container are masked.
 for unit in systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
     systemd-networkd-wait-online.service getty@tty1.service console-getty.service; do
     chroot "$root" systemctl mask "$unit" >/dev/null 2>&1 || true

@@ -6,6 +6,7 @@ as to real machines). Facts from DESIGN 2: runtime runc (crun fails on this cgro
 default ulimits (podman's defaults fail with "error setting rlimit"), a larger /dev/shm.
 
     python hack/podman_cluster.py up   [--nodes 3] [--prefix quorate]   # creates, writes the inventory
+    python hack/podman_cluster.py up --bare --apt-repo build/apt-repo   # bare nodes + a local apt repo
     python hack/podman_cluster.py down [--prefix quorate]
     python hack/podman_cluster.py check-network    # can this host start a container on a bridge network?
 """
@@ -26,6 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "build"
 IMAGE = os.environ.get("QUORATE_NODE_IMAGE", "localhost/quorate-node:bookworm")
+# What a user's bare node has: systemd, sshd, python3; no corosync, no package source (hack/node-image.sh --bare).
+BARE_IMAGE = "localhost/quorate-node-bare:bookworm"
+APT_REPO_PORT = 8080
 CONTAINERS_CONF = BUILD / "podman" / "containers.conf"
 
 
@@ -118,8 +122,20 @@ def check_container_network() -> None:
 
 
 class PodmanCluster:
-    def __init__(self, nodes: int = 3, prefix: str = "quorate", subnet_octet: int = 77, ring_octet: int | None = None):
+    def __init__(
+        self,
+        nodes: int = 3,
+        prefix: str = "quorate",
+        subnet_octet: int = 77,
+        ring_octet: int | None = None,
+        bare: bool = False,
+        apt_repo: Path | None = None,
+    ):
         self.size = nodes
+        self.bare = bare
+        self.image = BARE_IMAGE if bare else IMAGE
+        # Served to the nodes over HTTP on their bridge's address, the only place they can reach.
+        self.apt_repo = apt_repo
         self.prefix = prefix
         self.network = f"{prefix}-net"
         self.subnet = f"10.89.{subnet_octet}"
@@ -130,6 +146,12 @@ class PodmanCluster:
         self.workdir = BUILD / prefix
         self.key = self.workdir / "id_ed25519"
         self.inventory = self.workdir / "inventory.yml"
+        self.apt_repo_pid = self.workdir / "apt-repo.pid"
+
+    @property
+    def apt_repository(self) -> str:
+        """The sources.list line that reaches the served repository from the nodes."""
+        return f"deb [trusted=yes] http://{self.subnet}.1:{APT_REPO_PORT}/ ./"
 
     def name(self, node: int) -> str:
         return f"{self.prefix}-n{node}"
@@ -151,6 +173,9 @@ class PodmanCluster:
 
     def down(self) -> None:
         """Remove every container and the network of this prefix (leftovers of any size)."""
+        from apt_repo import stop
+
+        stop(self.apt_repo_pid)
         for name in self.exists():
             podman("rm", "-f", "-t", "2", name, check=False)
         for network in (self.network, self.ring_network):
@@ -159,7 +184,12 @@ class PodmanCluster:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def up(self) -> None:
-        subprocess.run([str(REPO / "hack" / "node-image.sh"), IMAGE], check=True, env=podman_env())
+        image_script = [str(REPO / "hack" / "node-image.sh"), *(["--bare"] if self.bare else []), self.image]
+        subprocess.run(image_script, check=True, env=podman_env())
+        if self.apt_repo:
+            from apt_repo import build
+
+            build(self.apt_repo, self.image)
         self.down()  # names of a stopped run would collide
         self.workdir.mkdir(parents=True, exist_ok=True)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True)
@@ -181,7 +211,7 @@ class PodmanCluster:
                 "--shm-size=256m",
                 "--cap-add", "SYS_NICE,IPC_LOCK,NET_ADMIN,NET_RAW",
                 "--label", f"quorate.cluster={self.prefix}",
-                IMAGE,
+                self.image,
                 "/sbin/init",
             )  # fmt: skip
         pubkey = self.key.with_suffix(".pub").read_text()
@@ -189,6 +219,11 @@ class PodmanCluster:
             podman("start", self.name(node))
         for node in self.nodes:
             check_route(self.addr(node))
+        if self.apt_repo:
+            from apt_repo import serve
+
+            # The bridge has its address once the first node is on it (netavark creates it then).
+            serve(self.apt_repo, f"{self.subnet}.1", APT_REPO_PORT, self.apt_repo_pid)
         for node in self.nodes:
             subprocess.run(
                 ["podman", "exec", "-i", self.name(node), "sh", "-c", "umask 077; cat > /root/.ssh/authorized_keys"],
@@ -231,6 +266,7 @@ class PodmanCluster:
                     "-o LogLevel=ERROR",
                     "ansible_python_interpreter": "/usr/bin/python3",
                     "quorate_podman_container_prefix": self.prefix,
+                    **({"quorate_corosync_apt_repository": self.apt_repository} if self.apt_repo else {}),
                 },
             }
         }
@@ -248,12 +284,15 @@ def main() -> int:
     parser.add_argument("--prefix", default="quorate")
     parser.add_argument("--subnet-octet", type=int, default=77)
     parser.add_argument("--ring-octet", type=int, help="give corosync its own network 10.89.RING.0/24 (eth1)")
+    parser.add_argument("--bare", action="store_true", help="nodes without corosync (hack/node-image.sh --bare)")
+    parser.add_argument("--apt-repo", type=Path, help="build this local apt repository and serve it to the nodes")
     args = parser.parse_args()
     if args.action == "check-network":
         check_container_network()
         sys.stdout.write("check-network: podman starts containers on an internal bridge network\n")
         return 0
-    cluster = PodmanCluster(args.nodes, args.prefix, args.subnet_octet, args.ring_octet)
+    apt_repo = args.apt_repo.resolve() if args.apt_repo else None
+    cluster = PodmanCluster(args.nodes, args.prefix, args.subnet_octet, args.ring_octet, args.bare, apt_repo)
     if args.action == "down":
         cluster.down()
         return 0

@@ -67,9 +67,11 @@ class PlaybookRun:
     @classmethod
     def from_process(cls, proc: subprocess.CompletedProcess) -> PlaybookRun:
         output = _ANSI.sub("", proc.stdout + proc.stderr)
+        # The nodes' counts: the playbooks' first play (the inventory check) runs on the controller.
         recap = {
             match["host"]: {key: int(match[key]) for key in ("ok", "changed", "unreachable", "failed")}
             for match in _RECAP_LINE.finditer(output)
+            if match["host"] != "localhost"
         }
         return cls(proc.returncode, output, recap)
 

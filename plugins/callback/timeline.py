@@ -21,6 +21,9 @@ description:
     consecutive tasks of one role merged), with C(phase_seconds) per role and C(outside_seconds), the
     rest of C(total_seconds) (the play's own tasks such as fact gathering, and the controller between
     phases), so the role phases plus the outside add up to the recorded time.
+  - A play that runs on the controller alone (its hosts are C(localhost) only, such as the playbooks'
+    check that the inventory has the cluster's hosts) is not a node's work. Its tasks are not recorded,
+    and its time is outside any phase.
   - At the end of the run writes C(timeline.json) and, when matplotlib is available on the
     controller, a Gantt-style C(timeline.png) into the output directory, and prints where they are.
   - The PNG is drawn by a separate process started as the run ends (matplotlib alone takes about a
@@ -80,6 +83,11 @@ class CallbackModule(CallbackBase):
         self.spans: list = []  # per host: {host, phase, start, end}
         self.steps: list = []  # per task of the play: {phase, start, end}
         self.open_steps: dict = {}
+        self.recording = True
+
+    def v2_playbook_on_play_start(self, play) -> None:
+        hosts = play.hosts
+        self.recording = (hosts if isinstance(hosts, list) else [hosts]) != ["localhost"]
 
     def _open_step(self, task) -> None:
         now = time.time()
@@ -89,16 +97,21 @@ class CallbackModule(CallbackBase):
         self.open_steps[task._uuid] = step
 
     def v2_playbook_on_task_start(self, task, is_conditional) -> None:
-        self._open_step(task)
+        if self.recording:
+            self._open_step(task)
 
     def v2_playbook_on_handler_task_start(self, task) -> None:
         # A handler is its role's work: it counts for that role, where (when) it ran.
-        self._open_step(task)
+        if self.recording:
+            self._open_step(task)
 
     def v2_runner_on_start(self, host, task) -> None:
-        self.task_start[(task._uuid, host.get_name())] = time.time()
+        if self.recording:
+            self.task_start[(task._uuid, host.get_name())] = time.time()
 
-    def _span(self, result) -> dict:
+    def _span(self, result) -> dict | None:
+        if not self.recording:
+            return None
         task = result._task
         host = result._host.get_name()
         now = time.time()
@@ -113,6 +126,8 @@ class CallbackModule(CallbackBase):
     def _record(self, result, status: str) -> None:
         task = result._task
         span = self._span(result)
+        if span is None:
+            return
         action = task.action.rsplit(".", 1)[-1]
         event = {
             "host": span["host"],

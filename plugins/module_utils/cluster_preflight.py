@@ -135,3 +135,33 @@ def controld_errors(daemons: Any, prefix: Any, fs_name: Any, retention: Any) -> 
     if not isinstance(retention, (int, float)) or isinstance(retention, bool) or retention < 0:
         errors.append(f"quorate_controld_local_retention: {retention!r} must be a non-negative number of seconds")
     return errors
+
+
+def _loopback(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False  # a name: it may well reach another host
+
+
+def foreign_corosync(states: dict) -> dict:
+    """Nodes whose running corosync this collection did not configure, from their corosync_info results.
+
+    ``standalone``: its nodelist holds loopback addresses only, as the Debian package's default
+    configuration does; no other node can be in its cluster, so replacing it loses nothing.
+    ``members``: its nodelist reaches other hosts; replacing it takes the node out of that cluster,
+    so the role does it only when told to (quorate_corosync_takeover). ``described``: one phrase per
+    member for the message that says so.
+    """
+    standalone, members, described = [], [], []
+    for host in sorted(states):
+        state = states[host] or {}
+        if not state.get("running") or state.get("config_managed") is True:
+            continue
+        addrs = [str(addr) for addr in state.get("nodelist_addrs") or []]
+        if all(_loopback(addr) for addr in addrs):
+            standalone.append(host)
+        else:
+            members.append(host)
+            described.append(f"{host} (cluster {state.get('cluster_name')!r}, nodelist {', '.join(addrs)})")
+    return {"standalone": standalone, "members": members, "described": described}

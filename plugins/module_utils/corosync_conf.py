@@ -61,9 +61,19 @@ def _value(value: Any, section: str = "") -> str:
     return text
 
 
+# The first line of every file this collection writes: how the corosync role tells its own
+# configuration from one it would take over (the package's default, another tool's cluster).
+MANAGED_MARKER = "# Managed by the quorate.cluster.corosync role: local edits are overwritten."
+
+
+def is_managed(text: str) -> bool:
+    """Whether a corosync.conf was written by this collection (its first line is the marker)."""
+    return text.split("\n", 1)[0].rstrip() == MANAGED_MARKER
+
+
 def render(cluster_name: str, totem: dict, nodes: list, quorum: dict, logging: dict, keyfile: str) -> str:
     """The whole file. ``nodes``: [{nodeid, name, addrs: [...]}] in any order."""
-    lines = ["# Managed by the quorate.cluster.corosync role: local edits are overwritten.", "totem {"]
+    lines = [MANAGED_MARKER, "totem {"]
     lines.append("    version: 2")
     lines.append(f"    cluster_name: {_value(cluster_name)}")
     lines.append("    transport: knet")

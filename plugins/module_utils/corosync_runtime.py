@@ -198,6 +198,11 @@ class CorosyncRuntime:
         cmap = self.cmap("nodelist.node.")
         return sorted(int(v) for k, v in cmap.items() if k.endswith(".nodeid"))
 
+    def nodelist_addrs(self) -> list[str]:
+        """Every address of the configured nodelist (all links), sorted."""
+        cmap = self.cmap("nodelist.node.")
+        return sorted(str(v) for k, v in cmap.items() if re.search(r"\.ring\d+_addr$", k))
+
     def quorum(self) -> QuorumState:
         out = self._invoke([self.quorumtool, "-s", "-p"], ok_rcs=_QUORUMTOOL_OK_RCS)[1]
         return parse_quorumtool(out)

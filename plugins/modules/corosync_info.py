@@ -35,6 +35,10 @@ options:
     description: Where corosync's authkey is looked for (RV(authkey)).
     type: path
     default: /etc/corosync/authkey
+  config_path:
+    description: Where corosync.conf is looked for (RV(config_managed)).
+    type: path
+    default: /etc/corosync/corosync.conf
 attributes:
   check_mode:
     support: full
@@ -100,6 +104,15 @@ authkey:
       description: Owning group name (or gid when it has no name).
       type: str
   sample: {sha256: 5f0c9a..., mode: "0400", owner: root, group: root}
+config_managed:
+  description:
+    - Whether O(config_path) was written by this collection (its first line is the marker the
+      C(quorate.cluster.corosync) role writes); null when there is no such file.
+    - False with RV(running=true) means corosync runs with a configuration this collection did not
+      write, such as the one the Debian package starts with or another tool's cluster.
+  returned: always
+  type: bool
+  sample: true
 running:
   description: Whether corosync answered on this node.
   returned: always
@@ -204,6 +217,12 @@ cluster_name:
   returned: when running
   type: str
   sample: quorate
+nodelist_addrs:
+  description: Every address in the running nodelist (all links), sorted.
+  returned: when running
+  type: list
+  elements: str
+  sample: ["10.89.81.11", "10.89.81.12", "10.89.81.13"]
 """
 
 import grp
@@ -214,6 +233,7 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.quorate.cluster.plugins.module_utils.corosync_conf import is_managed
 from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime import (
     CMAPCTL,
     QUORUMTOOL,
@@ -287,7 +307,17 @@ def gather(runtime: CorosyncRuntime) -> dict:
         "quorum_flags": quorum.flags,
         "config_version": runtime.config_version(),
         "cluster_name": runtime.cluster_name(),
+        "nodelist_addrs": runtime.nodelist_addrs(),
     }
+
+
+def config_managed(path: str):
+    """True/False: whether the file carries this collection's marker; None when there is no file."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return is_managed(handle.readline())
+    except FileNotFoundError:
+        return None
 
 
 def main() -> None:
@@ -295,6 +325,7 @@ def main() -> None:
         argument_spec={
             "require_running": {"type": "bool", "default": True},
             "authkey_path": {"type": "path", "default": "/etc/corosync/authkey"},
+            "config_path": {"type": "path", "default": "/etc/corosync/corosync.conf"},
         },
         supports_check_mode=True,
     )
@@ -302,6 +333,10 @@ def main() -> None:
         node = {"authkey": authkey_fingerprint(module.params["authkey_path"])}
     except OSError as exc:
         module.fail_json(msg=f"cannot read {module.params['authkey_path']} (authkey_path): {exc}")
+    try:
+        node["config_managed"] = config_managed(module.params["config_path"])
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read {module.params['config_path']} (config_path): {exc}")
     node["installed"] = all(module.get_bin_path(tool) for tool in (CMAPCTL, QUORUMTOOL))
     node["service"] = service_state(module)
     if not node["installed"] and not module.params["require_running"]:

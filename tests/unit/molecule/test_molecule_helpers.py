@@ -113,3 +113,9 @@ def test_the_sampler_stops_during_its_pause():
         assert nodes.exhausted.wait(10)
     assert not sampler._thread.is_alive()
     assert len(sampler.samples) == 1
+
+
+def test_the_controllers_own_play_is_not_counted_among_the_nodes():
+    recap = "localhost                  : ok=1    changed=0    unreachable=0    failed=0    skipped=0\n"
+    run = helpers.PlaybookRun.from_process(completed(FAILED_RUN + recap, rc=2))
+    assert sorted(run.recap) == ["n1", "n2", "n3"]

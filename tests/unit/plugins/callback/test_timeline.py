@@ -256,3 +256,25 @@ def test_intervals_merge_a_run_of_one_phase_and_never_overlap():
         ("b", 2.0, 3.0, 1.0),
         ("a", 4.0, 5.0, 1.0),
     ]
+
+
+class _Play:
+    def __init__(self, hosts):
+        self.hosts = hosts
+
+
+def test_a_play_on_the_controller_alone_is_not_drawn_and_its_time_is_outside(tmp_path):
+    # The playbooks' first play checks the inventory on localhost: not a node, not a phase.
+    callback = timeline.CallbackModule()
+    callback._plugin_options = {"output_dir": str(tmp_path), "plot_in_background": False}
+    for hosts, host, role in ((["localhost"], "localhost", None), (["{{ quorate_hosts }}"], "n1", "corosync")):
+        callback.v2_playbook_on_play_start(_Play(hosts))
+        task = _Task(f"task on {host}", "ansible.builtin.assert", role)
+        callback.v2_playbook_on_task_start(task, False)
+        callback.v2_runner_on_start(_Named(host), task)
+        callback.v2_runner_on_ok(_Result(host, task, {"changed": False}))
+    callback.v2_playbook_on_stats(None)
+    data = json.loads((tmp_path / "timeline.json").read_text())
+    assert {p["host"] for p in data["phases"]} == {"n1"}
+    assert {e["host"] for e in data["events"]} == {"n1"}
+    assert set(data["play"]["phase_seconds"]) == {"corosync"}

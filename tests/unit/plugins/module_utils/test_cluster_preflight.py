@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.quorate.cluster.plugins.module_utils.cluster_preflight import (
     controld_errors,
     corosync_errors,
+    foreign_corosync,
 )
 
 REPO = Path(__file__).resolve().parents[4]
@@ -138,3 +139,34 @@ def test_the_cluster_wide_settings_must_agree_on_every_host():
         "(n1, n2: {'token': 3000, 'token_coefficient': 650}; n3: {'token': 0, 'token_coefficient': 650})",
         "quorate_corosync_cluster_name must be the same on every host of the cluster (n1, n3: 'quorate'; n2: 'other')",
     ]
+
+
+def _state(running=True, managed=False, addrs=("127.0.0.1",), name="debian"):
+    return {"running": running, "config_managed": managed, "nodelist_addrs": list(addrs), "cluster_name": name}
+
+
+def test_foreign_corosync_sorts_nodes_by_what_replacing_their_corosync_would_cost():
+    states = {
+        "n1": _state(),  # what Debian's package starts with
+        "n2": _state(managed=True, addrs=("10.0.0.1", "10.0.0.2")),  # ours
+        "n3": _state(name="prod", addrs=("10.0.0.3", "10.0.0.9")),  # another tool's cluster
+        "n4": _state(running=False, addrs=()),  # not running: nothing to replace
+        "n5": _state(managed=None, addrs=("::1",)),  # no file on disk, loopback only
+        "n6": _state(name="named", addrs=("localhost", "127.0.0.1")),  # a name may reach another host
+    }
+    assert foreign_corosync(states) == {
+        "standalone": ["n1", "n5"],
+        "members": ["n3", "n6"],
+        "described": [
+            "n3 (cluster 'prod', nodelist 10.0.0.3, 10.0.0.9)",
+            "n6 (cluster 'named', nodelist localhost, 127.0.0.1)",
+        ],
+    }
+
+
+def test_foreign_corosync_of_a_node_without_corosync_is_nothing():
+    assert foreign_corosync({"n1": {"installed": False, "running": False}, "n2": None}) == {
+        "standalone": [],
+        "members": [],
+        "described": [],
+    }

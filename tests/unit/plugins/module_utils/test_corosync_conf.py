@@ -6,6 +6,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.corosync_conf impo
     ConfError,
     classify_change,
     effective_token,
+    is_managed,
     parse,
     render,
 )
@@ -97,3 +98,10 @@ def test_no_change_and_new_file():
 )
 def test_effective_token(token, nodes, runtime):
     assert effective_token(token, 650, nodes) == runtime
+
+
+def test_what_the_role_writes_is_recognised_as_its_own_and_nothing_else_is():
+    assert is_managed(conf())
+    assert not is_managed("# Please read the corosync.conf.5 manual page\ntotem {\n")
+    assert not is_managed("")
+    assert not is_managed("totem {\n# Managed by the quorate.cluster.corosync role: local edits are overwritten.\n")

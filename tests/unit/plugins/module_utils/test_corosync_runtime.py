@@ -148,3 +148,15 @@ def test_nodelist_ids():
     )
     runner = FakeRunner({"nodelist.node.": (0, text, "")})
     assert CorosyncRuntime(runner).nodelist_ids() == [1, 2, 3]
+
+
+def test_nodelist_addrs_are_every_links_address():
+    # What Debian's package default and a two-link cluster look like in cmap.
+    text = (
+        "nodelist.local_node_pos (u32) = 0\n"
+        "nodelist.node.0.name (str) = node1\nnodelist.node.0.nodeid (u32) = 1\n"
+        "nodelist.node.0.ring0_addr (str) = 127.0.0.1\n"
+        "nodelist.node.1.ring0_addr (str) = 10.0.0.2\nnodelist.node.1.ring1_addr (str) = 10.1.0.2\n"
+    )
+    runner = FakeRunner({"nodelist.node.": (0, text, "")})
+    assert CorosyncRuntime(runner).nodelist_addrs() == ["10.0.0.2", "10.1.0.2", "127.0.0.1"]
