@@ -61,8 +61,8 @@ from ckpt_node_driver import percentile  # noqa: E402
 from netns_cluster import ClusterError, NetnsCluster, netns_available  # noqa: E402
 from node_daemons import NodeDaemons  # noqa: E402
 
-from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisException  # noqa: E402
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import CheckpointClient  # noqa: E402
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisException  # noqa: E402
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient  # noqa: E402
 
 NODES = [1, 2, 3]
 WAIT_TARGET_P99_MS = 100.0

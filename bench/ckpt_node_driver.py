@@ -6,8 +6,8 @@ Every result is one JSON line on stdout; ``t`` values are CLOCK_MONOTONIC, which
 (not per netns), so the benchmark can subtract its own timestamps from them. Modes:
 
   wait     the ckpt_wait barrier: for each JSON command on stdin (``{"name", "sections"}``) run
-           plugins/modules/ckpt_wait.py's ``probe()`` under the RetryClient exactly as the
-           module's main() does, and print when it succeeded. Ends when stdin closes.
+           the checkpoint barrier's ``probe()`` (module_utils/shared/ckpt_barrier.py) under the
+           RetryClient exactly as the module's main() does, and print when it succeeded. Ends when stdin closes.
   bandaid  the seed's TENTATIVE path (ocfs2_controld before the retry policy): the same steps
            as quorate-controld, but every checkpoint open/read/write is tried at most twice,
            1 s apart, with no quorum wait and no announce grace. Prints one ``result`` line,
@@ -43,16 +43,21 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-# build/collections/ansible_collections/quorate/cluster -> the repo (tests/conftest.py links it).
-sys.path.insert(0, str(REPO / "build" / "collections"))
+try:
+    import quorate_node  # noqa: F401  on a node: the installed node programs (PYTHONPATH=.../quorate_node.zip)
+except ImportError:
+    # In the benchmark's netns nodes: the checkout's module_utils, linked as tests/integration/node_daemons.py does.
+    sys.path.insert(0, str(REPO / "build" / "node"))
 
-from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import (  # noqa: E402
+from quorate_node.programs.cpg import CpgError, CpgGroup, CpgMember  # noqa: E402
+from quorate_node.shared.ais_errors import (  # noqa: E402
     AisError,
     AisException,
     Operation,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import CheckpointClient  # noqa: E402
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import (  # noqa: E402
+from quorate_node.shared.ckpt_barrier import probe  # noqa: E402
+from quorate_node.shared.ckpt_client import CheckpointClient  # noqa: E402
+from quorate_node.shared.ckpt_protocol import (  # noqa: E402
     KIND_REPLY,
     OPEN_READ,
     OPEN_WRITE,
@@ -61,14 +66,12 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     protocol_version_text,
     request,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime import CorosyncRuntime  # noqa: E402
-from ansible_collections.quorate.cluster.plugins.module_utils.cpg import CpgError, CpgGroup, CpgMember  # noqa: E402
-from ansible_collections.quorate.cluster.plugins.module_utils.retry_policy import (  # noqa: E402
+from quorate_node.shared.corosync_runtime import CorosyncRuntime  # noqa: E402
+from quorate_node.shared.retry_policy import (  # noqa: E402
     RetryClient,
     RetryFailed,
     RetryPolicy,
 )
-from ansible_collections.quorate.cluster.plugins.modules.ckpt_wait import probe  # noqa: E402
 
 # The seed's band-aid: two tries, one second apart.
 TENTATIVE_TRIES = 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Options of every module that waits; the spec is module_utils/module_support.wait_argument_spec().
+    # Options of every module that waits; the spec is module_utils/_modules/module_support.wait_argument_spec().
     DOCUMENTATION = r"""
 options:
   timeout:

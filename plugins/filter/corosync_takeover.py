@@ -44,7 +44,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.quorate.cluster.plugins.module_utils.cluster_preflight import foreign_corosync
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.cluster_preflight import foreign_corosync
 
 
 def corosync_takeover(states) -> dict:

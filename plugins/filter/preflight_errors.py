@@ -48,7 +48,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.quorate.cluster.plugins.module_utils.cluster_preflight import (
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.cluster_preflight import (
     controld_errors,
     corosync_errors,
 )

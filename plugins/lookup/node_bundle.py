@@ -8,7 +8,7 @@ short_description: The node programs as one zip, base64-encoded
 version_added: 0.2.0
 description:
   - Packs the collection's C(plugins/module_utils) into one zip that the nodes import as the
-    C(quorate_node) package (C(PYTHONPATH=.../quorate_node.zip python3 -m quorate_node.ckptd)), and returns
+    C(quorate_node) package (C(PYTHONPATH=.../quorate_node.zip python3 -m quorate_node.programs.ckptd)), and returns
     it base64-encoded, ready for the C(content_b64) of a M(quorate.cluster.node_install) entry.
   - The zip is deterministic (sorted names, fixed timestamps), so an unchanged collection gives the same
     bytes and installing it again changes nothing on the node.
@@ -42,14 +42,23 @@ from pathlib import Path
 from ansible.plugins.lookup import LookupBase
 
 MODULE_UTILS = Path(__file__).resolve().parents[1] / "module_utils"
+# What runs on the nodes: code shared with the modules, and the node programs themselves.
+NODE_PACKAGES = ("shared", "programs")
 
 
 def bundle_bytes(src: Path = MODULE_UTILS) -> bytes:
-    """The deterministic zip of every module in ``src`` under ``quorate_node/``."""
+    """The deterministic zip of the node packages in ``src`` under ``quorate_node/``."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        # zipimport knows no namespace packages: the package needs its __init__.py.
-        files = [("__init__.py", b"")] + [(path.name, path.read_bytes()) for path in sorted(src.glob("*.py"))]
+        # zipimport knows no namespace packages: every package needs its __init__.py.
+        files = [("__init__.py", b"")]
+        for package in NODE_PACKAGES:
+            files.append((f"{package}/__init__.py", b""))
+            files += [
+                (f"{package}/{path.name}", path.read_bytes())
+                for path in sorted((src / package).glob("*.py"))
+                if path.name != "__init__.py"
+            ]
         for name, data in files:
             info = zipfile.ZipInfo(f"quorate_node/{name}", date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16

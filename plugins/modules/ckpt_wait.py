@@ -301,25 +301,22 @@ checkpoints:
       sample: "open of checkpoint 'quorate:controld' did not succeed within 9.33s after 117 attempts; ..."
 """
 
-from collections import Counter
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisError, AisException, Operation
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import DEFAULT_SOCKET, CheckpointClient
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import (
-    MAX_NAME_LENGTH,
-    OPEN_CREATE,
-    OPEN_READ,
-    OPEN_WRITE,
-)
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import validate_attributes
-from ansible_collections.quorate.cluster.plugins.module_utils.module_support import (
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import (
     corosync_runtime,
     policy_from_params,
     wait_argument_spec,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.retry_policy import RetryClient, RetryFailed
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_barrier import (
+    WaitFailed,
+    report_keys,
+    summary,
+    wait_each,
+)
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import DEFAULT_SOCKET, CheckpointClient
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import MAX_NAME_LENGTH
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import RetryClient
 
 ATTRIBUTE_SPEC = {
     "checkpoint_size": {"type": "int", "default": 4096},
@@ -336,65 +333,6 @@ CHECKPOINT_SPEC = {
     "creation_attributes": {"type": "dict", "options": ATTRIBUTE_SPEC},
     "sections": {"type": "list", "elements": "str", "default": []},
 }
-
-RETURNED_REPORT_KEYS = ("attempts", "elapsed", "deadline", "errors", "case", "cases", "token_ms", "timing_source")
-
-
-def probe(
-    client: CheckpointClient,
-    name: str,
-    mode: str,
-    attrs: dict | None,
-    sections: list,
-    check_mode: bool = False,
-    made: dict | None = None,
-) -> dict:
-    """One attempt: open, read the sections, close; returns the sections. Raises AisException.
-
-    Also run, with the first five arguments, by bench/ckpt_node_driver.py (the benchmark's and the
-    race scenario's barrier). ``made["created"]`` becomes true once an attempt created the
-    checkpoint (a later attempt, after a TRY_AGAIN on a section read, finds it existing). In
-    ``check_mode`` a create opens read-only and creates nothing: a checkpoint that does not
-    exist yet is one this call would create (its sections are not waited for); one with other
-    creation attributes answers EXIST, as the real open would."""
-    made = {"created": False} if made is None else made
-    operation = Operation.OPEN_CREATE if mode == "create" else Operation.OPEN_READ
-    create_attrs = dict(attrs, creation_flags=0) if mode == "create" else None
-    if mode == "create" and not check_mode:
-        opened = client.open_info(name, OPEN_READ | OPEN_WRITE | OPEN_CREATE, create_attrs)
-        made["created"] = made["created"] or bool(opened.get("created"))
-    else:
-        if create_attrs is not None:
-            code, why, wanted = validate_attributes(create_attrs)
-            if code is not AisError.OK:
-                raise AisException(code, why, operation)
-        try:
-            opened = client.open_info(name, OPEN_READ)
-        except AisException as exc:
-            if create_attrs is not None and exc.code is AisError.NOT_EXIST:
-                made["created"] = True
-                return {}
-            raise
-        if create_attrs is not None and opened.get("attrs") not in (None, wanted):
-            client.close(opened["handle"])
-            raise AisException(AisError.EXIST, f"checkpoint {name!r} exists with other creation attributes", operation)
-    handle = opened["handle"]
-    try:
-        values = {}
-        for section in sections:
-            try:
-                values[section] = client.section_read(handle, section.encode())
-            except AisException as exc:
-                if exc.code is AisError.NOT_EXIST:
-                    # Visible but not written yet: the writer is between its open and its write.
-                    raise AisException(AisError.NOT_EXIST, f"section {section!r} not written yet", operation) from exc
-                raise
-        return {key: value.rstrip(b"\0").decode("utf-8", "backslashreplace") for key, value in values.items()}
-    finally:
-        try:
-            client.close(handle)
-        except AisException:
-            pass  # the service closes it with the connection anyway
 
 
 def checkpoint_errors(checkpoint: dict, where: str = "") -> list[str]:
@@ -435,65 +373,6 @@ def validate(module: AnsibleModule) -> list[dict]:
     return checkpoints
 
 
-class WaitFailed(Exception):
-    """A checkpoint's wait failed; ``results`` holds every checkpoint's entry so far, the failed one last."""
-
-    def __init__(self, failed: RetryFailed, results: list[dict]):
-        super().__init__(str(failed))
-        self.failed = failed
-        self.results = results
-
-
-def wait_each(retry: RetryClient, client: CheckpointClient, checkpoints: list[dict], check_mode: bool) -> list[dict]:
-    """Wait for each checkpoint in turn, each under its own deadline, over one connection.
-
-    Returns one entry per checkpoint (its name, ``status``, ``created``, sections and retry report);
-    raises :class:`WaitFailed` at the first that fails, the ones after it untried."""
-    results = []
-    for checkpoint in checkpoints:
-        name, mode = checkpoint["name"], checkpoint["mode"]
-        made = {"created": False}
-        try:
-            values, report = retry.call(
-                lambda n=name, m=mode, c=checkpoint, d=made: probe(
-                    client, n, m, c["creation_attributes"], c["sections"], check_mode, d
-                ),
-                Operation.OPEN_CREATE if mode == "create" else Operation.OPEN_READ,
-                reconnect=client.reconnect,
-                what=f"open of checkpoint {name!r}",
-            )
-        except RetryFailed as failed:
-            entry = {"name": name, "status": "failed", **_report_keys(failed.report.as_dict())}
-            entry.update(error=failed.error.sa_name if failed.error else None, msg=str(failed))
-            raise WaitFailed(failed, results + [entry]) from failed
-        entry = {"name": name, "status": "ok", "created": made["created"], "sections": values}
-        results.append(dict(entry, **_report_keys(report.as_dict())))
-    return results
-
-
-def summary(results: list[dict]) -> dict:
-    """The top-level report of several waits: counts and times added up, the timing of the last."""
-    errors, cases = Counter(), Counter()
-    for entry in results:
-        errors.update(entry["errors"])
-        cases.update(entry["cases"])
-    return {
-        "attempts": sum(entry["attempts"] for entry in results),
-        "elapsed": round(sum(entry["elapsed"] for entry in results), 4),
-        "deadline": round(sum(entry["deadline"] for entry in results), 4),
-        "errors": dict(errors),
-        # As RetryReport.case: the most frequent, first seen among equals.
-        "case": cases.most_common(1)[0][0] if cases else "none",
-        "cases": dict(cases),
-        "token_ms": results[-1]["token_ms"],
-        "timing_source": results[-1]["timing_source"],
-    }
-
-
-def _report_keys(report: dict) -> dict:
-    return {key: report[key] for key in RETURNED_REPORT_KEYS}
-
-
 def main() -> None:
     spec = wait_argument_spec()
     spec.update(
@@ -524,14 +403,14 @@ def main() -> None:
                 **summary(failed.results),
             )
         single = failed.results[-1]
-        module.fail_json(msg=single["msg"], error=single["error"], **_report_keys(single))
+        module.fail_json(msg=single["msg"], error=single["error"], **report_keys(single))
     finally:
         client.close_connection()
     changed = any(entry["created"] for entry in results)  # a create that made a new checkpoint
     if several:
         module.exit_json(changed=changed, checkpoints=results, **summary(results))
     single = results[0]
-    module.exit_json(changed=changed, created=single["created"], sections=single["sections"], **_report_keys(single))
+    module.exit_json(changed=changed, created=single["created"], sections=single["sections"], **report_keys(single))
 
 
 if __name__ == "__main__":

@@ -73,14 +73,14 @@ attempts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisException
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import DEFAULT_SOCKET, CheckpointClient
-from ansible_collections.quorate.cluster.plugins.module_utils.module_support import (
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import (
     corosync_runtime,
     policy_from_params,
     wait_argument_spec,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.retry_policy import RetryClient, RetryFailed
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisException
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import DEFAULT_SOCKET, CheckpointClient
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import RetryClient, RetryFailed
 
 
 def main() -> None:

@@ -121,8 +121,12 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.quorate.cluster.plugins.module_utils.corosync_conf import ConfError, classify_change, render
-from ansible_collections.quorate.cluster.plugins.module_utils.module_support import command_runner
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.corosync_conf import (
+    ConfError,
+    classify_change,
+    render,
+)
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import command_runner
 
 
 def validate_params(module: AnsibleModule) -> None:

@@ -233,20 +233,20 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.quorate.cluster.plugins.module_utils.corosync_conf import is_managed
-from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime import (
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.corosync_conf import is_managed
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import corosync_runtime
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.systemd_units import (
+    SHOW_PROPERTIES,
+    is_active,
+    is_enabled,
+    parse_show,
+)
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.corosync_runtime import (
     CMAPCTL,
     QUORUMTOOL,
     CorosyncNotRunning,
     CorosyncQueryError,
     CorosyncRuntime,
-)
-from ansible_collections.quorate.cluster.plugins.module_utils.module_support import corosync_runtime
-from ansible_collections.quorate.cluster.plugins.module_utils.systemd_units import (
-    SHOW_PROPERTIES,
-    is_active,
-    is_enabled,
-    parse_show,
 )
 
 

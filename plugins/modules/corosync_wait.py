@@ -148,16 +148,16 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime import (
-    CorosyncQueryError,
-    CorosyncRuntime,
-)
-from ansible_collections.quorate.cluster.plugins.module_utils.module_support import (
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import (
     corosync_runtime,
     policy_from_params,
     wait_argument_spec,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.retry_policy import RetryClient, RetryFailed
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.corosync_runtime import (
+    CorosyncQueryError,
+    CorosyncRuntime,
+)
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import RetryClient, RetryFailed
 
 
 def parse_members(value: object) -> int | list[int] | None:

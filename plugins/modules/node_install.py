@@ -211,7 +211,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.quorate.cluster.plugins.module_utils.systemd_units import (
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.systemd_units import (
     SHOW_PROPERTIES,
     is_active,
     is_enabled,

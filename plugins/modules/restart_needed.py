@@ -102,8 +102,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.quorate.cluster.plugins.module_utils.module_support import command_runner
-from ansible_collections.quorate.cluster.plugins.module_utils.restart_state import (
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import command_runner
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.restart_state import (
     DEFAULT_MARKER_DIR,
     ServiceInspector,
     file_mtime,

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 # tests/conftest.py links build/collections/ansible_collections/quorate/cluster -> REPO.
 sys.path.insert(0, str(REPO / "build" / "collections"))
 
-from ansible_collections.quorate.cluster.plugins.module_utils.cpg import (  # noqa: E402
+from ansible_collections.quorate.cluster.plugins.module_utils.programs.cpg import (  # noqa: E402
     CS_ERR_EXIST,
     CpgError,
     CpgGroup,

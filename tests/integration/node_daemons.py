@@ -47,7 +47,7 @@ class NodeDaemons:
 
     def _start(self, name: str, node: int, module: str, args: list) -> subprocess.Popen:
         self.stop(name, node)
-        argv = self.cluster.node_env_prefix(node) + [sys.executable, "-m", f"quorate_node.{module}"] + args
+        argv = self.cluster.node_env_prefix(node) + [sys.executable, "-m", f"quorate_node.programs.{module}"] + args
         with open(self.log(name, node), "ab") as log:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         self.procs[(name, node)] = proc
@@ -92,7 +92,7 @@ class NodeDaemons:
 
     def ckpt(self, node: int, *argv: str) -> subprocess.CompletedProcess:
         """Run quorate-ckpt on ``node`` (JSON output)."""
-        cmd = [sys.executable, "-m", "quorate_node.ckpt_cli", "--socket", self.socket(node), "--json", *argv]
+        cmd = [sys.executable, "-m", "quorate_node.programs.ckpt_cli", "--socket", self.socket(node), "--json", *argv]
         return subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=30, check=False)
 
     def status(self, node: int) -> dict:

@@ -186,7 +186,7 @@ def test_first_member_waits_for_a_peer_whose_sections_are_not_written_yet(servic
 
 HOLD_EMPTY_LOCAL_CHECKPOINT = """
 import json, sys
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import CheckpointClient
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
 client = CheckpointClient(sys.argv[1]).connect()
 client.create(sys.argv[2], json.loads(sys.argv[3]), exclusive=True)
 print("held", flush=True)
@@ -247,7 +247,7 @@ def test_a_stop_during_the_quorum_wait_ends_the_daemon_at_once(service):
 def test_pipelined_writes_reach_every_node_in_the_order_sent(service):
     _cluster, daemons = service
     sys.path.insert(0, str(COLLECTIONS))
-    from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import CheckpointClient
+    from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
 
     attrs = {
         "creation_flags": 0,

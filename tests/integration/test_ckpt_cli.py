@@ -1,7 +1,7 @@
 """quorate-ckpt as installed on a node, against a real quorate-ckptd on a real 3-node corosync (netns).
 
 The command is installed the way roles/ckptd does it: the node_bundle zip and the rendered
-quorate-ckpt.j2 wrapper (`PYTHONPATH=<zip> python3 -m quorate_node.ckpt_cli`), run inside a node's
+quorate-ckpt.j2 wrapper (`PYTHONPATH=<zip> python3 -m quorate_node.programs.ckpt_cli`), run inside a node's
 namespace. One cluster, one set of daemons and one installed copy serve every case here.
 """
 
@@ -21,7 +21,7 @@ import pytest
 from node_daemons import REPO, NodeDaemons
 
 from ansible_collections.quorate.cluster.plugins.lookup.node_bundle import bundle_bytes
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import CheckpointClient
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
 
 NODES = [1, 2, 3]
 GLOBAL = "quorate:controld"

@@ -1,4 +1,4 @@
-"""The ctypes CPG binding (plugins/module_utils/cpg.py) against a real 3-node corosync cluster.
+"""The ctypes CPG binding (plugins/module_utils/programs/cpg.py) against a real 3-node corosync cluster.
 
 The binding has to run inside a node's network namespace (libqb IPC is scoped by netns), so
 each node gets a ``cpg_probe.py`` process that prints JSON events; these tests drive and read them.
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from netns_cluster import NetnsCluster  # conftest puts this dir on sys.path
 
-from ansible_collections.quorate.cluster.plugins.module_utils import cpg
+from ansible_collections.quorate.cluster.plugins.module_utils.programs import cpg
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """Node side of the molecule ``race`` scenario: start this node's whole stack at an agreed instant.
 
-Shipped to every podman node next to two files it reuses unchanged, ``ckpt_wait.py``
-(plugins/modules) and ``ckpt_node_driver.py`` (bench), and run once per node for the whole run:
+Shipped to every podman node next to the benchmark's node driver ``ckpt_node_driver.py``, which it
+reuses unchanged, and run once per node for the whole run:
 ``ssh root@NODE python3 -u race_node.py agent --nodeid N``. It answers each JSON command on stdin
 with one JSON line on stdout:
 
@@ -21,29 +21,24 @@ with one JSON line on stdout:
     ``systemctl start quorate-controld``: the whole stack running, as the bring-up left it.
 
 Neither the barrier nor the band-aid is reimplemented here: ``driver`` runs the benchmark's node
-driver, whose ``wait`` mode calls ckpt_wait.py's ``probe()`` under the RetryClient as the module's
-``main()`` does, against the node programs the ckptd role installed (the ``quorate_node`` zip),
-served under the collection's import names. Stdlib only, like the node programs.
+driver, whose ``wait`` mode calls the checkpoint barrier's ``probe()`` under the RetryClient as the
+``ckpt_wait`` module's ``main()`` does, from the node programs the ckptd role installed (the
+``quorate_node`` zip). Stdlib only, like the node programs.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import os
-import pkgutil
 import select
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-COLLECTION = "ansible_collections.quorate.cluster.plugins"
 READY_FILE = "/run/quorate/controld.json"
 STACK = ("quorate-controld", "quorate-ckptd", "corosync")  # stop order
 SYSTEMCTL_TIMEOUT_S = 150.0  # above the units' own TimeoutStartSec, so systemd reports first
@@ -99,46 +94,7 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- the reused code
 
 
-def serve_collection_names() -> None:
-    """Make ``ansible_collections.quorate.cluster.plugins.*`` importable on a node without Ansible.
-
-    module_utils is the installed ``quorate_node`` package itself (the node programs under
-    test, one module object per file, so exception classes match); ``modules.ckpt_wait`` is
-    loaded from the copy next to this file. ckpt_wait.py imports AnsibleModule at its top, but
-    only its ``main()`` uses it; ``probe()``, what the barrier runs, does not.
-    """
-    import quorate_node  # from PYTHONPATH=/usr/lib/quorate/quorate_node.zip
-
-    parts = COLLECTION.split(".")
-    for depth in range(1, len(parts) + 1):
-        _package(".".join(parts[:depth]))
-    _package(f"{COLLECTION}.modules")
-    sys.modules[f"{COLLECTION}.module_utils"] = quorate_node
-    for info in pkgutil.iter_modules(quorate_node.__path__):
-        sys.modules[f"{COLLECTION}.module_utils.{info.name}"] = importlib.import_module(f"quorate_node.{info.name}")
-    # A stand-in for the one Ansible name ckpt_wait.py imports; the unit tests load it this way too,
-    # so a new top-level Ansible import there fails in CI, not on a node.
-    for name in ("ansible", "ansible.module_utils", "ansible.module_utils.basic"):
-        _package(name)
-    sys.modules["ansible.module_utils.basic"].AnsibleModule = None
-    name = f"{COLLECTION}.modules.ckpt_wait"
-    spec = importlib.util.spec_from_file_location(name, HERE / "ckpt_wait.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-
-
-def _package(name: str) -> types.ModuleType:
-    module = sys.modules.get(name)
-    if module is None:
-        module = types.ModuleType(name)
-        module.__path__ = []
-        sys.modules[name] = module
-    return module
-
-
 def run_driver(argv: list[str]) -> int:
-    serve_collection_names()
     sys.path.insert(0, str(HERE))
     import ckpt_node_driver
 

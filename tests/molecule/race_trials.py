@@ -44,7 +44,7 @@ def _load_error_model() -> Any:
     and this script runs without the collection on its path.
     """
     name = "_quorate_ais_errors"
-    path = Path(__file__).resolve().parents[2] / "plugins" / "module_utils" / "ais_errors.py"
+    path = Path(__file__).resolve().parents[2] / "plugins" / "module_utils" / "shared" / "ais_errors.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the file executes
@@ -58,7 +58,7 @@ VARIANTS = ("barrier", "bandaid")
 REMOTE_DIR = "/usr/lib/quorate/race"
 # What a node needs in REMOTE_DIR, relative to the repository: the agent and the two files it reuses
 # unchanged (bench/bench_cluster.py ships these; molecule/race/verify.yml asks --list-node-files).
-NODE_FILES = ("tests/molecule/race_node.py", "plugins/modules/ckpt_wait.py", "bench/ckpt_node_driver.py")
+NODE_FILES = ("tests/molecule/race_node.py", "bench/ckpt_node_driver.py")
 NODE_PYTHONPATH = "/usr/lib/quorate/quorate_node.zip"
 # How far ahead the common start instant lies: enough for the start lines to reach every node.
 START_LEAD_S = 0.3

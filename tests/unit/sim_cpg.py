@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import decode, encode
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import CheckpointStore
+from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import CheckpointStore
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import decode, encode
 
 
 @dataclass

@@ -129,14 +129,14 @@ def test_summary_counts_trials_per_case_and_occurrences():
 
 
 def test_node_driver_runs_the_modules_probe_without_ansible(tmp_path):
-    """race_node.py serves the quorate_node zip under the collection's names to ckpt_wait.py and the
-    bench driver, as on a node: no Ansible, no site-packages. Without a cluster the barrier must give
+    """race_node.py runs the bench driver against the quorate_node zip, as on a node: no Ansible,
+    no site-packages. Without a cluster the barrier must give
     up at its timeout with a retry report, not crash on an import."""
     from ansible_collections.quorate.cluster.plugins.lookup.node_bundle import bundle_bytes
 
     node_dir = tmp_path / "race"
     node_dir.mkdir()
-    for source in ("tests/molecule/race_node.py", "plugins/modules/ckpt_wait.py", "bench/ckpt_node_driver.py"):
+    for source in ("tests/molecule/race_node.py", "bench/ckpt_node_driver.py"):
         (node_dir / Path(source).name).write_bytes((REPO / source).read_bytes())
     bundle = tmp_path / "quorate_node.zip"
     bundle.write_bytes(bundle_bytes(REPO / "plugins" / "module_utils"))

@@ -16,8 +16,8 @@ import sys
 import time
 from collections import Counter
 
-from quorate_node.ais_errors import AisException
-from quorate_node.ckpt_client import CheckpointClient
+from quorate_node.shared.ais_errors import AisException
+from quorate_node.shared.ckpt_client import CheckpointClient
 
 CHECKPOINT = "quorate:rolltest"
 ATTRS = {

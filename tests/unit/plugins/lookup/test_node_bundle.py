@@ -4,21 +4,37 @@ import base64
 import io
 import zipfile
 
-from ansible_collections.quorate.cluster.plugins.lookup.node_bundle import MODULE_UTILS, LookupModule, bundle_bytes
+from ansible_collections.quorate.cluster.plugins.lookup.node_bundle import (
+    MODULE_UTILS,
+    NODE_PACKAGES,
+    LookupModule,
+    bundle_bytes,
+)
 
 
-def test_the_bundle_is_byte_identical_for_an_unchanged_tree_and_holds_every_module():
+def test_the_bundle_is_byte_identical_for_an_unchanged_tree_and_holds_every_node_module():
     first, second = bundle_bytes(), bundle_bytes()
     assert first == second
     names = zipfile.ZipFile(io.BytesIO(first)).namelist()
-    expected = ["quorate_node/__init__.py"] + [f"quorate_node/{p.name}" for p in sorted(MODULE_UTILS.glob("*.py"))]
-    assert names == expected and "quorate_node/ckptd.py" in names
+    expected = ["quorate_node/__init__.py"]
+    for package in NODE_PACKAGES:
+        expected.append(f"quorate_node/{package}/__init__.py")
+        expected += [f"quorate_node/{package}/{p.name}" for p in sorted((MODULE_UTILS / package).glob("*.py"))]
+    expected = list(dict.fromkeys(expected))
+    assert names == expected
+    assert "quorate_node/programs/ckptd.py" in names and "quorate_node/shared/ckpt_barrier.py" in names
+
+
+def test_the_modules_own_helpers_are_not_in_the_bundle():
+    names = zipfile.ZipFile(io.BytesIO(bundle_bytes())).namelist()
+    assert not [name for name in names if "_modules" in name]
 
 
 def test_a_changed_module_changes_the_bundle(tmp_path):
-    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "a.py").write_text("x = 1\n")
     before = bundle_bytes(tmp_path)
-    (tmp_path / "a.py").write_text("x = 2\n")
+    (tmp_path / "shared" / "a.py").write_text("x = 2\n")
     assert bundle_bytes(tmp_path) != before
 
 

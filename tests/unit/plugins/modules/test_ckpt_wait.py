@@ -5,8 +5,13 @@ from pathlib import Path
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisError, AisException
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import OPEN_CREATE, OPEN_READ, OPEN_WRITE
+from ansible_collections.quorate.cluster.plugins.module_utils.shared import ckpt_barrier
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError, AisException
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import (
+    OPEN_CREATE,
+    OPEN_READ,
+    OPEN_WRITE,
+)
 from ansible_collections.quorate.cluster.plugins.modules import ckpt_wait
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "corosync"
@@ -206,7 +211,7 @@ def test_several_checkpoints_in_one_call_each_in_turn_with_its_report(run_module
     assert result["changed"] is False
     assert "sections" not in result  # per checkpoint only
     for entry in result["checkpoints"]:
-        assert set(ckpt_wait.RETURNED_REPORT_KEYS) <= set(entry)
+        assert set(ckpt_barrier.RETURNED_REPORT_KEYS) <= set(entry)
 
 
 def test_the_first_failing_checkpoint_ends_the_call_and_says_which(run_module, corosync, service):
@@ -305,7 +310,7 @@ def test_probe_runs_as_the_benchmark_driver_calls_it(service):
     """bench/ckpt_node_driver.py (the bench's and the race scenario's barrier) calls probe() with five
     arguments, on the nodes, outside Ansible: that call must keep working."""
     fake = service({"g": {"sections": {"daemon_protocol": b"01 00\0"}}})
-    assert ckpt_wait.probe(fake, "g", "read", None, ["daemon_protocol"]) == {"daemon_protocol": "01 00"}
+    assert ckpt_barrier.probe(fake, "g", "read", None, ["daemon_protocol"]) == {"daemon_protocol": "01 00"}
     with pytest.raises(AisException) as info:
-        ckpt_wait.probe(fake, "missing", "read", None, [])
+        ckpt_barrier.probe(fake, "missing", "read", None, [])
     assert info.value.code is AisError.NOT_EXIST

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import (
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import (
     AisError,
     AisException,
     Case,

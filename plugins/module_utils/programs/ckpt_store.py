@@ -34,8 +34,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ais_errors import AisError
-from .ckpt_protocol import (
+from ..shared.ais_errors import AisError
+from ..shared.ckpt_attributes import validate_attributes
+from ..shared.ckpt_protocol import (
     MAX_NAME_LENGTH,
     OPEN_CREATE,
     OPEN_EXCLUSIVE,
@@ -46,53 +47,8 @@ from .ckpt_protocol import (
 # (nodeid, pid) of a daemon in the group.
 Member = tuple
 
-# The service's own ceilings on creation attributes.
-MAX_CHECKPOINT_SIZE = 64 * 1024 * 1024
-MAX_SECTION_SIZE = 1024 * 1024
-MAX_SECTIONS = 65536
-MAX_SECTION_ID_SIZE = 256
 # Section data per sync message: well below what one CPG message carries comfortably.
 STATE_CHUNK = 256 * 1024
-
-ATTRIBUTE_KEYS = (
-    "creation_flags",
-    "checkpoint_size",
-    "retention_duration",
-    "max_sections",
-    "max_section_size",
-    "max_section_id_size",
-)
-
-
-def validate_attributes(attrs: Any) -> tuple[AisError, str, dict]:
-    """Check creation attributes; returns (OK, "", normalised) or (error, why, {})."""
-    if not isinstance(attrs, dict):
-        return AisError.INVALID_PARAM, "creation attributes must be a mapping", {}
-    unknown = sorted(set(attrs) - set(ATTRIBUTE_KEYS))
-    if unknown:
-        return AisError.INVALID_PARAM, f"unknown creation attributes {unknown}", {}
-    norm = {
-        "creation_flags": attrs.get("creation_flags", 0),
-        "checkpoint_size": attrs.get("checkpoint_size", 0),
-        "retention_duration": attrs.get("retention_duration", 0),
-        "max_sections": attrs.get("max_sections", 1),
-        "max_section_size": attrs.get("max_section_size", 0),
-        "max_section_id_size": attrs.get("max_section_id_size", 64),
-    }
-    for key, value in norm.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            return AisError.INVALID_PARAM, f"{key} must be a non-negative integer", {}
-    if norm["max_sections"] < 1 or norm["max_section_id_size"] < 1:
-        return AisError.INVALID_PARAM, "max_sections and max_section_id_size must be at least 1", {}
-    if norm["max_section_size"] > norm["checkpoint_size"]:
-        return AisError.INVALID_PARAM, "max_section_size must not exceed checkpoint_size", {}
-    if norm["checkpoint_size"] > MAX_CHECKPOINT_SIZE or norm["max_section_size"] > MAX_SECTION_SIZE:
-        why = f"checkpoint_size is limited to {MAX_CHECKPOINT_SIZE} and max_section_size to {MAX_SECTION_SIZE} bytes"
-        return AisError.TOO_BIG, why, {}
-    if norm["max_sections"] > MAX_SECTIONS or norm["max_section_id_size"] > MAX_SECTION_ID_SIZE:
-        why = f"max_sections is limited to {MAX_SECTIONS} and max_section_id_size to {MAX_SECTION_ID_SIZE}"
-        return AisError.TOO_BIG, why, {}
-    return AisError.OK, "", norm
 
 
 class MalformedMessage(ValueError):

@@ -4,12 +4,12 @@ import random
 
 import pytest
 
-from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import (
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import (
     AisError,
     AisException,
     Operation,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.retry_policy import (
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import (
     ASSUMED_TIMING,
     COROSYNC_NOT_RUNNING,
     RetryClient,

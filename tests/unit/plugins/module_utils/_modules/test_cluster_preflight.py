@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.quorate.cluster.plugins.module_utils.cluster_preflight import (
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.cluster_preflight import (
     controld_errors,
     corosync_errors,
     foreign_corosync,
 )
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[5]
 TOTEM = {"token": 3000, "token_coefficient": 650}
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .corosync_runtime import CMAPCTL, QUORUMTOOL, CorosyncRuntime, CorosyncSnapshot
-from .retry_policy import RetryPolicy
+from ..shared.corosync_runtime import CMAPCTL, QUORUMTOOL, CorosyncRuntime, CorosyncSnapshot
+from ..shared.retry_policy import RetryPolicy
 
 
 def wait_argument_spec() -> dict[str, Any]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime import (
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.corosync_runtime import (
     CorosyncNotRunning,
     CorosyncQueryError,
     CorosyncRuntime,
@@ -12,9 +12,9 @@ from ansible_collections.quorate.cluster.plugins.module_utils.corosync_runtime i
     parse_members,
     parse_quorumtool,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.retry_policy import ServiceUnavailable
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import ServiceUnavailable
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "corosync"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "corosync"
 
 
 def fixture(name: str) -> str:

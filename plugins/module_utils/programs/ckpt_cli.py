@@ -21,9 +21,9 @@ import json
 import os
 import sys
 
-from .ais_errors import AisError, AisException, fix_hint
-from .ckpt_client import CheckpointClient, default_socket
-from .ckpt_protocol import OPEN_READ
+from ..shared.ais_errors import AisError, AisException, fix_hint
+from ..shared.ckpt_client import CheckpointClient, default_socket
+from ..shared.ckpt_protocol import OPEN_READ
 
 PROG = "quorate-ckpt"
 EXIT_OK = 0

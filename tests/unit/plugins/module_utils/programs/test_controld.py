@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from ansible_collections.quorate.cluster.plugins.module_utils import controld
+from ansible_collections.quorate.cluster.plugins.module_utils.programs import controld
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from typing import Any
 
-from .ckpt_protocol import MAX_NAME_LENGTH
+from ..shared.ckpt_protocol import MAX_NAME_LENGTH
 
 KNOWN_DAEMONS = ("quorate-controld", "dlm_controld")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")

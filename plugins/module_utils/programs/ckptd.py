@@ -7,7 +7,7 @@ corosync CPG (the binding in cpg), and the replicated state machine (ckpt_store)
 are multicast in agreed order and answered when they come back; reads are answered from the
 local copy. While the group is synchronising, or corosync is unreachable, calls get TRY_AGAIN.
 
-Run: ``python3 -m quorate_node.ckptd [--socket PATH] [--group NAME]`` (the role installs the
+Run: ``python3 -m quorate_node.programs.ckptd [--socket PATH] [--group NAME]`` (the role installs the
 unit). Stdlib only.
 """
 
@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ais_errors import AisError
-from .ckpt_protocol import (
+from ..shared.ais_errors import AisError
+from ..shared.ckpt_protocol import (
     KIND_REQUEST,
     OPEN_READ,
     OPEN_WRITE,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.quorate.cluster.plugins.module_utils.corosync_conf import (
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.corosync_conf import (
     ConfError,
     classify_change,
     effective_token,

@@ -7,9 +7,8 @@ import socket
 
 import pytest
 
-from ansible_collections.quorate.cluster.plugins.module_utils import ckpt_cli
-from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisError, AisException
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_cli import (
+from ansible_collections.quorate.cluster.plugins.module_utils.programs import ckpt_cli
+from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_cli import (
     EXIT_ERROR,
     EXIT_NOT_SYNCED,
     EXIT_OK,
@@ -23,7 +22,8 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_cli import (
     main,
     run,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import OPEN_READ
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError, AisException
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import OPEN_READ
 
 STATUS = {
     "synced": True,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.quorate.cluster.plugins.module_utils.restart_state import (
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.restart_state import (
     ServiceInspector,
     ServiceState,
     deleted_program_files,

@@ -4,8 +4,8 @@ import struct
 
 import pytest
 
-from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisError, AisException, Operation
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import (
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError, AisException, Operation
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import (
     HEADER,
     KIND_REPLY,
     KIND_REQUEST,

@@ -19,7 +19,7 @@ simultaneous corosync start every node is briefly alone in its own ring (DESIGN 
 daemon deciding then would race the others. Every open goes through the retry client with
 its live-totem deadline. Readiness: sd_notify READY=1 and a JSON ready file.
 
-Run: ``python3 -m quorate_node.controld``. Stdlib only.
+Run: ``python3 -m quorate_node.programs.controld``. Stdlib only.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ import sys
 import time
 from typing import Any
 
-from .ais_errors import AisError, AisException, Operation
-from .ckpt_client import CheckpointClient, default_socket
-from .ckpt_protocol import OPEN_READ, parse_protocol_version, protocol_version_text
-from .corosync_runtime import CorosyncRuntime
+from ..shared.ais_errors import AisError, AisException, Operation
+from ..shared.ckpt_client import CheckpointClient, default_socket
+from ..shared.ckpt_protocol import OPEN_READ, parse_protocol_version, protocol_version_text
+from ..shared.corosync_runtime import CorosyncRuntime
+from ..shared.retry_policy import RetryClient, RetryFailed, RetryPolicy
 from .cpg import CpgError, CpgGroup
 from .node_service import DEFAULT_RUN_DIR, ensure_run_dir, on_stop_signals, sd_notify, setup_logging
-from .retry_policy import RetryClient, RetryFailed, RetryPolicy
 
 DEFAULT_PREFIX = "quorate:controld"
 DEFAULT_GROUP = "quorate_controld"

@@ -11,9 +11,19 @@ import time
 
 import pytest
 
-from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisError, AisException
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_client import CheckpointClient
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import (
+from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import MalformedMessage
+from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckptd import (
+    BATCH_BYTES,
+    BATCH_MAX,
+    EXTRA_POLLS,
+    OP_OVERHEAD,
+    TICK_S,
+    CheckpointDaemon,
+)
+from ansible_collections.quorate.cluster.plugins.module_utils.programs.cpg import CpgError, CpgMember
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError, AisException
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import (
     HEADER,
     OPEN_READ,
     OPEN_WRITE,
@@ -26,16 +36,6 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     encode_record,
     reply,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import MalformedMessage
-from ansible_collections.quorate.cluster.plugins.module_utils.ckptd import (
-    BATCH_BYTES,
-    BATCH_MAX,
-    EXTRA_POLLS,
-    OP_OVERHEAD,
-    TICK_S,
-    CheckpointDaemon,
-)
-from ansible_collections.quorate.cluster.plugins.module_utils.cpg import CpgError, CpgMember
 
 ATTRS = {
     "creation_flags": 0,
@@ -459,7 +459,9 @@ def test_a_pipelining_client_queues_at_most_the_limit_until_its_writes_are_deliv
     """Deliveries held back (a slow ring): the daemon stops reading the client's requests once its
     undelivered writes reach CLIENT_QUEUED_LIMIT, and reads on, in order, as they are delivered."""
     limit, value = 64 * 1024, b"v" * 1024
-    monkeypatch.setattr("ansible_collections.quorate.cluster.plugins.module_utils.ckptd.CLIENT_QUEUED_LIMIT", limit)
+    monkeypatch.setattr(
+        "ansible_collections.quorate.cluster.plugins.module_utils.programs.ckptd.CLIENT_QUEUED_LIMIT", limit
+    )
     state, held = {"hold": False}, []
     real_mcast, real_dispatch = LoopbackCpg.mcast, LoopbackCpg.dispatch
 

@@ -5,8 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.quorate.cluster.plugins.module_utils.ais_errors import AisError
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol import (
+from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import (
+    STATE_CHUNK,
+    CheckpointStore,
+    MalformedMessage,
+)
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import (
     OPEN_CREATE,
     OPEN_EXCLUSIVE,
     OPEN_READ,
@@ -14,13 +19,8 @@ from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_protocol impo
     REPLICATION_VERSION,
     encode,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.ckpt_store import (
-    STATE_CHUNK,
-    CheckpointStore,
-    MalformedMessage,
-)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
 from unit.sim_cpg import SimGroup
 
 A, B, C = (1, 101), (2, 202), (3, 303)
