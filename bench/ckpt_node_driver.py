@@ -28,6 +28,7 @@ Every result is one JSON line on stdout; ``t`` values are CLOCK_MONOTONIC, which
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import select
@@ -43,10 +44,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-try:
-    import quorate_node  # noqa: F401  on a node: the installed node programs (PYTHONPATH=.../quorate_node.zip)
-except ImportError:
-    # In the benchmark's netns nodes: the checkout's module_utils, linked as tests/integration/node_daemons.py does.
+# On a node the installed node programs are on PYTHONPATH (.../quorate_node.zip); in the benchmark's
+# netns nodes the checkout's module_utils is, linked as tests/integration/node_daemons.py does.
+if importlib.util.find_spec("quorate_node") is None:
     sys.path.insert(0, str(REPO / "build" / "node"))
 
 from quorate_node.programs.cpg import CpgError, CpgGroup, CpgMember  # noqa: E402
