@@ -13,7 +13,7 @@ Builds its own cluster (NetnsCluster, quorate-ckptd on every node) and measures,
     band-aid (driver ``bandaid``), each after a simultaneous corosync start (cold) and on a
     settled cluster (warm), interleaved.
 (c) replicated section_overwrite throughput (1 KiB) vs raw CPG multicast of 1 KiB payloads from
-    node 1 with no bound on what is in flight (tests/integration/cpg_probe.py ``flood``), all on
+    node 1 with no bound on what is in flight (tests/harness/cpg_probe.py ``flood``), all on
     node 1: synchronous clients (1/8/32/128 connections, each with one write outstanding) and one
     connection that pipelines its writes (CheckpointClient.section_overwrite_many, 64 and 256 in
     flight, as the flood keeps its messages in flight). Target: >= 50 % (best row). The daemon
@@ -51,15 +51,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
 DRIVER = BENCH / "ckpt_node_driver.py"
-CPG_PROBE = REPO / "tests" / "integration" / "cpg_probe.py"
+CPG_PROBE = REPO / "tests" / "harness" / "cpg_probe.py"
 RESULTS = BENCH / "results" / "checkpoint.json"
 COLLECTIONS = REPO / "build" / "collections"
-sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO / "tests"))  # the test harness package
 sys.path.insert(0, str(COLLECTIONS))
 
 from ckpt_node_driver import percentile  # noqa: E402
-from netns_cluster import ClusterError, NetnsCluster, netns_available  # noqa: E402
-from node_daemons import NodeDaemons  # noqa: E402
+from harness.netns_cluster import ClusterError, NetnsCluster, netns_available  # noqa: E402
+from harness.node_daemons import NodeDaemons  # noqa: E402
 
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisException  # noqa: E402
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient  # noqa: E402

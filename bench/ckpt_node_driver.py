@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 try:
     import quorate_node  # noqa: F401  on a node: the installed node programs (PYTHONPATH=.../quorate_node.zip)
 except ImportError:
-    # In the benchmark's netns nodes: the checkout's module_utils, linked as tests/integration/node_daemons.py does.
+    # In the benchmark's netns nodes: the checkout's module_utils, linked as tests/harness/node_daemons.py does.
     sys.path.insert(0, str(REPO / "build" / "node"))
 
 from quorate_node.programs.cpg import CpgError, CpgGroup, CpgMember  # noqa: E402

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+# bench/ and tests/molecule/: on sys.path from tests/conftest.py (scripts, run by path).
+import bench_cluster
 import pytest
+import race_trials
+import run_all
 
 REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "bench"))
-sys.path.insert(0, str(REPO / "tests" / "molecule"))
-
-import bench_cluster  # noqa: E402
-import race_trials  # noqa: E402
-import run_all  # noqa: E402
 
 MACHINE = {
     "nproc": 2,
