@@ -45,7 +45,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 # On a node the installed node programs are on PYTHONPATH (.../quorate_node.zip); in the benchmark's
-# netns nodes the checkout's module_utils is, linked as tests/integration/node_daemons.py does.
+# netns nodes the checkout's module_utils is, linked as tests/harness/node_daemons.py does.
 if importlib.util.find_spec("quorate_node") is None:
     sys.path.insert(0, str(REPO / "build" / "node"))
 

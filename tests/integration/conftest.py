@@ -16,20 +16,14 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.netns_cluster import REQUIRE_ENV, NetnsCluster, cluster_required, netns_available
 
 _HERE = Path(__file__).resolve().parent
-# Always import the harness under one top-level name, whatever pytest's import
-# mode or a later tests/__init__.py does, so there is exactly one module object.
-if str(_HERE) not in sys.path:
-    sys.path.insert(0, str(_HERE))
-
-from netns_cluster import REQUIRE_ENV, NetnsCluster, cluster_required, netns_available  # noqa: E402
 
 _QUORATE_TIMEOUT_S = 60.0
 

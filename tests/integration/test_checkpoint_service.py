@@ -10,7 +10,7 @@ import time
 from collections import Counter
 
 import pytest
-from node_daemons import COLLECTIONS, NodeDaemons
+from harness.node_daemons import COLLECTIONS, NodeDaemons
 
 NODES = [1, 2, 3]
 GLOBAL = "quorate:controld"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from node_daemons import REPO, NodeDaemons
+from harness.node_daemons import REPO, NodeDaemons
 
 from ansible_collections.quorate.cluster.plugins.lookup.node_bundle import bundle_bytes
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient

@@ -11,8 +11,8 @@ import threading
 import time
 
 import pytest
-from ansible_in_node import run_module as run_in_node
-from node_daemons import NodeDaemons
+from harness.ansible_in_node import run_module as run_in_node
+from harness.node_daemons import NodeDaemons
 
 
 def run_module(cluster, node: int, module: str, args: dict, timeout: float = 120.0) -> tuple[bool, dict, float]:

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netns_cluster import NetnsCluster  # conftest puts this dir on sys.path
+from harness.netns_cluster import NetnsCluster
 
 from ansible_collections.quorate.cluster.plugins.module_utils.programs import cpg
 
 pytestmark = pytest.mark.integration
 
-PROBE = Path(__file__).resolve().with_name("cpg_probe.py")
+PROBE = Path(__file__).resolve().parents[1] / "harness" / "cpg_probe.py"
 NODES = (1, 2, 3)
 EVENT_TIMEOUT_S = 30.0
 

@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Callable
 
 import pytest
-from netns_cluster import SHM_DIR, NetnsCluster, parse_quorumtool  # conftest puts this dir on sys.path
+from harness.netns_cluster import SHM_DIR, NetnsCluster, parse_quorumtool
 
 pytestmark = pytest.mark.integration
 

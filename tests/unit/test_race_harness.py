@@ -8,12 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import race_trials  # tests/molecule/: on sys.path from tests/conftest.py
 
 REPO = Path(__file__).resolve().parents[2]
-HARNESS = REPO / "tests" / "molecule"
-sys.path.insert(0, str(HARNESS))
-
-import race_trials  # noqa: E402
 
 
 def barrier_node(ok: bool = True, first: bool = False, protocol: str = "01 00", restarts: str = "0") -> dict:

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from harness.sim_cpg import SimGroup
 
 from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import (
     STATE_CHUNK,
@@ -19,9 +17,6 @@ from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protoc
     REPLICATION_VERSION,
     encode,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
-from unit.sim_cpg import SimGroup
 
 A, B, C = (1, 101), (2, 202), (3, 303)
 RW_CREATE = OPEN_READ | OPEN_WRITE | OPEN_CREATE

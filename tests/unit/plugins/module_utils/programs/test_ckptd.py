@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from harness.sim_cpg import LoopbackCpg
 
 from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import MalformedMessage
 from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckptd import (
@@ -20,7 +21,6 @@ from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckptd imp
     TICK_S,
     CheckpointDaemon,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.programs.cpg import CpgError, CpgMember
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError, AisException
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import (
@@ -45,68 +45,6 @@ ATTRS = {
     "max_section_size": 256,
     "max_section_id_size": 32,
 }
-
-
-class LoopbackCpg:
-    """One-member group: every multicast comes straight back, in order. Unit tests only."""
-
-    fail_next_dispatch = False  # simulate corosync going away under the daemon
-
-    def __init__(self, name, handler):
-        self.handler = handler
-        self.events: list = []
-        self.read_fd, self.write_fd = os.pipe()
-        os.set_blocking(self.read_fd, False)
-        self.finalized = False
-
-    def _signal(self):
-        os.write(self.write_fd, b"x")
-
-    def initialize(self):
-        pass
-
-    def local_nodeid(self):
-        return 1
-
-    def join(self):
-        me = CpgMember(1, os.getpid(), 1)
-        self.events.append(("confchg", [me], [], [me]))
-        self._signal()
-
-    def fileno(self):
-        if self.finalized:  # like libcpg: a dead handle has no fd to tell
-            raise CpgError(9, "cpg_fd_get")
-        return self.read_fd
-
-    def mcast(self, payload):
-        self.events.append(("deliver", 1, os.getpid(), bytes(payload)))
-        self._signal()
-
-    def dispatch(self, all_pending=True):
-        if LoopbackCpg.fail_next_dispatch:
-            LoopbackCpg.fail_next_dispatch = False
-            raise CpgError(2, "cpg_dispatch")
-        try:
-            os.read(self.read_fd, 4096)
-        except BlockingIOError:
-            pass
-        while self.events:
-            event = self.events.pop(0)
-            if event[0] == "confchg":
-                self.handler.on_confchg(*event[1:])
-            else:
-                self.handler.on_deliver(*event[1:])
-
-    def leave(self):
-        pass
-
-    def finalize(self):
-        self.finalized = True
-        for fd in (self.read_fd, self.write_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 @pytest.fixture
@@ -219,7 +157,7 @@ def test_losing_corosync_answers_try_again_then_reconnects(daemon):
     with CheckpointClient(daemon.socket_path) as client:
         handle = client.create("kept", ATTRS)
         client.section_create(handle, "s", b"v")
-        LoopbackCpg.fail_next_dispatch = True
+        daemon.cpg.fail_next_dispatch = True  # this daemon's group only
         client.status()  # any traffic wakes the loop; the next CPG dispatch fails
         with pytest.raises(AisException):
             for _attempt in range(200):

@@ -1,4 +1,4 @@
-"""A simulated CPG group for unit tests of the checkpoint state machine.
+"""Simulated CPG groups for unit tests: SimGroup for the checkpoint state machine, LoopbackCpg for the daemon.
 
 One totally ordered event stream (configuration changes and messages), as corosync's agreed
 order gives; every member applies each event it is a member for, in the same order. Each
@@ -8,9 +8,11 @@ already queued, as a real multicast is). Not a stand-in for corosync in integrat
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import CheckpointStore
+from ansible_collections.quorate.cluster.plugins.module_utils.programs.cpg import CpgError, CpgMember
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import decode, encode
 
 
@@ -83,3 +85,64 @@ class SimGroup:
         token = self.op(member, op, **args)
         self.run()
         return self.result(token)
+
+
+class LoopbackCpg:
+    """One-member group: every multicast comes straight back, in order. Unit tests only."""
+
+    def __init__(self, name, handler):
+        self.handler = handler
+        self.fail_next_dispatch = False  # set to simulate corosync going away under the daemon
+        self.events: list = []
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        self.finalized = False
+
+    def _signal(self):
+        os.write(self.write_fd, b"x")
+
+    def initialize(self):
+        pass
+
+    def local_nodeid(self):
+        return 1
+
+    def join(self):
+        me = CpgMember(1, os.getpid(), 1)
+        self.events.append(("confchg", [me], [], [me]))
+        self._signal()
+
+    def fileno(self):
+        if self.finalized:  # like libcpg: a dead handle has no fd to tell
+            raise CpgError(9, "cpg_fd_get")
+        return self.read_fd
+
+    def mcast(self, payload):
+        self.events.append(("deliver", 1, os.getpid(), bytes(payload)))
+        self._signal()
+
+    def dispatch(self, all_pending=True):
+        if self.fail_next_dispatch:
+            self.fail_next_dispatch = False
+            raise CpgError(2, "cpg_dispatch")
+        try:
+            os.read(self.read_fd, 4096)
+        except BlockingIOError:
+            pass
+        while self.events:
+            event = self.events.pop(0)
+            if event[0] == "confchg":
+                self.handler.on_confchg(*event[1:])
+            else:
+                self.handler.on_deliver(*event[1:])
+
+    def leave(self):
+        pass
+
+    def finalize(self):
+        self.finalized = True
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

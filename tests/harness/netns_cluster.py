@@ -36,6 +36,9 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ansible_collections.quorate.cluster.plugins.module_utils._modules import corosync_conf
+from ansible_collections.quorate.cluster.plugins.module_utils.shared import corosync_runtime
+
 __all__ = [
     "ClusterError",
     "NetnsCluster",
@@ -265,37 +268,24 @@ class QuorumStatus:
     stderr: str
 
 
-def _field(text: str, name: str) -> str | None:
-    m = re.search(rf"^{re.escape(name)}:\s*(.+?)\s*$", text, re.MULTILINE)
-    return m.group(1) if m else None
-
-
-def _int_field(text: str, name: str) -> int | None:
-    val = _field(text, name)
-    return int(val) if val is not None and val.isdigit() else None
-
-
 def parse_quorumtool(stdout: str, returncode: int, stderr: str = "") -> QuorumStatus:
-    members: list[int] = []
-    in_members = False
-    for line in stdout.splitlines():
-        if line.strip().startswith("Nodeid"):
-            in_members = True
-            continue
-        if in_members:
-            tok = line.split()
-            if tok and tok[0].isdigit():
-                members.append(int(tok[0]))
-    quorate_field = _field(stdout, "Quorate")
+    """The collection's parser (corosync_runtime.parse_quorumtool), plus the exit code and the
+    ``Nodes:`` count the harness checks; output it cannot parse (corosync not running) gives a
+    status with no fields, not an error."""
+    nodes = re.search(r"^Nodes:\s*(\d+)\s*$", stdout, re.MULTILINE)
+    try:
+        state = corosync_runtime.parse_quorumtool(stdout)
+    except corosync_runtime.CorosyncQueryError:
+        state = None
     return QuorumStatus(
         returncode=returncode,
-        quorate=returncode == 0 and quorate_field == "Yes",
-        nodes=_int_field(stdout, "Nodes"),
-        node_id=_int_field(stdout, "Node ID"),
-        ring_id=_field(stdout, "Ring ID"),
-        expected_votes=_int_field(stdout, "Expected votes"),
-        total_votes=_int_field(stdout, "Total votes"),
-        members=tuple(sorted(members)),
+        quorate=returncode == 0 and state is not None and state.quorate,
+        nodes=int(nodes.group(1)) if nodes else None,
+        node_id=state.node_id if state is not None and state.node_id else None,
+        ring_id=state.ring_id if state is not None else None,
+        expected_votes=state.expected_votes if state is not None else None,
+        total_votes=state.total_votes if state is not None else None,
+        members=tuple(state.members) if state is not None else (),
         stdout=stdout,
         stderr=stderr,
     )
@@ -469,47 +459,23 @@ class NetnsCluster:
                 _cleanup_shm(pids)
 
     def render_conf(self, token_ms: int | None = None) -> str:
+        """This cluster's corosync.conf, written by the collection's own renderer (corosync_conf.render)."""
         token = self.token_ms if token_ms is None else token_ms
-        coeff = [] if self.token_coefficient is None else [f"    token_coefficient: {self.token_coefficient}"]
-        # corosync's parser wants one statement per line, "{" ending a line, "}" alone.
-        lines = [
-            "totem {",
-            "    version: 2",
-            f"    cluster_name: {self.cluster_name}",
-            "    transport: knet",
-            "    crypto_cipher: aes256",
-            "    crypto_hash: sha256",
-            f"    keyfile: {self.authkey_path}",
-            f"    token: {token}",
-            *coeff,
-            "}",
-            "",
-            "nodelist {",
-        ]
-        for n in self.node_ids:
-            lines += [
-                "    node {",
-                f"        nodeid: {n}",
-                f"        name: {self.node_name(n)}",
-                f"        ring0_addr: {self.addr(n)}",
-                "    }",
-            ]
-        lines += [
-            "}",
-            "",
-            "quorum {",
-            "    provider: corosync_votequorum",
-            "}",
-            "",
-            "logging {",
-            "    to_stderr: yes",
-            "    to_syslog: no",
-            "    to_logfile: no",
-            "    timestamp: on",
-            "}",
-            "",
-        ]
-        return "\n".join(lines)
+        totem = {
+            "crypto_cipher": "aes256",
+            "crypto_hash": "sha256",
+            "token": token,
+            "token_coefficient": self.token_coefficient,  # None: left out, corosync's default
+        }
+        nodes = [{"nodeid": n, "name": self.node_name(n), "addrs": [self.addr(n)]} for n in self.node_ids]
+        return corosync_conf.render(
+            self.cluster_name,
+            totem,
+            nodes,
+            quorum={"provider": "corosync_votequorum"},
+            logging={"to_stderr": True, "to_syslog": False, "to_logfile": False, "timestamp": "on"},
+            keyfile=str(self.authkey_path),
+        )
 
     def write_conf(self, token_ms: int | None = None) -> Path:
         """(Re)write the shared corosync.conf, e.g. with a new token before ``corosync-cfgtool -R``."""
