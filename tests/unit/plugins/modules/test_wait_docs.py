@@ -19,10 +19,10 @@ from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_polic
     RetryReport,
     returned_report,
 )
-from ansible_collections.quorate.cluster.plugins.modules import ckpt_wait, ckptd_wait, corosync_wait
+from ansible_collections.quorate.cluster.plugins.modules import ckpt_service_wait, ckpt_wait, corosync_wait
 
-WAIT_MODULES = [ckpt_wait, ckptd_wait, corosync_wait]
-SOCKET_MODULES = [ckpt_wait, ckptd_wait]
+WAIT_MODULES = [ckpt_wait, ckpt_service_wait, corosync_wait]
+SOCKET_MODULES = [ckpt_wait, ckpt_service_wait]
 REPORT_TYPES = {
     "attempts": "int",
     "elapsed": "float",

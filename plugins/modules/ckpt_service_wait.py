@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: ckptd_wait
+module: ckpt_service_wait
 short_description: Wait until the local checkpoint service is synchronised with its group
 version_added: 0.1.0
 description:
@@ -12,6 +12,8 @@ description:
     has been synchronised after the last membership change and its group has at least O(members)
     members. This is the barrier after starting the checkpoint service.
   - Never changes anything.
+  - Called C(quorate.cluster.ckptd_wait) before version 0.2.0; that name still works, deprecated,
+    and is removed in 2.0.0.
 author:
   - quorate.cluster developers (@quorate)
 extends_documentation_fragment:
@@ -35,7 +37,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Wait until every node's checkpoint service is in the group and synced
-  quorate.cluster.ckptd_wait:
+  quorate.cluster.ckpt_service_wait:
     members: "{{ ansible_play_hosts_all | length }}"
     timeout: 60
 """
