@@ -26,6 +26,8 @@ author:
 extends_documentation_fragment:
   - quorate.cluster.attributes
   - quorate.cluster.wait
+  - quorate.cluster.ckpt_socket
+  - quorate.cluster.retry_report
 options:
   name:
     description:
@@ -110,11 +112,6 @@ options:
         type: list
         elements: str
         default: []
-  socket:
-    description:
-      - Path of the checkpoint service's socket.
-    type: path
-    default: /run/quorate/ckptd.sock
 attributes:
   check_mode:
     support: full
@@ -170,54 +167,6 @@ sections:
   returned: success, with O(name)
   type: dict
   sample: {"daemon_protocol": "01 00"}
-attempts:
-  description: Open attempts made (with O(checkpoints), for all of them together).
-  returned: always
-  type: int
-  sample: 3
-elapsed:
-  description: Seconds spent (with O(checkpoints), the sum over them).
-  returned: always
-  type: float
-  sample: 0.041
-deadline:
-  description: >-
-    The deadline in seconds that applied (with O(checkpoints), the sum of the deadlines of the
-    checkpoints waited for: each had its own).
-  returned: always
-  type: float
-  sample: 9.333
-errors:
-  description: Count of each error seen, by SA name (with O(checkpoints), for all of them together).
-  returned: always
-  type: dict
-  sample: {"SA_AIS_ERR_NOT_EXIST": 2}
-case:
-  description: >-
-    The transient case that stood in the way most often, V(none), V(try_again), V(not_exist_read),
-    V(exist_create) or V(reconnect) (with O(checkpoints), over all of them).
-  returned: always
-  type: str
-  sample: not_exist_read
-cases:
-  description: Count of each transient case (with O(checkpoints), for all of them together).
-  returned: always
-  type: dict
-  sample: {"not_exist_read": 2}
-token_ms:
-  description: >-
-    The effective totem token the deadline was derived from (with O(checkpoints), for the last
-    checkpoint waited for).
-  returned: always
-  type: int
-  sample: 3650
-timing_source:
-  description: >-
-    V(cmap) for live values, V(assumed) when corosync did not answer (with O(checkpoints), for the
-    last checkpoint waited for).
-  returned: always
-  type: str
-  sample: cmap
 error:
   description: On failure, the SA error name that ended the wait (null when it timed out without one).
   returned: failure
@@ -299,6 +248,62 @@ checkpoints:
       returned: when it failed
       type: str
       sample: "open of checkpoint 'quorate:controld' did not succeed within 9.33s after 117 attempts; ..."
+attempts:
+  description: >-
+    Attempts made (with O(checkpoints), for all of them together); part of the retry report, see
+    the notes.
+  returned: always
+  type: int
+  sample: 3
+elapsed:
+  description: >-
+    Seconds spent (with O(checkpoints), the sum over them); part of the retry report, see the
+    notes.
+  returned: always
+  type: float
+  sample: 0.041
+deadline:
+  description: >-
+    The deadline in seconds that applied (with O(checkpoints), the sum of the deadlines of the
+    checkpoints waited for: each had its own); part of the retry report, see the notes.
+  returned: always
+  type: float
+  sample: 9.333
+errors:
+  description: >-
+    Count of each error seen, by name (with O(checkpoints), for all of them together); part of
+    the retry report, see the notes.
+  returned: always
+  type: dict
+  sample: {"SA_AIS_ERR_NOT_EXIST": 2}
+case:
+  description: >-
+    The transient case that stood in the way most often (with O(checkpoints), over all of them);
+    part of the retry report, see the notes.
+  returned: always
+  type: str
+  sample: not_exist_read
+cases:
+  description: >-
+    Count of each transient case (with O(checkpoints), for all of them together); part of the
+    retry report, see the notes.
+  returned: always
+  type: dict
+  sample: {"not_exist_read": 2}
+token_ms:
+  description: >-
+    The effective totem token the deadline was derived from (with O(checkpoints), for the last
+    checkpoint waited for); part of the retry report, see the notes.
+  returned: always
+  type: int
+  sample: 3650
+timing_source:
+  description: >-
+    V(cmap) or V(assumed) (with O(checkpoints), for the last checkpoint waited for); part of the
+    retry report, see the notes.
+  returned: always
+  type: str
+  sample: cmap
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -306,17 +311,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import (
     corosync_runtime,
     policy_from_params,
+    socket_argument_spec,
     wait_argument_spec,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_barrier import (
-    WaitFailed,
-    report_keys,
-    summary,
-    wait_each,
-)
-from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import DEFAULT_SOCKET, CheckpointClient
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_barrier import WaitFailed, summary, wait_each
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import MAX_NAME_LENGTH
-from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import RetryClient
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import RetryClient, returned_report
 
 ATTRIBUTE_SPEC = {
     "checkpoint_size": {"type": "int", "default": 4096},
@@ -378,7 +379,7 @@ def main() -> None:
     spec.update(
         {key: dict(option, required=False) for key, option in CHECKPOINT_SPEC.items()},
         checkpoints={"type": "list", "elements": "dict", "options": CHECKPOINT_SPEC},
-        socket={"type": "path", "default": DEFAULT_SOCKET},
+        **socket_argument_spec(),
     )
     module = AnsibleModule(
         argument_spec=spec,
@@ -403,14 +404,14 @@ def main() -> None:
                 **summary(failed.results),
             )
         single = failed.results[-1]
-        module.fail_json(msg=single["msg"], error=single["error"], **report_keys(single))
+        module.fail_json(msg=single["msg"], error=single["error"], **returned_report(single))
     finally:
         client.close_connection()
     changed = any(entry["created"] for entry in results)  # a create that made a new checkpoint
     if several:
         module.exit_json(changed=changed, checkpoints=results, **summary(results))
     single = results[0]
-    module.exit_json(changed=changed, created=single["created"], sections=single["sections"], **report_keys(single))
+    module.exit_json(changed=changed, created=single["created"], sections=single["sections"], **returned_report(single))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ author:
 extends_documentation_fragment:
   - quorate.cluster.attributes
   - quorate.cluster.wait
+  - quorate.cluster.retry_report
 options:
   members:
     description:
@@ -114,36 +115,52 @@ consensus:
   returned: success
   type: int
   sample: 4380
-elapsed:
-  description: Seconds spent waiting.
-  returned: always
-  type: float
-  sample: 2.71
 attempts:
-  description: How many times the membership was read.
+  description: Attempts made; part of the retry report, see the notes.
   returned: always
   type: int
   sample: 31
+elapsed:
+  description: Seconds spent; part of the retry report, see the notes.
+  returned: always
+  type: float
+  sample: 2.71
 deadline:
-  description: The deadline in seconds that applied (from O(timeout) or the live totem timing).
+  description: The deadline in seconds that applied; part of the retry report, see the notes.
   returned: always
   type: float
   sample: 9.33
+errors:
+  description: Count of each error seen, by name; part of the retry report, see the notes.
+  returned: always
+  type: dict
+  sample: {"COROSYNC_NOT_RUNNING": 3}
+case:
+  description: >-
+    The transient case that stood in the way most often; part of the retry report, see the
+    notes.
+  returned: always
+  type: str
+  version_added: 0.2.0
+  sample: reconnect
+cases:
+  description: Count of each transient case; part of the retry report, see the notes.
+  returned: always
+  type: dict
+  version_added: 0.2.0
+  sample: {"reconnect": 3}
 token_ms:
-  description: The effective token the deadline was derived from.
+  description: >-
+    The effective totem token the deadline was derived from; part of the retry report, see the
+    notes.
   returned: always
   type: int
   sample: 3650
 timing_source:
-  description: C(cmap) when the deadline came from the live values, C(assumed) when corosync never answered.
+  description: V(cmap) or V(assumed); part of the retry report, see the notes.
   returned: always
   type: str
   sample: cmap
-errors:
-  description: Count of each error seen while waiting (C(COROSYNC_NOT_RUNNING) while corosync was down).
-  returned: always
-  type: dict
-  sample: {}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -157,7 +174,11 @@ from ansible_collections.quorate.cluster.plugins.module_utils.shared.corosync_ru
     CorosyncQueryError,
     CorosyncRuntime,
 )
-from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import RetryClient, RetryFailed
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import (
+    RetryClient,
+    RetryFailed,
+    returned_report,
+)
 
 
 def parse_members(value: object) -> int | list[int] | None:
@@ -230,10 +251,6 @@ def wait_for_members(
     return wanted["ids"], state, report
 
 
-# The retry report fields this module returns, on success and on failure alike.
-RETURNED_REPORT_KEYS = ("elapsed", "attempts", "deadline", "token_ms", "timing_source", "errors")
-
-
 def describe_shortfall(expected, state, want_quorate: bool) -> str:
     if state is None:
         return "corosync never answered"
@@ -269,7 +286,6 @@ def main() -> None:
     except RetryFailed as failed:
         state, expected = getattr(failed, "state", None), failed.expected
         present = state.members if state else []
-        result = failed.report.as_dict()
         module.fail_json(
             msg=f"{failed}: {describe_shortfall(expected, state, want_quorate)}",
             members=present,
@@ -277,12 +293,11 @@ def main() -> None:
             missing=missing_members(expected, present) if expected is not None else [],
             quorate=bool(state and state.quorate),
             ring_id=state.ring_id if state else None,
-            **{k: result[k] for k in RETURNED_REPORT_KEYS},
+            **returned_report(failed.report),
         )
     except CorosyncQueryError as exc:
         module.fail_json(msg=str(exc), rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
 
-    result = report.as_dict()
     module.exit_json(
         token=live.token_ms,
         consensus=live.consensus_ms,
@@ -295,7 +310,7 @@ def main() -> None:
         total_votes=state.total_votes,
         quorum_votes=state.quorum,
         node_votes=state.member_votes.get(state.node_id, 1),
-        **{k: result[k] for k in RETURNED_REPORT_KEYS},
+        **returned_report(report),
     )
 
 

@@ -1,14 +1,16 @@
 # Copyright: quorate.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the modules share: the ``timeout`` option, the command runner, the corosync handle.
+"""What the modules share: the ``timeout`` and ``socket`` options, the command runner, the corosync handle.
 
-The option spec here matches the ``quorate.cluster.wait`` doc fragment; keep them together.
+The option specs here match the ``quorate.cluster.wait`` and ``quorate.cluster.ckpt_socket`` doc
+fragments; keep them together (a unit test compares them).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..shared.ckpt_client import DEFAULT_SOCKET
 from ..shared.corosync_runtime import CMAPCTL, QUORUMTOOL, CorosyncRuntime, CorosyncSnapshot
 from ..shared.retry_policy import RetryPolicy
 
@@ -16,6 +18,12 @@ from ..shared.retry_policy import RetryPolicy
 def wait_argument_spec() -> dict[str, Any]:
     """Options of every module that waits (see the ``wait`` doc fragment)."""
     return {"timeout": {"type": "float"}}
+
+
+def socket_argument_spec() -> dict[str, Any]:
+    """The ``socket`` option of every module that talks to the checkpoint service (see the
+    ``ckpt_socket`` doc fragment)."""
+    return {"socket": {"type": "path", "default": DEFAULT_SOCKET}}
 
 
 def policy_from_params(module: Any, **overrides: Any) -> RetryPolicy:

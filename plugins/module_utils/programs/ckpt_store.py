@@ -38,10 +38,24 @@ from ..shared.ais_errors import AisError
 from ..shared.ckpt_attributes import validate_attributes
 from ..shared.ckpt_protocol import (
     MAX_NAME_LENGTH,
+    MSG_DIGEST,
+    MSG_EXPIRE,
+    MSG_OP,
+    MSG_STATE,
+    MSG_STATE_PART,
+    MSG_SYNC_DONE,
+    OP_CLOSE,
+    OP_OPEN,
+    OP_SECTION_CREATE,
+    OP_SECTION_DELETE,
+    OP_SECTION_OVERWRITE,
+    OP_SECTION_WRITE,
+    OP_UNLINK,
     OPEN_CREATE,
     OPEN_EXCLUSIVE,
     OPEN_FLAGS_ALL,
     REPLICATION_VERSION,
+    SYNC_MESSAGES,
 )
 
 # (nodeid, pid) of a daemon in the group.
@@ -207,7 +221,7 @@ class CheckpointStore:
         for cid, ckpt in self.checkpoints.items():
             mine = sorted(o[2] for o in ckpt.openers if (o[0], o[1]) == self.me)
             ckpts[cid] = [ckpt.name, ckpt.generation, ckpt.content_hash(), ckpt.unlinked, mine]
-        return {"t": "digest", "view": self.view, "ckpts": ckpts, "repl": self.max_wire_version}
+        return {"t": MSG_DIGEST, "view": self.view, "ckpts": ckpts, "repl": self.max_wire_version}
 
     def _plan(self) -> list:
         """Every digest is in: decide sources deterministically; return our state messages."""
@@ -230,7 +244,7 @@ class CheckpointStore:
                 for hid in entry[4]:
                     openers.setdefault(cid, set()).add((member[0], member[1], int(hid)))
         self._pending_openers = openers
-        out.append({"t": "sync_done", "view": self.view})
+        out.append({"t": MSG_SYNC_DONE, "view": self.view})
         return out
 
     def _state_messages(self, ckpt: Checkpoint) -> list:
@@ -245,8 +259,8 @@ class CheckpointStore:
                 size = 0
             chunks[-1].append(entry)
             size += len(entry[1])
-        out = [{"t": "state", "view": self.view, "ckpt": dict(dump, sections=chunks[0])}]
-        out.extend({"t": "state_part", "view": self.view, "cid": ckpt.cid, "sections": c} for c in chunks[1:])
+        out = [{"t": MSG_STATE, "view": self.view, "ckpt": dict(dump, sections=chunks[0])}]
+        out.extend({"t": MSG_STATE_PART, "view": self.view, "cid": ckpt.cid, "sections": c} for c in chunks[1:])
         return out
 
     def _finish_sync(self, now: float) -> None:
@@ -288,19 +302,19 @@ class CheckpointStore:
         if msg.get("view") != self.view:
             return []  # from an earlier view: ignored by everyone alike
         kind = msg["t"]
-        if kind == "digest" and self.syncing:
+        if kind == MSG_DIGEST and self.syncing:
             self._digests[sender] = msg
             if len(self._digests) == len(self.view):
                 return self._plan()
-        elif kind == "state" and self.syncing:
+        elif kind == MSG_STATE and self.syncing:
             ckpt = Checkpoint.load(msg["ckpt"])
             self.checkpoints[ckpt.cid] = ckpt
-        elif kind == "state_part" and self.syncing and msg.get("cid") in self.checkpoints:
+        elif kind == MSG_STATE_PART and self.syncing and msg.get("cid") in self.checkpoints:
             ckpt = self.checkpoints[msg["cid"]]
             ckpt.sections.update((bytes(sid), bytes(data)) for sid, data in msg["sections"])
             ckpt._hash = None
             ckpt._used = None
-        elif kind == "sync_done" and self.syncing:
+        elif kind == MSG_SYNC_DONE and self.syncing:
             self._done.add(sender)
             if len(self._done) == len(self.view):
                 self._finish_sync(now)
@@ -317,26 +331,27 @@ class CheckpointStore:
         self._now = now
         sender = (int(sender[0]), int(sender[1]))
         kind = msg.get("t")
-        if kind in ("digest", "state", "state_part", "sync_done"):
+        if isinstance(kind, str) and kind in SYNC_MESSAGES:  # a peer may send any type here
             try:
                 return self._deliver_sync(sender, msg, now), None
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise MalformedMessage(f"malformed {kind} message from {sender}: {exc!r}") from exc
-        if kind == "expire":
+        if kind == MSG_EXPIRE:
             # Not during SYNC: our digest already announced the checkpoint, and a joiner may be
             # its only holder. Everyone ignores it alike; the leader asks again after the sync.
             if not self.syncing:
                 self._expire(msg.get("cid"), msg.get("zero_epoch"))
             return [], None
-        if kind != "op":
+        if kind != MSG_OP:
             return [], Result(AisError.MESSAGE_ERROR, f"unknown message type {kind!r}")
         if self.syncing:
             return [], Result(AisError.TRY_AGAIN, "the checkpoint service is synchronising after a membership change")
-        handler = getattr(self, f"_op_{msg.get('op')}", None)
+        op = msg.get("op")
+        handler = self._OPS.get(op) if isinstance(op, str) else None
         if handler is None:
-            return [], Result(AisError.BAD_OPERATION, f"unknown operation {msg.get('op')!r}")
+            return [], Result(AisError.BAD_OPERATION, f"unknown operation {op!r}")
         try:
-            return [], handler(sender, msg.get("args") or {}, now)
+            return [], handler(self, sender, msg.get("args") or {}, now)
         except (KeyError, TypeError, ValueError) as exc:
             return [], Result(AisError.INVALID_PARAM, f"malformed arguments: {exc}")
 
@@ -353,7 +368,7 @@ class CheckpointStore:
             retention_s = ckpt.attrs["retention_duration"] / 1e9
             if now - since >= retention_s and self._expiry_sent.get(cid) != ckpt.zero_epoch:
                 self._expiry_sent[cid] = ckpt.zero_epoch
-                out.append({"t": "expire", "cid": cid, "zero_epoch": ckpt.zero_epoch})
+                out.append({"t": MSG_EXPIRE, "cid": cid, "zero_epoch": ckpt.zero_epoch})
         return out
 
     # -- operations (applied in agreed order on every member) ----------------------------------
@@ -492,6 +507,17 @@ class CheckpointStore:
         ckpt.sections[sid] = new
         ckpt.touch(used)
         return Result(AisError.OK)
+
+    # The operations this store applies, by the name on the wire (ckpt_protocol.REPLICATED_OPS).
+    _OPS = {
+        OP_OPEN: _op_open,
+        OP_CLOSE: _op_close,
+        OP_UNLINK: _op_unlink,
+        OP_SECTION_CREATE: _op_section_create,
+        OP_SECTION_DELETE: _op_section_delete,
+        OP_SECTION_WRITE: _op_section_write,
+        OP_SECTION_OVERWRITE: _op_section_overwrite,
+    }
 
     # -- retention -------------------------------------------------------------------------------
 

@@ -26,8 +26,20 @@ from typing import Any
 from ..shared.ais_errors import AisError
 from ..shared.ckpt_protocol import (
     KIND_REQUEST,
+    MSG_BATCH,
+    MSG_OP,
+    OP_CLOSE,
+    OP_HELLO,
+    OP_LIST,
+    OP_OPEN,
+    OP_SECTION_ITERATE,
+    OP_STATUS,
+    OP_UNLINK,
     OPEN_READ,
     OPEN_WRITE,
+    READ_OPS,
+    SYNC_MESSAGES,
+    WRITE_OPS,
     FrameReader,
     ProtocolError,
     decode_replication,
@@ -42,7 +54,6 @@ from .node_service import DEFAULT_RUN_DIR, ensure_run_dir, on_stop_signals, sd_n
 
 DEFAULT_SOCKET = os.path.join(DEFAULT_RUN_DIR, "ckptd.sock")
 DEFAULT_GROUP = "quorate_ckptd"
-CS_ERR_TRY_AGAIN = 6
 TICK_S = 0.05
 RECONNECT_S = 0.2
 # Messages packed into one multicast: bounded so one batch stays well inside a CPG message.
@@ -55,18 +66,12 @@ BATCH_BYTES = 512 * 1024
 # requests that clients send while we answer the last delivery go into the same multicast
 # (measured: fewer, larger multicasts give more writes/s; an empty poll costs one syscall).
 EXTRA_POLLS = 3
-# Messages of the sync protocol: always sent as version-1 payloads (a joiner reads only that).
-SYNC_MESSAGES = frozenset(("digest", "state", "state_part", "sync_done"))
 # Back-pressure: a client's requests are read only while its replies not yet sent stay within
 # CLIENT_OUT_LIMIT bytes and its operations not yet delivered within CLIENT_QUEUED_LIMIT (a
 # pipelining client could otherwise queue its whole window of large writes here).
 CLIENT_OUT_LIMIT = 8 * 1024 * 1024
 CLIENT_QUEUED_LIMIT = 16 * 1024 * 1024
 OP_OVERHEAD = 64  # bytes counted per queued operation besides its section id and data
-
-# Section operations answered from the local copy, and those multicast in agreed order.
-READ_OPS = {"section_read", "section_iterate"}
-WRITE_OPS = {"section_create", "section_delete", "section_write", "section_overwrite"}
 
 
 @dataclass
@@ -200,7 +205,7 @@ class CheckpointDaemon:
         for token, pend in list(self.pending.items()):
             del self.pending[token]
             self._complete(pend, Result(AisError.TRY_AGAIN, "corosync connection lost"))
-        self.outgoing = [m for m in self.outgoing if m.get("t") == "op" and m.get("op") == "close"]
+        self.outgoing = [m for m in self.outgoing if m.get("t") == MSG_OP and m.get("op") == OP_CLOSE]
         self.next_reconnect = time.monotonic() + RECONNECT_S
 
     # -- CPG callbacks (called from cpg.dispatch) --------------------------------------------
@@ -263,29 +268,29 @@ class CheckpointDaemon:
         alive = client is not None and not client.closed
         if client is not None:
             client.queued -= pend.size  # the reply below lets _watch read this client again
-        if pend.op == "open" and result.code is AisError.OK:
+        if pend.op == OP_OPEN and result.code is AisError.OK:
             if alive:
                 client.handles[pend.handle] = (result.values["cid"], pend.flags)
             else:
                 # The client died while its open was in flight: give the handle back.
-                self._send_op("close", {"cid": result.values["cid"], "handle": pend.handle}, None, 0, internal=True)
-        if pend.op == "close" and pend.internal and result.code is AisError.TRY_AGAIN:
+                self._send_op(OP_CLOSE, {"cid": result.values["cid"], "handle": pend.handle}, None, 0, internal=True)
+        if pend.op == OP_CLOSE and pend.internal and result.code is AisError.TRY_AGAIN:
             self.outgoing.append(pend.msg)
             self.pending[pend.msg["token"]] = pend
             return
-        if pend.op == "close" and client is not None:
+        if pend.op == OP_CLOSE and client is not None:
             client.closing.discard(pend.handle)
-        if pend.op == "close" and result.code is AisError.OK and alive:
+        if pend.op == OP_CLOSE and result.code is AisError.OK and alive:
             client.handles.pop(pend.handle, None)
         if alive:
             values = result.values
-            if pend.op == "open" and result.code is AisError.OK:
+            if pend.op == OP_OPEN and result.code is AisError.OK:
                 values = dict(values, handle=pend.handle)
             self._send(client, reply(pend.req_id, result.code, result.detail, **values))
 
     def _send_op(self, op: str, args: dict, client: Client | None, req_id: int, **extra: Any) -> None:
         token = next(self.tokens)
-        msg = {"t": "op", "op": op, "token": token, "args": args}
+        msg = {"t": MSG_OP, "op": op, "token": token, "args": args}
         pend = Pending(client, req_id, op, msg=msg, **extra)
         if client is not None:
             pend.size = OP_OVERHEAD + len(args.get("section", b"")) + len(args.get("data", b""))
@@ -309,10 +314,10 @@ class CheckpointDaemon:
 
     def _dispatch_request(self, client: Client, op: Any, req_id: int, args: dict) -> None:
         store = self.store
-        if op == "hello":
+        if op == OP_HELLO:
             self._send(client, reply(req_id, AisError.OK, nodeid=self.me[0], pid=self.me[1], version=1))
             return
-        if op == "status":
+        if op == OP_STATUS:
             status = store.status() if store else {"synced": False, "members": [], "checkpoints": 0}
             status.update(connected=self.connected, nodeid=self.me[0])
             self._send(client, reply(req_id, AisError.OK, **status))
@@ -321,22 +326,22 @@ class CheckpointDaemon:
             why = "corosync is not reachable" if not self.connected else "membership change: synchronising"
             self._send(client, reply(req_id, AisError.TRY_AGAIN, why))
             return
-        if op == "list":
+        if op == OP_LIST:
             self._send(client, reply(req_id, AisError.OK, checkpoints=store.listing()))
-        elif op == "open":
+        elif op == OP_OPEN:
             handle = next(self.handle_ids)
             flags = int(args["flags"])
             self._send_op(
-                "open",
+                OP_OPEN,
                 {"name": args["name"], "flags": flags, "attrs": args.get("attrs"), "handle": handle},
                 client,
                 req_id,
                 handle=handle,
                 flags=flags,
             )
-        elif op == "unlink":
-            self._send_op("unlink", {"name": args["name"]}, client, req_id)
-        elif op == "close":
+        elif op == OP_UNLINK:
+            self._send_op(OP_UNLINK, {"name": args["name"]}, client, req_id)
+        elif op == OP_CLOSE:
             handle = int(args["handle"])
             entry = client.usable(handle)
             if entry is None:
@@ -345,7 +350,7 @@ class CheckpointDaemon:
             # As if closed at once: what this client pipelines after the close gets BAD_HANDLE, as it
             # would one call at a time. A close that fails (TRY_AGAIN) gives the handle back.
             client.closing.add(handle)
-            self._send_op("close", {"cid": entry[0], "handle": handle}, client, req_id, handle=handle)
+            self._send_op(OP_CLOSE, {"cid": entry[0], "handle": handle}, client, req_id, handle=handle)
         elif op in WRITE_OPS or op in READ_OPS:
             self._section_request(client, op, req_id, args)
         else:
@@ -373,7 +378,7 @@ class CheckpointDaemon:
         if ckpt is None:
             self._send(client, reply(req_id, AisError.BAD_HANDLE, "the checkpoint of this handle no longer exists"))
             return
-        if op == "section_iterate":
+        if op == OP_SECTION_ITERATE:
             sections = [{"id": sid, "size": len(data)} for sid, data in sorted(ckpt.sections.items())]
             self._send(client, reply(req_id, AisError.OK, sections=sections, generation=ckpt.generation))
             return
@@ -470,7 +475,7 @@ class CheckpointDaemon:
         # A dead client's handles are closed for it; this starts their retention timers
         # (the seed's fast-restart "write && EXIST" case comes from exactly this).
         for handle, (cid, _flags) in sorted(client.handles.items()):
-            self._send_op("close", {"cid": cid, "handle": handle}, None, 0, handle=handle, internal=True)
+            self._send_op(OP_CLOSE, {"cid": cid, "handle": handle}, None, 0, handle=handle, internal=True)
         client.handles.clear()
 
     # -- main loop ---------------------------------------------------------------------------------
@@ -488,7 +493,7 @@ class CheckpointDaemon:
             try:
                 self.cpg.mcast(payload)
             except CpgError as exc:
-                if exc.code == CS_ERR_TRY_AGAIN:
+                if exc.try_again:
                     return  # flow control or a sync window in corosync: try on the next turn
                 self.drop_cpg(str(exc))
                 return
@@ -518,7 +523,7 @@ class CheckpointDaemon:
             size += len(data)
         if compact:
             return replication_payload(encoded), len(encoded)
-        payload = encoded[0] if len(encoded) == 1 else encode({"t": "batch", "m": encoded})
+        payload = encoded[0] if len(encoded) == 1 else encode({"t": MSG_BATCH, "m": encoded})
         return payload, len(encoded)
 
     def stop(self, signum: int) -> None:

@@ -53,48 +53,39 @@ __all__ = [
 
 DEFAULT_LIBRARY = "libcpg.so.4"
 
-# cs_error_t (corosync/corotypes.h); 1..27 and 100 match SaAisErrorT.
+# cs_error_t (corosync/corotypes.h), the one table of its codes: 1..27 and 100 match SaAisErrorT
+# (shared.ais_errors.AisError). cs_error_name() reads the names from these constants.
 CS_OK = 1
 CS_ERR_LIBRARY = 2
+CS_ERR_VERSION = 3
+CS_ERR_INIT = 4
+CS_ERR_TIMEOUT = 5
 CS_ERR_TRY_AGAIN = 6
 CS_ERR_INVALID_PARAM = 7
+CS_ERR_NO_MEMORY = 8
 CS_ERR_BAD_HANDLE = 9
 CS_ERR_BUSY = 10
+CS_ERR_ACCESS = 11
 CS_ERR_NOT_EXIST = 12
 CS_ERR_NAME_TOO_LONG = 13
 CS_ERR_EXIST = 14
-_CS_ERROR_NAMES = {
-    1: "CS_OK",
-    2: "CS_ERR_LIBRARY",
-    3: "CS_ERR_VERSION",
-    4: "CS_ERR_INIT",
-    5: "CS_ERR_TIMEOUT",
-    6: "CS_ERR_TRY_AGAIN",
-    7: "CS_ERR_INVALID_PARAM",
-    8: "CS_ERR_NO_MEMORY",
-    9: "CS_ERR_BAD_HANDLE",
-    10: "CS_ERR_BUSY",
-    11: "CS_ERR_ACCESS",
-    12: "CS_ERR_NOT_EXIST",
-    13: "CS_ERR_NAME_TOO_LONG",
-    14: "CS_ERR_EXIST",
-    15: "CS_ERR_NO_SPACE",
-    16: "CS_ERR_INTERRUPT",
-    17: "CS_ERR_NAME_NOT_FOUND",
-    18: "CS_ERR_NO_RESOURCES",
-    19: "CS_ERR_NOT_SUPPORTED",
-    20: "CS_ERR_BAD_OPERATION",
-    21: "CS_ERR_FAILED_OPERATION",
-    22: "CS_ERR_MESSAGE_ERROR",
-    23: "CS_ERR_QUEUE_FULL",
-    24: "CS_ERR_QUEUE_NOT_AVAILABLE",
-    25: "CS_ERR_BAD_FLAGS",
-    26: "CS_ERR_TOO_BIG",
-    27: "CS_ERR_NO_SECTIONS",
-    28: "CS_ERR_CONTEXT_NOT_FOUND",
-    30: "CS_ERR_TOO_MANY_GROUPS",
-    100: "CS_ERR_SECURITY",
-}
+CS_ERR_NO_SPACE = 15
+CS_ERR_INTERRUPT = 16
+CS_ERR_NAME_NOT_FOUND = 17
+CS_ERR_NO_RESOURCES = 18
+CS_ERR_NOT_SUPPORTED = 19
+CS_ERR_BAD_OPERATION = 20
+CS_ERR_FAILED_OPERATION = 21
+CS_ERR_MESSAGE_ERROR = 22
+CS_ERR_QUEUE_FULL = 23
+CS_ERR_QUEUE_NOT_AVAILABLE = 24
+CS_ERR_BAD_FLAGS = 25
+CS_ERR_TOO_BIG = 26
+CS_ERR_NO_SECTIONS = 27
+CS_ERR_CONTEXT_NOT_FOUND = 28
+CS_ERR_TOO_MANY_GROUPS = 30
+CS_ERR_SECURITY = 100
+_CS_ERROR_NAMES = {code: name for name, code in list(globals().items()) if name.startswith(("CS_OK", "CS_ERR_"))}
 
 # cs_dispatch_flags_t. ONE_NONBLOCKING returns TRY_AGAIN (unmasked) when nothing is queued.
 CS_DISPATCH_ONE = 1

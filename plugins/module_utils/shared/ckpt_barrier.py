@@ -17,9 +17,9 @@ from .ais_errors import AisError, AisException, Operation
 from .ckpt_attributes import validate_attributes
 from .ckpt_client import CheckpointClient
 from .ckpt_protocol import OPEN_CREATE, OPEN_READ, OPEN_WRITE
-from .retry_policy import RetryClient, RetryFailed
+from .retry_policy import RETURNED_REPORT_KEYS, RetryClient, RetryFailed, returned_report
 
-RETURNED_REPORT_KEYS = ("attempts", "elapsed", "deadline", "errors", "case", "cases", "token_ms", "timing_source")
+__all__ = ["RETURNED_REPORT_KEYS", "WaitFailed", "probe", "returned_report", "summary", "wait_each"]
 
 
 def probe(
@@ -106,11 +106,11 @@ def wait_each(retry: RetryClient, client: CheckpointClient, checkpoints: list[di
                 what=f"open of checkpoint {name!r}",
             )
         except RetryFailed as failed:
-            entry = {"name": name, "status": "failed", **report_keys(failed.report.as_dict())}
+            entry = {"name": name, "status": "failed", **returned_report(failed.report)}
             entry.update(error=failed.error.sa_name if failed.error else None, msg=str(failed))
             raise WaitFailed(failed, results + [entry]) from failed
         entry = {"name": name, "status": "ok", "created": made["created"], "sections": values}
-        results.append(dict(entry, **report_keys(report.as_dict())))
+        results.append(dict(entry, **returned_report(report)))
     return results
 
 
@@ -131,7 +131,3 @@ def summary(results: list[dict]) -> dict:
         "token_ms": results[-1]["token_ms"],
         "timing_source": results[-1]["timing_source"],
     }
-
-
-def report_keys(report: dict) -> dict:
-    return {key: report[key] for key in RETURNED_REPORT_KEYS}

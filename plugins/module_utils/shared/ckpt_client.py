@@ -22,6 +22,17 @@ from .ais_errors import AisError, AisException, Operation
 from .ckpt_protocol import (
     HEADER,
     KIND_REPLY,
+    OP_CLOSE,
+    OP_LIST,
+    OP_OPEN,
+    OP_SECTION_CREATE,
+    OP_SECTION_DELETE,
+    OP_SECTION_ITERATE,
+    OP_SECTION_OVERWRITE,
+    OP_SECTION_READ,
+    OP_SECTION_WRITE,
+    OP_STATUS,
+    OP_UNLINK,
     OPEN_CREATE,
     OPEN_EXCLUSIVE,
     OPEN_READ,
@@ -241,10 +252,10 @@ class CheckpointClient:
     # -- the checkpoint API ------------------------------------------------------------------
 
     def status(self) -> dict:
-        return self.call("status")
+        return self.call(OP_STATUS)
 
     def list(self) -> list:
-        return self.call("list")["checkpoints"]
+        return self.call(OP_LIST)["checkpoints"]
 
     def open(self, name: str, flags: int = OPEN_READ, attrs: dict | None = None) -> int:
         """saCkptCheckpointOpen; returns the handle. ``attrs`` only together with CREATE."""
@@ -254,36 +265,36 @@ class CheckpointClient:
         """As :meth:`open`, with all the service tells: ``handle``, ``created`` (this open created
         the checkpoint) and the checkpoint's ``attrs``."""
         operation = Operation.OPEN_CREATE if flags & OPEN_CREATE else Operation.OPEN_READ
-        return self.call("open", operation, name=name, flags=flags, attrs=attrs)
+        return self.call(OP_OPEN, operation, name=name, flags=flags, attrs=attrs)
 
     def create(self, name: str, attrs: dict, exclusive: bool = False, read: bool = True) -> int:
         flags = OPEN_WRITE | OPEN_CREATE | (OPEN_READ if read else 0) | (OPEN_EXCLUSIVE if exclusive else 0)
         return self.open(name, flags, attrs)
 
     def close(self, handle: int) -> None:
-        self.call("close", handle=handle)
+        self.call(OP_CLOSE, handle=handle)
 
     def unlink(self, name: str) -> None:
-        self.call("unlink", name=name)
+        self.call(OP_UNLINK, name=name)
 
     def section_create(self, handle: int, section: bytes, data: bytes) -> None:
-        self.call("section_create", handle=handle, section=_b(section), data=_b(data))
+        self.call(OP_SECTION_CREATE, handle=handle, section=_b(section), data=_b(data))
 
     def section_delete(self, handle: int, section: bytes) -> None:
-        self.call("section_delete", handle=handle, section=_b(section))
+        self.call(OP_SECTION_DELETE, handle=handle, section=_b(section))
 
     def section_write(self, handle: int, section: bytes, data: bytes, offset: int = 0) -> None:
-        self.call("section_write", handle=handle, section=_b(section), data=_b(data), offset=offset)
+        self.call(OP_SECTION_WRITE, handle=handle, section=_b(section), data=_b(data), offset=offset)
 
     def section_overwrite(self, handle: int, section: bytes, data: bytes) -> None:
-        self.call("section_overwrite", handle=handle, section=_b(section), data=_b(data))
+        self.call(OP_SECTION_OVERWRITE, handle=handle, section=_b(section), data=_b(data))
 
     def section_overwrite_many(self, handle: int, sections: Iterable, window: int = DEFAULT_WINDOW) -> list:
         """Overwrite many sections, pipelined (see :meth:`call_many`); ``sections`` yields
         ``(section id, data)``. Returns, in order, None for each write that succeeded and the
         AisException of each that did not."""
         calls = (
-            ("section_overwrite", {"handle": handle, "section": _b(section), "data": _b(data)})
+            (OP_SECTION_OVERWRITE, {"handle": handle, "section": _b(section), "data": _b(data)})
             for section, data in sections
         )
         return [None if isinstance(result, dict) else result for result in self.call_many(calls, window)]
@@ -298,10 +309,10 @@ class CheckpointClient:
             self.section_overwrite(handle, section, data)
 
     def section_read(self, handle: int, section: bytes, offset: int = 0, size: int | None = None) -> bytes:
-        return self.call("section_read", handle=handle, section=_b(section), offset=offset, size=size)["data"]
+        return self.call(OP_SECTION_READ, handle=handle, section=_b(section), offset=offset, size=size)["data"]
 
     def section_iterate(self, handle: int) -> list:
-        return self.call("section_iterate", handle=handle)["sections"]
+        return self.call(OP_SECTION_ITERATE, handle=handle)["sections"]
 
 
 class _CallerError(Exception):
@@ -314,7 +325,7 @@ class _CallerError(Exception):
 
 def _operation(op: str, args: dict) -> Operation:
     """How the retry policy classifies this call's errors (an open's NOT_EXIST is a case of its own)."""
-    if op != "open":
+    if op != OP_OPEN:
         return Operation.CALL
     flags = args.get("flags", 0)
     return Operation.OPEN_CREATE if isinstance(flags, int) and flags & OPEN_CREATE else Operation.OPEN_READ

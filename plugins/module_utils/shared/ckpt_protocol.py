@@ -56,6 +56,45 @@ _KEY_CACHE_MAX = 512
 _KEY_CACHE_LEN = 64
 
 
+# -- operations and message types: the one table ------------------------------------------------
+#
+# Client operations: the "op" of a request frame, and of a replicated "op" message.
+OP_HELLO = "hello"
+OP_STATUS = "status"
+OP_LIST = "list"
+OP_OPEN = "open"
+OP_CLOSE = "close"
+OP_UNLINK = "unlink"
+OP_SECTION_CREATE = "section_create"
+OP_SECTION_DELETE = "section_delete"
+OP_SECTION_WRITE = "section_write"
+OP_SECTION_OVERWRITE = "section_overwrite"
+OP_SECTION_READ = "section_read"
+OP_SECTION_ITERATE = "section_iterate"
+# Section operations multicast in agreed order. The order is part of the wire format: a
+# version-2 section record carries the position (from 1) in this tuple.
+SECTION_OPS = (OP_SECTION_CREATE, OP_SECTION_DELETE, OP_SECTION_WRITE, OP_SECTION_OVERWRITE)
+WRITE_OPS = frozenset(SECTION_OPS)
+# Section operations the daemon answers from its local copy.
+READ_OPS = frozenset((OP_SECTION_READ, OP_SECTION_ITERATE))
+# Operations the daemon answers itself, without the group or a handle.
+LOCAL_OPS = frozenset((OP_HELLO, OP_STATUS, OP_LIST))
+# Operations the replicated store applies (the "op" of a MSG_OP message).
+REPLICATED_OPS = frozenset((OP_OPEN, OP_CLOSE, OP_UNLINK, *SECTION_OPS))
+CLIENT_OPS = LOCAL_OPS | REPLICATED_OPS | READ_OPS
+
+# Replicated message types: the "t" of a message between the daemons over CPG.
+MSG_OP = "op"  # a client operation, applied in agreed order
+MSG_EXPIRE = "expire"  # the leader: a checkpoint's retention ran out
+MSG_DIGEST = "digest"  # sync: what a member holds
+MSG_STATE = "state"  # sync: a whole checkpoint (its first chunk of sections)
+MSG_STATE_PART = "state_part"  # sync: more sections of a checkpoint
+MSG_SYNC_DONE = "sync_done"  # sync: a member sent all it had to
+MSG_BATCH = "batch"  # version 1: several encoded messages in one CPG payload
+# The sync protocol's messages: always sent as version-1 payloads (a joiner may read only that).
+SYNC_MESSAGES = frozenset((MSG_DIGEST, MSG_STATE, MSG_STATE_PART, MSG_SYNC_DONE))
+
+
 class ProtocolError(ValueError):
     """A frame or body that does not decode; the peer is out of step or hostile."""
 
@@ -257,7 +296,6 @@ _REPL_HEADER = struct.Struct(">2sB")
 _REC_SECTION = struct.Struct(">BBBQqHHI")  # kind first: one pack per record
 _REC_MESSAGE = struct.Struct(">BI")
 _REPL_HEADER_BYTES = _REPL_HEADER.pack(REPLICATION_MAGIC, REPLICATION_VERSION)
-SECTION_OPS = ("section_create", "section_delete", "section_write", "section_overwrite")
 _SECTION_OP_CODE = {name: code for code, name in enumerate(SECTION_OPS, 1)}
 _SECTION_ARGS = frozenset(("cid", "section", "data"))
 _SECTION_ARGS_OFFSET = frozenset(("cid", "section", "data", "offset"))
@@ -271,7 +309,7 @@ def _plain_int(value: Any) -> bool:
 
 def encode_record(msg: Any) -> bytes:
     """One message as a version-2 record: compact for section operations, else the body encoding."""
-    if isinstance(msg, dict) and msg.get("t") == "op" and len(msg) == 4:
+    if isinstance(msg, dict) and msg.get("t") == MSG_OP and len(msg) == 4:
         code = _SECTION_OP_CODE.get(msg.get("op"))
         args, token = msg.get("args"), msg.get("token")
         if code is not None and isinstance(args, dict) and _plain_int(token) and 0 <= token <= _I64_MAX:
@@ -316,7 +354,7 @@ def decode_replication(data: bytes | bytearray | memoryview) -> tuple[list, list
     buf = data if isinstance(data, bytes) else bytes(data)
     if not buf.startswith(REPLICATION_MAGIC):
         msg = decode(buf)
-        if isinstance(msg, dict) and msg.get("t") == "batch":
+        if isinstance(msg, dict) and msg.get("t") == MSG_BATCH:
             batch = msg.get("m")
             if not isinstance(batch, list):
                 raise ProtocolError("a batch without a list of messages")
@@ -360,7 +398,7 @@ def decode_replication(data: bytes | bytearray | memoryview) -> tuple[list, list
             args = {"cid": cid, "section": buf[sid_at:data_at], "data": buf[data_at:pos]}
             if flags:
                 args["offset"] = offset
-            messages.append({"t": "op", "op": SECTION_OPS[code - 1], "token": token, "args": args})
+            messages.append({"t": MSG_OP, "op": SECTION_OPS[code - 1], "token": token, "args": args})
         elif kind == REC_MESSAGE:
             if pos + _MESSAGE_SIZE > size:
                 raise ProtocolError("truncated message record")

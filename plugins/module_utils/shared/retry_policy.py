@@ -149,6 +149,18 @@ class RetryReport:
         }
 
 
+# The keys of the retry report every module that waits returns, on success and on failure alike
+# (documented once, in the quorate.cluster.retry_report doc fragment).
+RETURNED_REPORT_KEYS = ("attempts", "elapsed", "deadline", "errors", "case", "cases", "token_ms", "timing_source")
+
+
+def returned_report(report: RetryReport | dict) -> dict[str, Any]:
+    """The retry report as the modules return it: a :class:`RetryReport`, or a dict with at least
+    :data:`RETURNED_REPORT_KEYS` (an entry of ``ckpt_barrier.wait_each``, its ``summary``)."""
+    values = report.as_dict() if isinstance(report, RetryReport) else report
+    return {key: values[key] for key in RETURNED_REPORT_KEYS}
+
+
 class RetryFailed(Exception):
     """A retried call gave up: a fatal error (at once) or the deadline passed."""
 

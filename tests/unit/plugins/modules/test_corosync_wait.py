@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils import basic
 
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import RETURNED_REPORT_KEYS
 from ansible_collections.quorate.cluster.plugins.modules import corosync_info, corosync_wait
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "corosync"
@@ -206,3 +207,17 @@ def test_info_on_a_node_without_corosync(run_module, monkeypatch, tmp_path):
     assert result["service"] == {"active": False, "enabled": False}  # no systemctl either
     failed, result = run_module(corosync_info.main, {"authkey_path": str(tmp_path / "authkey")})
     assert failed and "corosync is not installed" in result["msg"]
+
+
+def test_returns_the_retry_report_of_every_wait_module(run_module, corosync):
+    failed, result = run_module(corosync_wait.main, {"members": [1, 2, 3], "timeout": 5})
+    assert not failed, result
+    assert set(RETURNED_REPORT_KEYS) <= set(result)
+    assert (result["case"], result["cases"]) == ("none", {})
+
+
+def test_returns_the_retry_report_on_timeout_too(run_module, corosync):
+    corosync["quorum"] = ["quorumtool_s_inquorate.txt"]
+    failed, result = run_module(corosync_wait.main, {"members": [1, 2, 3], "timeout": 0.2})
+    assert failed
+    assert set(RETURNED_REPORT_KEYS) <= set(result)

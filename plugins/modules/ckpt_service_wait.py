@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: ckptd_wait
+module: ckpt_service_wait
 short_description: Wait until the local checkpoint service is synchronised with its group
 version_added: 0.1.0
 description:
@@ -12,20 +12,20 @@ description:
     has been synchronised after the last membership change and its group has at least O(members)
     members. This is the barrier after starting the checkpoint service.
   - Never changes anything.
+  - Called C(quorate.cluster.ckptd_wait) before version 0.2.0; that name still works, deprecated,
+    and is removed in 2.0.0.
 author:
   - quorate.cluster developers (@quorate)
 extends_documentation_fragment:
   - quorate.cluster.attributes
   - quorate.cluster.wait
+  - quorate.cluster.ckpt_socket
+  - quorate.cluster.retry_report
 options:
   members:
     description: How many checkpoint daemons must be in the group.
     type: int
     default: 1
-  socket:
-    description: Path of the checkpoint service's socket.
-    type: path
-    default: /run/quorate/ckptd.sock
 attributes:
   check_mode:
     support: full
@@ -37,7 +37,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Wait until every node's checkpoint service is in the group and synced
-  quorate.cluster.ckptd_wait:
+  quorate.cluster.ckpt_service_wait:
     members: "{{ ansible_play_hosts_all | length }}"
     timeout: 60
 """
@@ -59,16 +59,56 @@ checkpoints:
   returned: always
   type: int
   sample: 4
-elapsed:
-  description: Seconds spent waiting.
-  returned: always
-  type: float
-  sample: 0.21
 attempts:
-  description: Status requests made.
+  description: Attempts made; part of the retry report, see the notes.
   returned: always
   type: int
   sample: 5
+elapsed:
+  description: Seconds spent; part of the retry report, see the notes.
+  returned: always
+  type: float
+  sample: 0.21
+deadline:
+  description: The deadline in seconds that applied; part of the retry report, see the notes.
+  returned: always
+  type: float
+  version_added: 0.2.0
+  sample: 9.33
+errors:
+  description: Count of each error seen, by name; part of the retry report, see the notes.
+  returned: always
+  type: dict
+  version_added: 0.2.0
+  sample: {}
+case:
+  description: >-
+    The transient case that stood in the way most often; part of the retry report, see the
+    notes.
+  returned: always
+  type: str
+  version_added: 0.2.0
+  sample: none
+cases:
+  description: Count of each transient case; part of the retry report, see the notes.
+  returned: always
+  type: dict
+  version_added: 0.2.0
+  sample: {}
+token_ms:
+  description: >-
+    The effective totem token the deadline was derived from; part of the retry report, see the
+    notes.
+  returned: always
+  type: int
+  version_added: 0.2.0
+  sample: 3650
+timing_source:
+  description: V(cmap) or V(assumed); part of the retry report, see the notes.
+  returned: always
+  type: str
+  version_added: 0.2.0
+  sample: cmap
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -76,16 +116,21 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import (
     corosync_runtime,
     policy_from_params,
+    socket_argument_spec,
     wait_argument_spec,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisException
-from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import DEFAULT_SOCKET, CheckpointClient
-from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import RetryClient, RetryFailed
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import (
+    RetryClient,
+    RetryFailed,
+    returned_report,
+)
 
 
 def main() -> None:
     spec = wait_argument_spec()
-    spec.update(members={"type": "int", "default": 1}, socket={"type": "path", "default": DEFAULT_SOCKET})
+    spec.update(members={"type": "int", "default": 1}, **socket_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     if module.params["members"] < 1:
         module.fail_json(msg=f"members must be at least 1 (got {module.params['members']})")
@@ -114,8 +159,7 @@ def main() -> None:
             synced=bool(state.get("synced")),
             members=state.get("members", []),
             checkpoints=state.get("checkpoints", 0),
-            elapsed=round(failed.report.elapsed, 4),
-            attempts=failed.report.attempts,
+            **returned_report(failed.report),
         )
     finally:
         client.close_connection()
@@ -124,8 +168,7 @@ def main() -> None:
         synced=True,
         members=status.get("members", []),
         checkpoints=status.get("checkpoints", 0),
-        elapsed=round(report.elapsed, 4),
-        attempts=report.attempts,
+        **returned_report(report),
     )
 
 
