@@ -207,7 +207,6 @@ import hashlib
 import os
 import pwd
 import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -217,6 +216,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils._modules.systemd_u
     is_enabled,
     parse_show,
 )
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.files import write_atomic
 
 DIFF_LIMIT = 64 * 1024
 UNIT_DIRS = ("/etc/systemd/system/", "/run/systemd/system/", "/lib/systemd/system/", "/usr/lib/systemd/system/")
@@ -290,32 +290,6 @@ def text_for_diff(data: bytes):
         return None
 
 
-def write_atomically(path: str, data: bytes, mode: int, uid: int, gid: int) -> None:
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-    try:
-        # Mode and owner before the content: a secret is never readable by others, not even briefly.
-        os.fchmod(fd, mode)
-        os.fchown(fd, uid, gid)
-        with os.fdopen(fd, "wb") as handle:
-            fd = -1
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-        tmp = None
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def apply_directory(entry: dict, mode: int, uid: int, gid: int, check: bool) -> dict:
     path = entry["path"]
     result = {"path": path, "state": "directory", "content_changed": False, "attributes_changed": False}
@@ -370,7 +344,7 @@ def apply_file(entry: dict, data: bytes, mode: int, uid: int, gid: int, check: b
                 before, after = f"{old}\n", f"sha256 {result['sha256']}\n"
             result["diff"] = {"before_header": path, "after_header": path, "before": before, "after": after}
         if not check:
-            write_atomically(path, data, mode, uid, gid)
+            write_atomic(path, data, mode=mode, owner=(uid, gid))
     else:
         fix_attributes(result, st, mode, uid, gid, check)
     return result
