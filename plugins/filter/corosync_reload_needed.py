@@ -18,7 +18,7 @@ author:
   - quorate.cluster developers (@quorate)
 options:
   _input:
-    description: The vars of every host of the play (C(ansible_play_hosts_all | map('extract', hostvars))).
+    description: The vars of every host of the play (the play hosts extracted from C(hostvars), see the example).
     type: list
     elements: dict
     required: true

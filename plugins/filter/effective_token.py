@@ -7,7 +7,7 @@ name: effective_token
 short_description: The runtime totem token corosync computes for a cluster of a given size
 version_added: 0.2.0
 description:
-  - Returns C(token + (nodes - 2) x token_coefficient) for 3 or more nodes, and C(token) for 1 or 2:
+  - Returns C(token) + (nodes - 2) x C(token_coefficient) for 3 or more nodes, and C(token) for 1 or 2, which is
     what corosync reads as C(runtime.config.totem.token) once it runs with that C(totem) section.
   - An unset or null C(token_coefficient) means corosync's default, 650 ms; 0 is a real value (no coefficient).
   - The same computation the preflight check uses for its consensus rule.

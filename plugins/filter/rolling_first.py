@@ -16,7 +16,7 @@ author:
 options:
   _input:
     description:
-      - The vars of every host of the play in play order (C(ansible_play_hosts_all | map('extract', hostvars))).
+      - The vars of every host of the play in play order (the play hosts extracted from C(hostvars), see the example).
     type: list
     elements: dict
     required: true
