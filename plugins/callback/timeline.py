@@ -56,6 +56,7 @@ options:
 """
 
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -63,6 +64,12 @@ import sys
 import time
 
 from ansible.plugins.callback import CallbackBase
+
+try:
+    from ansible_collections.quorate.cluster.plugins.module_utils.shared.files import write_atomic
+except ImportError:  # run as the plotting script (see the end): no collection loader, find the collection here
+    sys.path.insert(0, os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 5)))
+    from ansible_collections.quorate.cluster.plugins.module_utils.shared.files import write_atomic
 
 BARRIERS = ("corosync_wait", "ckptd_wait", "ckpt_wait")
 
@@ -165,8 +172,7 @@ class CallbackModule(CallbackBase):
         os.makedirs(out_dir, exist_ok=True)
         data = timeline_data(self.spans, self.steps, time.time() - self.started, self.events)
         json_path = os.path.join(out_dir, "timeline.json")
-        with open(json_path, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
+        write_atomic(json_path, json.dumps(data, indent=1))
         png_path = os.path.join(out_dir, "timeline.png")
         if importlib.util.find_spec("matplotlib") is None:
             self._display.display(f"quorate timeline: {json_path} (no matplotlib on the controller: no plot)")
@@ -303,11 +309,11 @@ def plot(data: dict, path: str) -> str:
     labels = [f"{phase} {seconds[phase]:.1f} s" if phase in seconds else phase for phase in shown]
     axis.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
-    # A reader never sees half a PNG: drawn next to it, then renamed into place.
-    partial = f"{path}.partial"
-    fig.savefig(partial, dpi=100, format="png", bbox_inches="tight")
+    # A reader never sees half a PNG: drawn in memory, written next to it, then renamed into place.
+    png = io.BytesIO()
+    fig.savefig(png, dpi=100, format="png", bbox_inches="tight")
     plt.close(fig)
-    os.replace(partial, path)
+    write_atomic(path, png.getvalue())
     return path
 
 

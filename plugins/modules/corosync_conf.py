@@ -117,7 +117,6 @@ content:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -127,6 +126,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils._modules.corosync_
     render,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import command_runner
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.files import write_atomic
 
 
 def validate_params(module: AnsibleModule) -> None:
@@ -204,27 +204,23 @@ def main() -> None:
 
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".corosync.conf.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.chmod(tmp, 0o644)
-        if params["validate"]:
-            corosync = module.get_bin_path("corosync", required=True)
-            rc, out, err = command_runner(module)([corosync, "-t", "-c", tmp])
-            if rc != 0:
-                module.fail_json(
-                    msg=f"corosync rejected the new configuration (rc={rc}); nothing was changed: "
-                    f"{(err or out).strip()}",
-                    rc=rc,
-                    stdout=out,
-                    stderr=err,
-                    content=content,
-                )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    def validate(tmp: str) -> None:
+        """corosync -t on the new file before it replaces the old one."""
+        if not params["validate"]:
+            return
+        corosync = module.get_bin_path("corosync", required=True)
+        rc, out, err = command_runner(module)([corosync, "-t", "-c", tmp])
+        if rc != 0:
+            module.fail_json(
+                msg=f"corosync rejected the new configuration (rc={rc}); nothing was changed: {(err or out).strip()}",
+                rc=rc,
+                stdout=out,
+                stderr=err,
+                content=content,
+            )
+
+    write_atomic(path, content, mode=0o644, validate=validate)
     module.exit_json(**result)
 
 

@@ -234,12 +234,15 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.corosync_conf import is_managed
-from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import corosync_runtime
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import (
+    command_runner,
+    corosync_runtime,
+)
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.systemd_units import (
-    SHOW_PROPERTIES,
+    Systemctl,
+    SystemctlError,
     is_active,
     is_enabled,
-    parse_show,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.corosync_runtime import (
     CMAPCTL,
@@ -252,13 +255,13 @@ from ansible_collections.quorate.cluster.plugins.module_utils.shared.corosync_ru
 
 def service_state(module) -> dict:
     """corosync.service's ActiveState and UnitFileState, in one systemctl call."""
-    systemctl = module.get_bin_path("systemctl")
-    if systemctl is None:
+    path = module.get_bin_path("systemctl")
+    if path is None:
         return {"active": False, "enabled": False}
-    rc, out, _err = module.run_command(
-        [systemctl, "show", SHOW_PROPERTIES, "--", "corosync.service"], environ_update={"LC_ALL": "C"}
-    )
-    props = parse_show(out) if rc == 0 else {}
+    try:
+        props = Systemctl(command_runner(module), path).show("corosync.service")
+    except SystemctlError:
+        props = {}
     return {"active": is_active(props), "enabled": is_enabled(props)}
 
 

@@ -207,16 +207,18 @@ import hashlib
 import os
 import pwd
 import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import command_runner
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.systemd_units import (
-    SHOW_PROPERTIES,
+    Systemctl,
+    SystemctlError,
     is_active,
     is_enabled,
-    parse_show,
+    unit_name,
 )
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.files import write_atomic
 
 DIFF_LIMIT = 64 * 1024
 UNIT_DIRS = ("/etc/systemd/system/", "/run/systemd/system/", "/lib/systemd/system/", "/usr/lib/systemd/system/")
@@ -290,32 +292,6 @@ def text_for_diff(data: bytes):
         return None
 
 
-def write_atomically(path: str, data: bytes, mode: int, uid: int, gid: int) -> None:
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-    try:
-        # Mode and owner before the content: a secret is never readable by others, not even briefly.
-        os.fchmod(fd, mode)
-        os.fchown(fd, uid, gid)
-        with os.fdopen(fd, "wb") as handle:
-            fd = -1
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-        tmp = None
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def apply_directory(entry: dict, mode: int, uid: int, gid: int, check: bool) -> dict:
     path = entry["path"]
     result = {"path": path, "state": "directory", "content_changed": False, "attributes_changed": False}
@@ -370,52 +346,27 @@ def apply_file(entry: dict, data: bytes, mode: int, uid: int, gid: int, check: b
                 before, after = f"{old}\n", f"sha256 {result['sha256']}\n"
             result["diff"] = {"before_header": path, "after_header": path, "before": before, "after": after}
         if not check:
-            write_atomically(path, data, mode, uid, gid)
+            write_atomic(path, data, mode=mode, owner=(uid, gid))
     else:
         fix_attributes(result, st, mode, uid, gid, check)
     return result
 
 
-class Systemd:
-    """The few systemctl calls the module needs, through AnsibleModule.run_command."""
-
-    def __init__(self, module: AnsibleModule):
-        self.module = module
-        self.systemctl = module.get_bin_path("systemctl", required=True)
-
-    def _run(self, *args: str) -> str:
-        rc, out, err = self.module.run_command([self.systemctl, *args], environ_update={"LC_ALL": "C"})
-        if rc != 0:
-            name = args[-1]
-            raise SpecError(
-                f"systemctl {' '.join(args)} failed (rc={rc}): {(err or out).strip()}; "
-                f"see systemctl status {name} and journalctl -u {name}"
-            )
-        return out
-
-    def state(self, name: str) -> dict:
-        return parse_show(self._run("show", SHOW_PROPERTIES, "--", name))
-
-    def daemon_reload(self) -> None:
-        self._run("daemon-reload")
-
-    def enable(self, name: str) -> None:
-        self._run("enable", "--", name)
-
-    def start(self, name: str) -> None:
-        self._run("start", "--", name)
+def systemctl_failure(exc: SystemctlError) -> SpecError:
+    name = exc.argv[-1]
+    return SpecError(f"{exc}; see systemctl status {name} and journalctl -u {name}")
 
 
-def ensure_services(systemd, names: list, check: bool, pending_units: set) -> list:
+def ensure_services(systemctl: Systemctl, names: list, check: bool, pending_units: set) -> list:
     """Enable and start each service in order; ``pending_units`` are unit files check mode did not write."""
     results = []
     for name in names:
-        unit = name if "." in name else f"{name}.service"
+        unit = unit_name(name)
         if check and unit in pending_units:
             # Not on disk yet (only "would be installed"): it would be enabled and started.
             results.append({"name": name, "was_active": False, "was_enabled": False, "started": True, "enabled": True})
             continue
-        state = systemd.state(name)
+        state = systemctl.show(name)
         if state.get("LoadState") == "not-found":
             raise SpecError(f"services: unit {unit} not found on this node; install it (list its unit file in files)")
         result = {
@@ -427,9 +378,9 @@ def ensure_services(systemd, names: list, check: bool, pending_units: set) -> li
         result["started"] = not result["was_active"]
         if not check:
             if result["enabled"]:
-                systemd.enable(name)
+                systemctl.enable(name)
             if result["started"]:
-                systemd.start(name)
+                systemctl.start(name)
         results.append(result)
     return results
 
@@ -494,16 +445,19 @@ def main() -> None:
                 diffs.append(diff)
             results.append(result)
         if module.params["services"]:
-            systemd = Systemd(module)
+            systemctl = Systemctl(command_runner(module), module.get_bin_path("systemctl", required=True))
             changed_units = {r["path"] for r in results if r["content_changed"] and r["path"].startswith(UNIT_DIRS)}
-            if changed_units or module.params["daemon_reload"]:
-                reloaded = True
-                if not module.check_mode:
-                    systemd.daemon_reload()
             pending = {
                 os.path.basename(path) for path in changed_units if module.check_mode and not os.path.exists(path)
             }
-            services = ensure_services(systemd, module.params["services"], module.check_mode, pending)
+            try:
+                if changed_units or module.params["daemon_reload"]:
+                    reloaded = True
+                    if not module.check_mode:
+                        systemctl.daemon_reload()
+                services = ensure_services(systemctl, module.params["services"], module.check_mode, pending)
+            except SystemctlError as exc:
+                raise systemctl_failure(exc) from None
     except (SpecError, OSError) as exc:
         done = [r["path"] for r in results if r["changed"]] + [
             s["name"] for s in services if s["started"] or s["enabled"]

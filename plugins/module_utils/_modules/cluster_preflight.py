@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from ..shared.ckpt_protocol import MAX_NAME_LENGTH
+from .corosync_conf import DEFAULT_TOKEN_COEFFICIENT, effective_token
 
 KNOWN_DAEMONS = ("quorate-controld", "dlm_controld")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
@@ -58,7 +59,7 @@ def corosync_errors(
     token = totem.get("token")
     if not _is_int(token) or token <= 0:
         errors.append(f"quorate_corosync_totem.token: {token!r} must be a positive integer (ms)")
-    coefficient = totem.get("token_coefficient", 650)
+    coefficient = totem.get("token_coefficient", DEFAULT_TOKEN_COEFFICIENT)
     if coefficient is not None and (not _is_int(coefficient) or coefficient < 0):
         errors.append(f"quorate_corosync_totem.token_coefficient: {coefficient!r} must be a non-negative integer")
     consensus = totem.get("consensus")
@@ -66,7 +67,7 @@ def corosync_errors(
         if not _is_int(consensus) or consensus <= 0:
             errors.append(f"quorate_corosync_totem.consensus: {consensus!r} must be a positive integer (ms)")
         elif _is_int(token) and token > 0:
-            effective = token + max(0, len(hosts) - 2) * (coefficient if _is_int(coefficient) else 650)
+            effective = effective_token(token, coefficient if _is_int(coefficient) else None, len(hosts))
             if consensus < 1.2 * effective:
                 errors.append(
                     f"quorate_corosync_totem.consensus: {consensus} is below 1.2 x the effective token "

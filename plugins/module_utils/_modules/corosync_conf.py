@@ -166,6 +166,16 @@ def classify_change(old_text: str | None, new_text: str) -> dict:
     }
 
 
-def effective_token(token: int, coefficient: int, nodes: int) -> int:
-    """The runtime token corosync computes: token + (nodes - 2) * coefficient for 3+ nodes."""
-    return token + max(0, nodes - 2) * coefficient
+# corosync's token_coefficient when the configuration sets none.
+DEFAULT_TOKEN_COEFFICIENT = 650
+
+
+def effective_token(token: int, coefficient: int | None, nodes: int) -> int:
+    """The runtime token corosync computes from ``totem.token``: token + (nodes - 2) x coefficient.
+
+    Only a cluster of 3 or more nodes adds the coefficient. ``coefficient=None`` (not set) means
+    corosync's default, 650 ms; 0 is a real value (no coefficient).
+    """
+    if coefficient is None:
+        coefficient = DEFAULT_TOKEN_COEFFICIENT
+    return int(token) + max(0, int(nodes) - 2) * int(coefficient)

@@ -26,8 +26,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .systemd_units import Systemctl, SystemctlError, is_active
+
 DEFAULT_MARKER_DIR = "/var/lib/quorate/restart-pending"
 _DELETED = " (deleted)"
+# What the inspector reads of a unit: is it up, its main process and since when, its unit files.
+SHOW_PROPERTIES = (
+    "ActiveState",
+    "MainPID",
+    "ExecMainStartTimestampMonotonic",
+    "FragmentPath",
+    "DropInPaths",
+)
 # Only program files count: corosync and libqb map /dev/shm ring buffers that are deleted
 # by design, and those say nothing about upgrades.
 _PROGRAM_PREFIXES = ("/usr/", "/lib/", "/lib64/", "/bin/", "/sbin/", "/opt/")
@@ -45,16 +55,6 @@ class ServiceState:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def parse_systemctl_show(text: str) -> dict[str, str]:
-    """``systemctl show -p A -p B unit`` prints ``A=value`` lines."""
-    values = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key.strip()] = value.strip()
-    return values
 
 
 def start_walltime(monotonic_usec: int, now_wall: float, now_monotonic: float) -> float:
@@ -136,30 +136,20 @@ class ServiceInspector:
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self.run = run
-        self.systemctl = systemctl
+        self.systemctl = Systemctl(run, systemctl)
         self.proc = proc
         self.clock = clock
         self.monotonic = monotonic
 
     def state(self, name: str) -> ServiceState:
-        rc, out, err = self.run(
-            [
-                self.systemctl,
-                "show",
-                "-p",
-                "ActiveState",
-                "-p",
-                "MainPID",
-                "-p",
-                "ExecMainStartTimestampMonotonic",
-                name,
-            ]
-        )
-        if rc != 0:
-            raise RuntimeError(f"systemctl show {name} failed (rc={rc}): {err.strip() or out.strip()}")
-        values = parse_systemctl_show(out)
+        try:
+            values = self.systemctl.show(name, SHOW_PROPERTIES)
+        except SystemctlError as exc:
+            raise RuntimeError(
+                f"systemctl show {name} failed (rc={exc.rc}): {exc.err.strip() or exc.out.strip()}"
+            ) from None
         pid = int(values.get("MainPID") or 0)
-        running = values.get("ActiveState") in ("active", "reloading") and pid > 0
+        running = is_active(values) and pid > 0
         state = ServiceState(name=name, running=running, pid=pid if running else 0)
         state.unit_files = [
             path for path in [values.get("FragmentPath", "")] + values.get("DropInPaths", "").split() if path

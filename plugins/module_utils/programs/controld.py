@@ -37,6 +37,7 @@ from ..shared.ais_errors import AisError, AisException, Operation
 from ..shared.ckpt_client import CheckpointClient, default_socket
 from ..shared.ckpt_protocol import OPEN_READ, parse_protocol_version, protocol_version_text
 from ..shared.corosync_runtime import CorosyncRuntime
+from ..shared.files import write_atomic
 from ..shared.retry_policy import RetryClient, RetryFailed, RetryPolicy
 from .cpg import CpgError, CpgGroup
 from .node_service import DEFAULT_RUN_DIR, ensure_run_dir, on_stop_signals, sd_notify, setup_logging
@@ -327,10 +328,7 @@ class Controld:
     def write_ready(self, ready: dict) -> None:
         path = self.args.ready_file
         ensure_run_dir(os.path.dirname(path) or ".", 0o755)
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(ready, handle, sort_keys=True)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(ready, sort_keys=True))
 
     def serve(self) -> int:
         """Keep the handles (and so the checkpoints) open; follow the group until stopped."""

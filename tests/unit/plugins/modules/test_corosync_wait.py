@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils import basic
+from unit.fake_systemctl import FakeSystemctl
 
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import RETURNED_REPORT_KEYS
 from ansible_collections.quorate.cluster.plugins.modules import corosync_info, corosync_wait
@@ -18,7 +19,10 @@ DOWN = (1, "", "Cannot initialize CMAP service\n")
 @pytest.fixture
 def corosync(monkeypatch):
     """A scripted corosync: ``quorum`` is a list of quorumtool outputs served in turn (the last repeats)."""
-    state = {"quorum": ["quorumtool_s_quorate3.txt"], "down": False, "calls": []}
+    systemctl = FakeSystemctl(
+        {"corosync.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}}
+    )
+    state = {"quorum": ["quorumtool_s_quorate3.txt"], "down": False, "calls": [], "systemctl": systemctl}
 
     def run_command(self, argv, **kwargs):
         state["calls"].append(argv)
@@ -26,7 +30,7 @@ def corosync(monkeypatch):
             return DOWN
         tool, args = Path(argv[0]).name, " ".join(argv[1:])
         if tool == "systemctl":
-            return 0, state.get("unit", "ActiveState=active\nUnitFileState=enabled\n"), ""
+            return systemctl(argv)
         if tool == "corosync-quorumtool":
             name = state["quorum"].pop(0) if len(state["quorum"]) > 1 else state["quorum"][0]
             text = (FIXTURES / name).read_text()
@@ -193,7 +197,7 @@ def test_info_tells_installed_and_the_authkey_fingerprint_never_the_key(run_modu
         "owner": "root",
         "group": "root",
     }
-    corosync["unit"] = "ActiveState=inactive\nUnitFileState=disabled\n"
+    corosync["systemctl"].units["corosync.service"].update(ActiveState="inactive", UnitFileState="disabled")
     failed, result = run_module(corosync_info.main, {"authkey_path": str(tmp_path / "none")})
     assert result["authkey"] == {"sha256": None, "mode": None, "owner": None, "group": None}
     assert result["service"] == {"active": False, "enabled": False}

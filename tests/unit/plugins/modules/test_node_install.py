@@ -6,6 +6,7 @@ import stat
 
 import pytest
 from ansible.module_utils import basic
+from unit.fake_systemctl import FakeSystemctl
 
 from ansible_collections.quorate.cluster.plugins.modules import node_install
 
@@ -14,32 +15,13 @@ UNIT = "[Unit]\nDescription=example\n"
 
 @pytest.fixture
 def systemd(monkeypatch):
-    """A scripted systemctl: ``units`` maps a unit to its state; every call is recorded."""
-    state = {
-        "units": {"example.service": {"LoadState": "loaded", "ActiveState": "inactive", "UnitFileState": "disabled"}},
-        "calls": [],
-        "fail": set(),
-    }
-
-    def run_command(self, argv, **kwargs):
-        args = argv[1:]
-        state["calls"].append(" ".join(args))
-        verb, name = args[0], args[-1]
-        unit = name if "." in name else f"{name}.service"
-        if verb in state["fail"]:
-            return 1, "", f"Job for {unit} failed.\n"
-        if verb == "show":
-            props = state["units"].get(unit, {"LoadState": "not-found", "ActiveState": "inactive"})
-            return 0, "".join(f"{k}={v}\n" for k, v in props.items()), ""
-        if verb == "start":
-            state["units"][unit]["ActiveState"] = "active"
-        if verb == "enable":
-            state["units"][unit]["UnitFileState"] = "enabled"
-        return 0, "", ""
-
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    """A scripted systemctl (unit.fake_systemctl): ``units`` maps a unit to its state; every call is recorded."""
+    fake = FakeSystemctl(
+        {"example.service": {"LoadState": "loaded", "ActiveState": "inactive", "UnitFileState": "disabled"}}
+    )
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kwargs: fake(argv))
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: f"/usr/bin/{name}")
-    return state
+    return {"units": fake.units, "calls": fake.calls, "fail": fake.fail}
 
 
 def entry(path, **kwargs):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from unit.fake_systemctl import FakeSystemctl
 
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.restart_state import (
     ServiceInspector,
@@ -13,10 +14,10 @@ from ansible_collections.quorate.cluster.plugins.module_utils._modules.restart_s
     file_mtime,
     file_text,
     judge,
-    parse_systemctl_show,
     restart_plan,
     start_walltime,
 )
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.systemd_units import parse_show
 
 STARTED = 1_000.0
 
@@ -129,26 +130,31 @@ def test_force_restarts_the_whole_stack():
 
 
 def test_systemctl_show_and_the_monotonic_start_stamp():
-    values = parse_systemctl_show("ActiveState=active\nMainPID=812\nExecMainStartTimestampMonotonic=5000000\n")
+    values = parse_show("ActiveState=active\nMainPID=812\nExecMainStartTimestampMonotonic=5000000\n")
     assert values == {"ActiveState": "active", "MainPID": "812", "ExecMainStartTimestampMonotonic": "5000000"}
     # Started at monotonic 5 s; now it is monotonic 65 s and wall 2000 s: it started at wall 1940 s.
     assert start_walltime(5_000_000, now_wall=2000.0, now_monotonic=65.0) == pytest.approx(1940.0)
 
 
-def fake_systemctl(text: str, rc: int = 0):
-    calls = []
-
-    def run(argv):
-        calls.append(argv)
-        return rc, text, "boom" if rc else ""
-
-    return run, calls
+def fake_systemctl(unit: str, props: dict, rc: int = 0):
+    fake = FakeSystemctl({unit: props})
+    if rc:
+        fake.fail.add("show")
+        fake.fail_text = "boom"
+    return fake, fake.argvs
 
 
 def test_inspector_reads_a_running_unit():
     run, calls = fake_systemctl(
-        "ActiveState=active\nMainPID=812\nExecMainStartTimestampMonotonic=5000000\n"
-        "FragmentPath=/etc/systemd/system/corosync.service\nDropInPaths=/etc/systemd/system/corosync.service.d/a.conf\n"
+        "corosync.service",
+        {
+            "ActiveState": "active",
+            "MainPID": "812",
+            "ExecMainStartTimestampMonotonic": "5000000",
+            "FragmentPath": "/etc/systemd/system/corosync.service",
+            "DropInPaths": "/etc/systemd/system/corosync.service.d/a.conf",
+            "Description": "Corosync Cluster Engine",
+        },
     )
     state = ServiceInspector(run, clock=lambda: 2000.0, monotonic=lambda: 65.0).state("corosync")
     assert (state.running, state.pid, state.started) == (True, 812, pytest.approx(1940.0))
@@ -157,13 +163,22 @@ def test_inspector_reads_a_running_unit():
 
 
 def test_inspector_reads_a_stopped_unit():
-    run, _calls = fake_systemctl("ActiveState=inactive\nMainPID=0\nExecMainStartTimestampMonotonic=0\n")
+    run, _calls = fake_systemctl(
+        "quorate-ckptd.service", {"ActiveState": "inactive", "MainPID": "0", "ExecMainStartTimestampMonotonic": "0"}
+    )
     state = ServiceInspector(run).state("quorate-ckptd")
     assert (state.running, state.pid, state.started) == (False, 0, None)
 
 
+def test_inspector_counts_a_reloading_unit_as_running():
+    run, _calls = fake_systemctl(
+        "corosync.service", {"ActiveState": "reloading", "MainPID": "7", "ExecMainStartTimestampMonotonic": "1"}
+    )
+    assert ServiceInspector(run).state("corosync").running
+
+
 def test_inspector_fails_clearly_when_systemctl_fails():
-    run, _calls = fake_systemctl("", rc=1)
+    run, _calls = fake_systemctl("corosync.service", {}, rc=1)
     with pytest.raises(RuntimeError, match="systemctl show corosync failed"):
         ServiceInspector(run).state("corosync")
 

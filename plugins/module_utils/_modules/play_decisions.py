@@ -1,0 +1,93 @@
+# Copyright: quorate.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the corosync role and the rolling restart decide from the play's registered results.
+
+Each function answers one question a task asks with one boolean (or the lists that go with it),
+so the roles and playbooks hold no logic in Jinja. Exposed as filters (plugins/filter/); the
+inputs are the results of quorate.cluster.corosync_info and quorate.cluster.restart_needed as
+registered on each host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# What the corosync role gives /etc/corosync/authkey (tasks/authkey.yml).
+AUTHKEY_MODE, AUTHKEY_OWNER, AUTHKEY_GROUP = "0400", "root", "root"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def authkeys(fingerprints: Mapping[str, Mapping | None]) -> dict:
+    """Host -> its authkey fingerprint (corosync_info's ``authkey``), in play order.
+
+    ``holders``: the hosts that have a key, in play order. ``in_sync``: every host holds one and
+    the same key with the mode and owner the role gives it, so there is nothing to copy.
+    """
+    prints = {host: dict(fp or {}) for host, fp in fingerprints.items()}
+    holders = [host for host, fp in prints.items() if fp.get("sha256")]
+    values = list(prints.values())
+    in_sync = (
+        bool(values)
+        and len(holders) == len(values)
+        and len({fp.get("sha256") for fp in values}) == 1
+        and {fp.get("mode") for fp in values} == {AUTHKEY_MODE}
+        and {fp.get("owner") for fp in values} == {AUTHKEY_OWNER}
+        and {fp.get("group") for fp in values} == {AUTHKEY_GROUP}
+    )
+    return {"holders": holders, "in_sync": in_sync}
+
+
+def corosync_ready(before: Mapping, nodeids: Iterable, expected_token: Any) -> bool:
+    """What the membership barrier waits for, as ``before`` (corosync_info) read it on this node:
+    running, quorate, every node of the play a member, the live token as configured."""
+    if not before.get("running") or not before.get("quorate"):
+        return False
+    members = {_int(member) for member in before.get("members") or []}
+    if any(_int(nodeid) not in members for nodeid in nodeids):
+        return False
+    return _int(before.get("token")) == _int(expected_token)
+
+
+def _skipped(result: Any) -> bool:
+    return isinstance(result, Mapping) and bool(result.get("skipped", False))
+
+
+def corosync_reload_needed(hosts: Iterable[Mapping], expected_token: Any) -> bool:
+    """Whether ``corosync-cfgtool -R`` has work to do, from every host's registered results.
+
+    Only nodes whose corosync ran this collection's configuration at the start and was not
+    restarted (``__quorate_corosync_replaced`` skipped) count: a restarted one already read the
+    file. Reload when one of them got a live-reloadable change (also when a restart-only change
+    comes with it), or when its runtime token drifted from the file (an earlier run wrote but
+    did not reload).
+    """
+    expected = _int(expected_token)
+    for host in hosts:
+        before = host.get("__quorate_corosync_before") or {}
+        if not before.get("running") or not _skipped(host.get("__quorate_corosync_replaced")):
+            continue
+        conf = host.get("__quorate_corosync_conf") or {}
+        if conf.get("reloadable") or _int(before.get("token")) != expected:
+            return True
+    return False
+
+
+def rolling_first(hosts: Iterable[Mapping], host: str) -> bool:
+    """In the rolling restart, no node before ``host`` (play order) restarted anything.
+
+    Then the first play's health checks, made just before the roll, still stand for ``host``.
+    ``hosts``: every host's vars in play order (``quorate_restart_plan`` as registered).
+    """
+    for other in hosts:
+        if other.get("inventory_hostname") == host:
+            return True
+        if (other.get("quorate_restart_plan") or {}).get("restart"):
+            return False
+    raise ValueError(f"{host} is not one of the play's hosts")

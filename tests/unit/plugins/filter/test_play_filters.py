@@ -1,0 +1,61 @@
+"""The filters that give the roles and playbooks one boolean per decision."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.quorate.cluster.plugins.filter import (
+    corosync_authkeys,
+    corosync_ready,
+    corosync_reload_needed,
+    rolling_first,
+)
+
+KEY = {"sha256": "ab" * 32, "mode": "0400", "owner": "root", "group": "root"}
+
+
+@pytest.mark.parametrize(
+    "plugin", [corosync_authkeys, corosync_ready, corosync_reload_needed, rolling_first], ids=lambda p: p.__name__
+)
+def test_each_plugin_exports_its_filter_under_its_file_name(plugin):
+    name = plugin.__name__.rsplit(".", 1)[-1]
+    assert plugin.FilterModule().filters() == {name: getattr(plugin, name)}
+
+
+def test_corosync_authkeys():
+    assert corosync_authkeys.corosync_authkeys({"n1": KEY, "n2": KEY}) == {"holders": ["n1", "n2"], "in_sync": True}
+    with pytest.raises(AnsibleFilterError, match="corosync_authkeys: expects a dict"):
+        corosync_authkeys.corosync_authkeys([KEY])
+
+
+def test_corosync_ready():
+    before = {"running": True, "quorate": True, "members": [1, 2], "token": 3000}
+    assert corosync_ready.corosync_ready(before, (n for n in [1, 2]), 3000)
+    with pytest.raises(AnsibleFilterError, match="nodeids must be a list"):
+        corosync_ready.corosync_ready(before, "1,2", 3000)
+    with pytest.raises(AnsibleFilterError, match="expects a corosync_info result"):
+        corosync_ready.corosync_ready(None, [1], 3000)
+
+
+def test_corosync_reload_needed():
+    drifted = {
+        "__quorate_corosync_before": {"running": True, "token": 3000},
+        "__quorate_corosync_replaced": {"skipped": True},
+    }
+    assert corosync_reload_needed.corosync_reload_needed([drifted], 3650)
+    assert not corosync_reload_needed.corosync_reload_needed([], 3650)
+    with pytest.raises(AnsibleFilterError, match="play hosts' vars"):
+        corosync_reload_needed.corosync_reload_needed("n1", 3650)
+
+
+def test_rolling_first():
+    hosts = [
+        {"inventory_hostname": "n1", "quorate_restart_plan": {"restart": ["corosync"]}},
+        {"inventory_hostname": "n2"},
+    ]
+    assert rolling_first.rolling_first(hosts, "n1") and not rolling_first.rolling_first(hosts, "n2")
+    with pytest.raises(AnsibleFilterError, match="rolling_first: n3 is not one of the play's hosts"):
+        rolling_first.rolling_first(hosts[1:], "n3")
+    with pytest.raises(AnsibleFilterError, match="play hosts' vars"):
+        rolling_first.rolling_first([1], "n1")
