@@ -9,7 +9,7 @@ short_description: Record when each bring-up phase started and ended on each nod
 version_added: 0.1.0
 description:
   - Records, per host, the start and end of every task, grouped into phases by role
-    (preflight, corosync, ckptd, controld) and marks the barriers (corosync_wait, ckptd_wait, ckpt_wait) with
+    (preflight, corosync, ckptd, controld) and marks the barriers (corosync_wait, ckpt_service_wait, ckpt_wait) with
     their attempts and case; a ckpt_wait on several checkpoints (its C(checkpoints) option) also with
     each checkpoint's name, attempts, elapsed time and case, and the plot marks when each passed.
   - A task belongs to the role the play was running when it ran (the outermost one), so the checks the
@@ -71,7 +71,7 @@ except ImportError:  # run as the plotting script (see the end): no collection l
     sys.path.insert(0, os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 5)))
     from ansible_collections.quorate.cluster.plugins.module_utils.shared.files import write_atomic
 
-BARRIERS = ("corosync_wait", "ckptd_wait", "ckpt_wait")
+BARRIERS = ("corosync_wait", "ckpt_service_wait", "ckptd_wait", "ckpt_wait")
 
 
 class CallbackModule(CallbackBase):
