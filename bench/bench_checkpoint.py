@@ -9,9 +9,9 @@ Builds its own cluster (NetnsCluster, quorate-ckptd on every node) and measures,
     random 0.3-1.5 s node 1 creates it with its section. Latency = the waiter's success time minus
     the time node 1's create (open + section_create) returned; CLOCK_MONOTONIC is host-wide, so
     the times taken inside the netns and here compare. Target: p99 <= 100 ms.
-(b) simultaneous start: quorate-controld started on all 3 nodes at once vs the seed's two-try
-    band-aid (driver ``bandaid``), each after a simultaneous corosync start (cold) and on a
-    settled cluster (warm), interleaved.
+(b) simultaneous start: quorate-controld started on all 3 nodes at once vs the two-try retry
+    (driver ``bandaid``, docs/design.md#why-a-fixed-retry-fails), each after a simultaneous
+    corosync start (cold) and on a settled cluster (warm), interleaved.
 (c) replicated section_overwrite throughput (1 KiB) vs raw CPG multicast of 1 KiB payloads from
     node 1 with no bound on what is in flight (tests/harness/cpg_probe.py ``flood``), all on
     node 1: synchronous clients (1/8/32/128 connections, each with one write outstanding) and one

@@ -12,8 +12,9 @@ For each size N: N podman nodes (hack/podman_cluster.py, image cached after its 
   times (from the moment the play stops a node's services until that node passed its last
   barrier, read from the timeline callback's events), target total <= 1.3 x that sum;
 - a no-op rolling restart (nothing changed: changed=0) and its time;
-- the seed's race: --race-trials simultaneous whole-stack starts per variant on the same nodes,
-  our barrier alternating with the two-try band-aid (the molecule ``race`` scenario's harness,
+- the simultaneous-start race (docs/design.md#the-simultaneous-start-race): --race-trials
+  simultaneous whole-stack starts per variant on the same nodes, our barrier alternating with
+  the two-try retry (the molecule ``race`` scenario's harness,
   tests/molecule/race_trials.py, run unchanged); success rates and time to ready per variant.
   Its per-trial JSON goes to bench/results/race_<N>.json.
 
@@ -163,7 +164,7 @@ def bench_size(size: int, race_trials_per_variant: int = 0) -> dict[str, Any]:
             r = result["race"]
             log(
                 f"race: barrier {r['barrier']['successes']}/{r['barrier']['trials']}, "
-                f"band-aid {r['bandaid']['successes']}/{r['bandaid']['trials']} in {r['wall_s']}s"
+                f"two-try retry {r['bandaid']['successes']}/{r['bandaid']['trials']} in {r['wall_s']}s"
             )
     except Exception as exc:  # the figures measured so far are kept; the run reports the failure
         result["error"] = f"{type(exc).__name__}: {exc}"[:2000]
@@ -203,7 +204,7 @@ def main() -> int:
     print(f"\nquorate.cluster on podman nodes; {report['machine']}")
     print(
         "| nodes | bring-up (≤ 60 s for 3) | re-run, changed (≤ 10 s, 0) | rolling restart | Σ rejoin "
-        "| ratio (≤ 1.3) | no-op rolling restart, changed | race: barrier | race: band-aid |"
+        "| ratio (≤ 1.3) | no-op rolling restart, changed | race: barrier | race: two-try retry |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for row in (row for row in report["sizes"] if "error" not in row):

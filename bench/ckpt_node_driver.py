@@ -8,9 +8,10 @@ Every result is one JSON line on stdout; ``t`` values are CLOCK_MONOTONIC, which
   wait     the ckpt_wait barrier: for each JSON command on stdin (``{"name", "sections"}``) run
            the checkpoint barrier's ``probe()`` (module_utils/shared/ckpt_barrier.py) under the
            RetryClient exactly as the module's main() does, and print when it succeeded. Ends when stdin closes.
-  bandaid  the seed's TENTATIVE path (ocfs2_controld before the retry policy): the same steps
-           as quorate-controld, but every checkpoint open/read/write is tried at most twice,
-           1 s apart, with no quorum wait and no announce grace. Prints one ``result`` line,
+  bandaid  the two-try retry (ocfs2_controld's TENTATIVE path,
+           docs/design.md#why-a-fixed-retry-fails): the same steps as quorate-controld, but
+           every checkpoint open/read/write is tried at most twice, 1 s apart, with no quorum
+           wait and no announce grace. Prints one ``result`` line,
            then keeps its handles (like a running daemon) until stdin closes.
   writers  --clients K connections to the local ckptd, each overwriting its own 1 KiB section
            back to back for --duration seconds; prints writes/s, MB/s and per-write latency.
@@ -73,10 +74,10 @@ from quorate_node.shared.retry_policy import (  # noqa: E402
     RetryPolicy,
 )
 
-# The seed's band-aid: two tries, one second apart.
+# The two-try retry (docs/design.md#why-a-fixed-retry-fails): two tries, one second apart.
 TENTATIVE_TRIES = 2
 TENTATIVE_SLEEP_S = 1.0
-# Hard bound for one band-aid run (CPG setup loops included) and for its lingering.
+# Hard bound for one two-try run (CPG setup loops included) and for its lingering.
 BANDAID_LIMIT_S = 30.0
 LINGER_LIMIT_S = 180.0
 
@@ -210,7 +211,7 @@ class BandAid:
         raise AssertionError("unreachable")
 
     def cpg_loop(self, step: str, fn: Callable[[], Any]) -> Any:
-        """The seed's CPG setup: TRY_AGAIN retried every second (bounded here); anything else is fatal."""
+        """ocfs2_controld's CPG setup: TRY_AGAIN retried every second (bounded here); anything else is fatal."""
         while True:
             try:
                 return fn()

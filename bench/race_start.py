@@ -1,8 +1,8 @@
 """(b) simultaneous start, one part of bench/bench_checkpoint.py (run it through that).
 
-quorate-controld started on all 3 nodes at once vs the seed's two-try band-aid (driver
-``bandaid``), each after a simultaneous corosync start (cold) and on a settled cluster (warm),
-interleaved. Success: see SCENARIO_TEXT; START_LIMIT_S in bench/targets.py.
+quorate-controld started on all 3 nodes at once vs the two-try retry (driver ``bandaid``,
+docs/design.md#why-a-fixed-retry-fails), each after a simultaneous corosync start (cold) and on a
+settled cluster (warm), interleaved. Success: see SCENARIO_TEXT; START_LIMIT_S in bench/targets.py.
 """
 
 from __future__ import annotations
@@ -172,7 +172,8 @@ def _judge(ready_same: bool, firsts: int, failures: Counter) -> bool:
     """Success: all ready with one protocol AND it was decided once (exactly one first member).
 
     With equal maxima on every node a split decision still yields equal protocols, so the
-    protocol check alone cannot see the seed's race; the first-member count can.
+    protocol check alone cannot see the simultaneous-start race (docs/design.md#the-simultaneous-start-race);
+    the first-member count can.
     """
     if ready_same and firsts != 1:
         failures[f"split decision: {firsts} first members"] += 1
@@ -268,7 +269,7 @@ SCENARIO_TEXT = (
     f"within {START_LIMIT_S:g} s of the launch AND exactly one first member (one decision; every node "
     "has the same maxima, so a split decision would otherwise go unnoticed). Trials alternate "
     "cold/warm; each variant gets its own restart. controld runs with --local-retention 0.2; the "
-    "band-aid (bench/ckpt_node_driver.py bandaid) does controld's steps, but every checkpoint "
+    "two-try retry (bench/ckpt_node_driver.py bandaid) does controld's steps, but every checkpoint "
     "open/read/write is tried at most twice, 1 s apart, without quorum wait or grace (cpg_join "
     "TRY_AGAIN looped every 1 s, as ocfs2_controld did)."
 )
@@ -281,7 +282,7 @@ def print_report(s: dict[str, Any]) -> None:
     )
     print(f"    scenario: {SCENARIO_TEXT}")
     for name, v in s["variants"].items():
-        label = "quorate-controld" if name == "controld" else "seed band-aid (2 tries, 1 s)"
+        label = "quorate-controld" if name == "controld" else "two-try retry (2 tries, 1 s)"
         by = v["by_scenario"]
         print(
             f"    {label:30s} {v['successes']}/{v['trials']} = {100 * (v['rate'] or 0):.0f} %   "

@@ -7,11 +7,12 @@
 One after the other, never side by side (they would measure each other):
 
 1. ``bench/bench_checkpoint.py`` (3 corosync nodes in network namespaces): ckpt_wait reaction
-   latency, simultaneous controld start vs the two-try band-aid, replicated writes vs raw CPG;
+   latency, simultaneous controld start vs the two-try retry, replicated writes vs raw CPG;
    writes bench/results/run_all/checkpoint.json.
 2. ``bench/bench_cluster.py --sizes 3,5,7`` (podman nodes): bring-up, re-run, forced rolling
-   restart vs the sum of the per-node rejoins, no-op rolling restart, and the seed's race (our
-   barrier vs the band-aid, --race-trials starts of each, default 25) for each size; writes
+   restart vs the sum of the per-node rejoins, no-op rolling restart, and the simultaneous-start
+   race (docs/design.md#the-simultaneous-start-race; our barrier vs the two-try retry,
+   --race-trials starts of each, default 25) for each size; writes
    bench/results/run_all/cluster.json (and bench/results/race_<N>.json with every trial).
 
 Between two benchmarks the run settles: the load one leaves behind (the 1-min load average decays
@@ -21,10 +22,10 @@ seconds in all (``--settle-max 0``: no pause); the wait and the load before and 
 recorded with the benchmark that follows and shown in the page's steps.
 
 This script records the machine (nproc, CPU, memory, kernel, load average at the start and the
-end) in bench/results/run_all/run.json, then renders the figures against their targets (DESIGN.md
-section 4): PASS or "not met", each beside what it is compared with in the same run. Each
-benchmark tears down what it started, also when it is stopped: SIGTERM here is passed on to the
-running benchmark, which is then waited for.
+end) in bench/results/run_all/run.json, then renders the figures against their targets
+(docs/design.md#targets): PASS or "not met", each beside what it is compared with in the same
+run. Each benchmark tears down what it started, also when it is stopped: SIGTERM here is passed
+on to the running benchmark, which is then waited for.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from targets import (  # DESIGN.md section 4, defined once for every benchmark
+from targets import (  # docs/design.md#targets, defined once for every benchmark
     BRINGUP_TARGET_S,
     RERUN_TARGET_S,
     ROLL_RATIO_TARGET,
@@ -323,7 +324,7 @@ def judge(checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None) -> 
             {
                 "what": "simultaneous `quorate-controld` start, 3 netns nodes (cold and warm)",
                 "measured": _frac(ours),
-                "beside": f"two-try band-aid {_frac(bandaid)}",
+                "beside": f"two-try retry {_frac(bandaid)}",
                 "target": f"100 % over ≥ {START_MIN_TRIALS} trials",
                 "result": verdict(ok) + ("" if enough or not ok else f" (only {ours['trials']} trials)"),
             }
@@ -335,9 +336,9 @@ def judge(checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None) -> 
         ours, bandaid = race["barrier"], race["bandaid"]
         rows.append(
             {
-                "what": f"the seed's race on {nodes} podman nodes: whole stack started at one instant",
+                "what": f"the simultaneous-start race on {nodes} podman nodes: whole stack started at one instant",
                 "measured": f"barrier {_frac(ours)}",
-                "beside": f"band-aid {_frac(bandaid)}",
+                "beside": f"two-try retry {_frac(bandaid)}",
                 "target": "100 %",
                 "result": verdict(ours["rate"] == 1.0 and not race.get("harness_error")),
             }
@@ -461,10 +462,10 @@ def scaling_section(cluster: dict[str, Any] | None, images: dict[str, str]) -> l
         "(the figure is their median, each shown in brackets), "
         "`quorate.cluster.rolling_restart -e quorate_rolling_restart_force=true` and its lower bound from the same "
         "run — the sum over the nodes of the time from the play stopping that node's services to that node "
-        "passing its last barrier — then a no-op rolling restart, then the seed's race: every node's whole stack "
-        "stopped and started at one wall-clock instant, our barrier (quorate-controld + `ckpt_wait`) alternating "
-        "with the two-try band-aid on the same nodes (the molecule `race` scenario's harness). A band-aid trial "
-        "succeeds only with one protocol everywhere and exactly one node that decided it was first. Each "
+        "passing its last barrier — then a no-op rolling restart, then the simultaneous-start race: every node's "
+        "whole stack stopped and started at one wall-clock instant, our barrier (quorate-controld + `ckpt_wait`) "
+        "alternating with the two-try retry on the same nodes (the molecule `race` scenario's harness). A two-try "
+        "trial succeeds only with one protocol everywhere and exactly one node that decided it was first. Each "
         "timed playbook starts once the previous one's timeline plot, drawn in the background, is written.",
         "",
     ]
@@ -473,7 +474,7 @@ def scaling_section(cluster: dict[str, Any] | None, images: dict[str, str]) -> l
     lines += [
         "| nodes | nodes up | bring-up | re-run: median (each of 3), changed | rolling restart | Σ per-node rejoin "
         "| ratio (≤ 1.3) "
-        "| no-op rolling restart, changed | race: barrier (ready p50 / max) | race: band-aid (ready p50 / max) |",
+        "| no-op rolling restart, changed | race: barrier (ready p50 / max) | race: two-try retry (ready p50 / max) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in sizes_ok(cluster):
@@ -499,7 +500,7 @@ def scaling_section(cluster: dict[str, Any] | None, images: dict[str, str]) -> l
     failures = []
     for row in sizes_ok(cluster):
         race = row.get("race") or {}
-        for variant, label in (("barrier", "barrier"), ("bandaid", "band-aid")):
+        for variant, label in (("barrier", "barrier"), ("bandaid", "two-try retry")):
             if race.get(variant, {}).get("failures"):
                 text = "; ".join(f"{k} ×{v}" for k, v in race[variant]["failures"].items())
                 failures.append(f"- {row['nodes']} nodes, {label}: {text}")
@@ -589,7 +590,7 @@ def checkpoint_section(checkpoint: dict[str, Any] | None, images: dict[str, str]
             "| variant | success | cold | warm | all ready p50 / max | failures |",
             "|---|---|---|---|---|---|",
         ]
-        for name, label in (("controld", "`quorate-controld`"), ("bandaid", "seed band-aid, 2 tries 1 s apart")):
+        for name, label in (("controld", "`quorate-controld`"), ("bandaid", "two-try retry, 2 tries 1 s apart")):
             v = s["variants"][name]
             by = v["by_scenario"]
             ready = v.get("all_ready_s") or {}
@@ -702,7 +703,7 @@ def plot(
         width = 0.7
         for offset, variant, label, color in (
             (-0.5, "barrier", "our barrier", "C2"),
-            (0.5, "bandaid", "two-try band-aid", "C3"),
+            (0.5, "bandaid", "two-try retry", "C3"),
         ):
             xs = [r["nodes"] + offset * width for r in raced]
             rates = [100 * (r["race"][variant]["rate"] or 0) for r in raced]
@@ -717,7 +718,12 @@ def plot(
                     ha="center",
                     fontsize=8,
                 )
-        ax3.set(xlabel="nodes", ylabel="successful simultaneous starts, %", title="the seed's race", xticks=nodes)
+        ax3.set(
+            xlabel="nodes",
+            ylabel="successful simultaneous starts, %",
+            title="the simultaneous-start race",
+            xticks=nodes,
+        )
         ax3.set_ylim(0, 130)
         ax3.set_yticks(range(0, 101, 20))
         ax3.legend(fontsize=8, loc="upper center", ncol=2)

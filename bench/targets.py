@@ -1,4 +1,4 @@
-"""The benchmarks' targets (DESIGN.md section 4), defined once.
+"""The benchmarks' targets (docs/design.md#targets), defined once.
 
 Imported by the benchmarks that judge their own figures (bench_checkpoint.py's parts) and by
 run_all.py, which renders every figure against its target in docs/benchmarks.md.

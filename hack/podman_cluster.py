@@ -2,8 +2,9 @@
 
 Nodes are podman containers with systemd as PID 1 on a dedicated internal podman network (no
 route out; the host reaches them through the bridge, so Ansible talks to them over SSH exactly
-as to real machines). Facts from DESIGN 2: runtime runc (crun fails on this cgroup hybrid), lowered
-default ulimits (podman's defaults fail with "error setting rlimit"), a larger /dev/shm.
+as to real machines). Facts from docs/design.md#the-test-cluster-on-podman: runtime runc (crun
+fails on this cgroup hybrid), lowered default ulimits (podman's defaults fail with "error setting
+rlimit"), a larger /dev/shm.
 
     python hack/podman_cluster.py up   [--nodes 3] [--prefix quorate]   # creates, writes the inventory
     python hack/podman_cluster.py up --bare --apt-repo build/apt-repo   # bare nodes + a local apt repo
@@ -72,7 +73,8 @@ def check_route(addr: str) -> None:
 
 
 # What podman prints when a host package is missing, and which package that is. netavark runs the
-# iptables program to set up a bridge network; a --no-install-recommends host lacks it (DESIGN 2).
+# iptables program to set up a bridge network; a --no-install-recommends host lacks it
+# (docs/design.md#the-test-cluster-on-podman).
 MISSING_PACKAGE_SIGNS = (
     ("netavark: No such file or directory", "iptables"),
     ("aardvark-dns", "aardvark-dns"),

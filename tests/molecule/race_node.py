@@ -6,7 +6,7 @@ reuses unchanged, and run once per node for the whole run:
 with one JSON line on stdout:
 
 ``{"cmd": "stop"}``
-    End the previous trial (the band-aid driver, if one lingers), then
+    End the previous trial (the two-try retry's driver, if one lingers), then
     ``systemctl stop quorate-controld quorate-ckptd corosync``.
 ``{"cmd": "start", "at": T, "variant": "barrier" | "bandaid"}``
     Sleep until wall-clock time T (containers share the host's clock, so every node wakes at
@@ -15,12 +15,12 @@ with one JSON line on stdout:
 
     - ``barrier``: start quorate-controld without waiting for it and at once run the ckpt_wait
       barrier the controld role runs (this node's local checkpoint, then the global one);
-    - ``bandaid``: run the seed's two-try band-aid (``ckpt_node_driver.py bandaid``), which keeps
+    - ``bandaid``: run the two-try retry (``ckpt_node_driver.py bandaid``), which keeps
       its checkpoints open until the next ``stop``.
 ``{"cmd": "restore"}``
     ``systemctl start quorate-controld``: the whole stack running, as the bring-up left it.
 
-Neither the barrier nor the band-aid is reimplemented here: ``driver`` runs the benchmark's node
+Neither the barrier nor the two-try retry is reimplemented here: ``driver`` runs the benchmark's node
 driver, whose ``wait`` mode calls the checkpoint barrier's ``probe()`` under the RetryClient as the
 ``ckpt_wait`` module's ``main()`` does, from the node programs the ckptd role installed (the
 ``quorate_node`` zip). Stdlib only, like the node programs.
@@ -43,7 +43,7 @@ READY_FILE = "/run/quorate/controld.json"
 STACK = ("quorate-controld", "quorate-ckptd", "corosync")  # stop order
 SYSTEMCTL_TIMEOUT_S = 150.0  # above the units' own TimeoutStartSec, so systemd reports first
 CONTROLD_SETTLE_S = 30.0  # how long a started controld may take to end up active or failed
-BANDAID_RESULT_S = 45.0  # the driver bounds one band-aid run at 30 s
+BANDAID_RESULT_S = 45.0  # the driver bounds one two-try run at 30 s
 SLOW_STOP_S = 10.0  # a unit that takes longer to stop gets its journal into the results
 
 

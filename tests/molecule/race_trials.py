@@ -1,4 +1,4 @@
-"""Simultaneous-start trials on the molecule ``race`` nodes: our barrier vs the seed's band-aid.
+"""Simultaneous-start trials on the molecule ``race`` nodes: our barrier vs the two-try retry.
 
     python tests/molecule/race_trials.py --node n1,10.89.83.11,1 --node n2,... --key KEY \\
         --trials 50 --out DIR/race_trials.json
@@ -6,14 +6,15 @@
 Runs ``race_node.py agent`` on every node over one SSH session each (the nodes already hold the
 node files; molecule/race/verify.yml copies them), then for each trial: stop the stack on every
 node, pick a wall-clock instant a moment ahead, and have every node start its whole stack at that
-instant. ``--trials`` such starts in all; the variants alternate (barrier, band-aid, band-aid,
+instant. ``--trials`` such starts in all; the variants alternate (barrier, two-try, two-try,
 barrier, ...: the order flips every pair), so both meet the same conditions:
 
 - ``barrier``: quorate-controld + the ckpt_wait barrier (local, then global checkpoint). Success:
   the barrier opened both checkpoints with their sections on every node, with one protocol.
-- ``bandaid``: the seed's two tries 1 s apart, no quorum wait. Success: every node finished with
-  one protocol and exactly one node decided it was first (with equal maxima everywhere a split
-  decision still yields equal protocols; only the first-member count shows it).
+- ``bandaid``: the two-try retry (docs/design.md#why-a-fixed-retry-fails): two tries 1 s apart,
+  no quorum wait. Success: every node finished with one protocol and exactly one node decided it
+  was first (with equal maxima everywhere a split decision still yields equal protocols; only the
+  first-member count shows it).
 
 Writes every trial and a summary as JSON and prints the summary. Exit status 0 when every trial
 ran (whatever its outcome: the verify playbook judges), 1 when the harness itself failed. Timing
@@ -301,7 +302,7 @@ def report_text(result: dict[str, Any]) -> str:
     s, meta = result["summary"], result["run"]
     barrier, bandaid = s["barrier"], s["bandaid"]
     lines = [
-        f"race: {barrier['trials']} barrier + {bandaid['trials']} band-aid trials on {len(meta['nodes'])} nodes "
+        f"race: {barrier['trials']} barrier + {bandaid['trials']} two-try trials on {len(meta['nodes'])} nodes "
         f"in {meta['wall_s']:.0f} s (nproc {meta['nproc']}, loadavg {meta['loadavg_start']} -> {meta['loadavg_end']})",
         f"  barrier (quorate-controld + ckpt_wait): {barrier['successes']}/{barrier['trials']} succeeded "
         f"(required: all); exactly one first member {barrier['one_first_member']}/{barrier['trials']}; "
@@ -317,7 +318,7 @@ def report_text(result: dict[str, Any]) -> str:
     if barrier["failures"]:
         lines.append(f"    failures: {_top(barrier['failures'])}")
     lines += [
-        f"  seed band-aid (2 tries 1 s apart, no quorum wait): {bandaid['successes']}/{bandaid['trials']} "
+        f"  two-try retry (2 tries 1 s apart, no quorum wait): {bandaid['successes']}/{bandaid['trials']} "
         f"succeeded (measured, not required); all finished with one protocol {bandaid['all_ok_one_protocol']}/"
         f"{bandaid['trials']}; done after p50 {bandaid['done_s']['p50']} s",
         f"    failures: {_top(bandaid['failures'])}",

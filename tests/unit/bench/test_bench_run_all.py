@@ -157,14 +157,14 @@ def test_each_figure_is_judged_against_its_target_beside_its_comparison(sample):
     assert "ratio **1.29**" in rows["forced rolling restart, 3 nodes"]["beside"]
     assert rows["forced rolling restart, 5 nodes"]["result"] == "PASS"  # 1.23
     assert not any("7 nodes" in what for what in rows)  # the failed size has no figures
-    race = rows["the seed's race on 5 podman nodes: whole stack started at one instant"]
+    race = rows["the simultaneous-start race on 5 podman nodes: whole stack started at one instant"]
     assert (race["measured"], race["beside"], race["result"]) == (
         "barrier 10/10 = 100 %",
-        "band-aid 3/10 = 30 %",
+        "two-try retry 3/10 = 30 %",
         "PASS",
     )
     start = rows["simultaneous `quorate-controld` start, 3 netns nodes (cold and warm)"]
-    assert start["result"] == "PASS" and start["beside"] == "two-try band-aid 25/50 = 50 %"
+    assert start["result"] == "PASS" and start["beside"] == "two-try retry 25/50 = 50 %"
     writes = rows["replicated 1 KiB `section_overwrite` vs raw CPG multicast, 3 netns nodes"]
     assert writes["result"] == "not met" and writes["measured"].startswith("best 28.7 % of raw (64 clients")
 
@@ -175,7 +175,8 @@ def test_a_ratio_over_the_bound_and_a_barrier_failure_are_not_met(sample):
     cluster["sizes"][0]["race"]["barrier"] = race_entry(9, 10, 4.0)
     rows = rows_by_what(run_all.judge(checkpoint, cluster))
     assert rows["forced rolling restart, 3 nodes"]["result"] == "not met"
-    assert rows["the seed's race on 3 podman nodes: whole stack started at one instant"]["result"] == "not met"
+    race = rows["the simultaneous-start race on 3 podman nodes: whole stack started at one instant"]
+    assert race["result"] == "not met"
 
 
 def test_a_perfect_start_over_too_few_trials_says_so(sample):
@@ -209,7 +210,7 @@ def test_the_page_states_the_machine_the_load_the_plots_and_the_history(sample):
     row += "10/10 (4.2 s / 8.4 s) |"
     assert row in text
     assert "**7 nodes failed:** `RuntimeError: bringup failed (rc=2):`" in text
-    assert "- 3 nodes, band-aid: split decision: 3 first members ×7" in text
+    assert "- 3 nodes, two-try retry: split decision: 3 first members ×7" in text
     assert "| `quorate-controld` | 50/50 = 100 % | 25/25 | 25/25 | 0.9 s / 6.2 s | none |" in text
     assert "| checkpoint | `bench_checkpoint.py` | 430.0 s |" in text
     assert "Smoke run" not in text

@@ -125,8 +125,8 @@ def test_reopen_before_retention_expires_keeps_the_checkpoint():
     assert sections(group.stores[A], "global") == {b"daemon_protocol": b"01 00\0"}
 
 
-def test_seed_fast_restart_case_exclusive_create_collides_until_teardown():
-    """The seed's write && EXIST: a restarted daemon re-creates its local checkpoint exclusively."""
+def test_fast_restart_exclusive_create_collides_until_teardown():
+    """Case.EXIST_CREATE: a restarted daemon re-creates its local checkpoint exclusively."""
     group = cluster(A, B)
     local = "controld:00000001"
     flags = RW_CREATE | OPEN_EXCLUSIVE
@@ -140,7 +140,8 @@ def test_seed_fast_restart_case_exclusive_create_collides_until_teardown():
     assert group.do(A, "open", name=local, flags=flags, attrs=ATTRS, handle=3).code is AisError.OK
 
 
-def test_seed_read_only_open_before_the_creator_is_not_exist():
+def test_read_only_open_before_the_creator_is_not_exist():
+    """Case.NOT_EXIST_READ: a read-only open of the global checkpoint before its creator's open."""
     group = cluster(A, B)
     assert group.do(B, "open", name="global", flags=OPEN_READ, attrs=None, handle=1).code is AisError.NOT_EXIST
     create(group, A)

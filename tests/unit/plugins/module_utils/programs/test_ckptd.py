@@ -106,7 +106,7 @@ def test_client_death_closes_its_handles_and_starts_retention(daemon):
     with CheckpointClient(daemon.socket_path) as client:
         with pytest.raises(AisException) as info:
             client.create("local", ATTRS, exclusive=True)
-        assert info.value.code is AisError.EXIST  # the seed's write && EXIST, until retention ends
+        assert info.value.code is AisError.EXIST  # Case.EXIST_CREATE, until retention ends
         deadline = time.monotonic() + 5
         while True:
             try:

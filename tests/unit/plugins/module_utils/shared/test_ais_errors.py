@@ -11,7 +11,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors 
     fix_hint,
 )
 
-# DESIGN 3.3, the SaAisErrorT table.
+# The SA Forum AIS specification's SaAisErrorT table.
 SPEC_CODES = {
     "OK": 1, "LIBRARY": 2, "VERSION": 3, "INIT": 4, "TIMEOUT": 5, "TRY_AGAIN": 6, "INVALID_PARAM": 7,
     "NO_MEMORY": 8, "BAD_HANDLE": 9, "BUSY": 10, "ACCESS": 11, "NOT_EXIST": 12, "NAME_TOO_LONG": 13,
@@ -26,7 +26,7 @@ def test_every_spec_code_by_number_and_name():
     assert {e.name: e.value for e in AisError} == SPEC_CODES
 
 
-def test_sa_names_match_the_seed_spelling():
+def test_sa_names_use_the_ais_specification_spelling():
     assert AisError.TRY_AGAIN.sa_name == "SA_AIS_ERR_TRY_AGAIN"
     assert AisError.OK.sa_name == "SA_AIS_OK"
 
@@ -44,8 +44,8 @@ def test_unknown_code_maps_to_library_so_the_client_reconnects():
         pytest.param(AisError.TRY_AGAIN, Operation.CALL, Case.TRY_AGAIN, id="try-again-call"),
         pytest.param(AisError.TIMEOUT, Operation.CALL, Case.TRY_AGAIN, id="timeout"),
         pytest.param(AisError.BUSY, Operation.CALL, Case.TRY_AGAIN, id="busy"),
-        pytest.param(AisError.NOT_EXIST, Operation.OPEN_READ, Case.NOT_EXIST_READ, id="seed-not-write-not-exist"),
-        pytest.param(AisError.EXIST, Operation.OPEN_CREATE, Case.EXIST_CREATE, id="seed-write-exist"),
+        pytest.param(AisError.NOT_EXIST, Operation.OPEN_READ, Case.NOT_EXIST_READ, id="not-exist-read"),
+        pytest.param(AisError.EXIST, Operation.OPEN_CREATE, Case.EXIST_CREATE, id="exist-create"),
         pytest.param(AisError.LIBRARY, Operation.CALL, Case.RECONNECT, id="library"),
         pytest.param(AisError.BAD_HANDLE, Operation.OPEN_READ, Case.RECONNECT, id="bad-handle"),
     ],

@@ -117,7 +117,7 @@ def test_replies_raise_their_sa_error_with_the_operation():
     assert struct.unpack(">2sBBI", reply(1, AisError.OK)[: HEADER.size])[2] == KIND_REPLY
 
 
-def test_seed_protocol_version_format():
+def test_protocol_version_section_format():
     assert protocol_version_text(1, 0) == b"01 00\0"
     assert protocol_version_text(0x1F, 0xA) == b"1f 0a\0"
     assert parse_protocol_version(b"1f 0a\0") == (31, 10)

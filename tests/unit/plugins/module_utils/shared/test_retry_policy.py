@@ -63,7 +63,7 @@ def test_deadline_covers_token_plus_consensus_with_margin():
 
 
 def test_deadline_is_never_one_token_only():
-    # The seed's "one token period" is too short: a hard failure stalls for token + consensus.
+    # 'One token period' is too short: a hard failure stalls for token + consensus (docs/design.md#measured-timing).
     assert RetryPolicy().deadline_for(THREE_NODES_3000) > THREE_NODES_3000.token_ms / 1000 * 2
 
 
