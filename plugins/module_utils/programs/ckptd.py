@@ -473,7 +473,7 @@ class CheckpointDaemon:
             pass
         client.sock.close()
         # A dead client's handles are closed for it; this starts their retention timers
-        # (the seed's fast-restart "write && EXIST" case comes from exactly this).
+        # (the fast-restart case, Case.EXIST_CREATE, comes from exactly this).
         for handle, (cid, _flags) in sorted(client.handles.items()):
             self._send_op(OP_CLOSE, {"cid": cid, "handle": handle}, None, 0, handle=handle, internal=True)
         client.handles.clear()

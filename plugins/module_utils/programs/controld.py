@@ -1,21 +1,22 @@
 # Copyright: quorate.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""quorate-controld: the reference controld, doing the seed's protocol negotiation for real.
+"""quorate-controld: the reference controld, doing the protocol negotiation of docs/design.md#the-problem for real.
 
 At startup, as ocfs2_controld did:
 
 1. create this node's local checkpoint (exclusively: a fast restart meets its predecessor's
-   checkpoint until that is torn down, the seed's "write && EXIST" case) with the sections
+   checkpoint until that is torn down, Case.EXIST_CREATE) with the sections
    ``daemon_max_protocol`` and ``<fs>_max_protocol`` (``"<2-hex major> <2-hex minor>\\0"``),
    *before* joining the CPG group;
 2. join the CPG group. The member whose join shows only itself is first: it opens the global
    checkpoint read/write and stores ``daemon_protocol`` / ``<fs>_protocol``, the lowest maximum
    among the local checkpoints present, so a mixed-version cluster runs the lowest common
-   version. Every other member opens the global checkpoint read-only (the seed's
-   "!write && !EXIST" case until the first member's open is visible) and reads it.
+   version. Every other member opens the global checkpoint read-only (Case.NOT_EXIST_READ
+   until the first member's open is visible) and reads it.
 
-Unlike the seed, "my join shows only me" is trusted only once corosync is quorate: during a
-simultaneous corosync start every node is briefly alone in its own ring (DESIGN 2), and a
+Unlike ocfs2_controld, "my join shows only me" is trusted only once corosync is quorate: during a
+simultaneous corosync start every node is briefly alone in its own ring
+(docs/design.md#the-simultaneous-start-race), and a
 daemon deciding then would race the others. Every open goes through the retry client with
 its live-totem deadline. Readiness: sd_notify READY=1 and a JSON ready file.
 

@@ -4,7 +4,7 @@
 
 Every ``SaAisErrorT`` code by number and name, an exception that carries the code, and the
 classification the retry client applies: which errors are transient in which situation
-(and which of the seed thread's cases they are), and which are fatal at once.
+(and which named Case they are, docs/design.md#the-two-named-cases), and which are fatal at once.
 
 Stdlib only: this file is also installed on the nodes for the checkpoint daemons.
 """
@@ -49,7 +49,7 @@ class AisError(enum.IntEnum):
 
     @property
     def sa_name(self) -> str:
-        """The name as the specification and the seed thread spell it."""
+        """The name as the SA Forum AIS specification spells it."""
         return "SA_AIS_OK" if self is AisError.OK else f"SA_AIS_ERR_{self.name}"
 
     @classmethod
@@ -136,11 +136,11 @@ def classify(code: AisError | int, operation: Operation = Operation.CALL) -> Ver
         return Verdict(True, Case.TRY_AGAIN)
     if err in _RECONNECT:
         return Verdict(True, Case.RECONNECT)
-    # The seed's "!write && !EXIST" case: a read-only open of a checkpoint that another node
+    # Case.NOT_EXIST_READ (docs/design.md#the-two-named-cases): a read-only open of a checkpoint that another node
     # is creating right now. It becomes visible once the creator's open is delivered.
     if err is AisError.NOT_EXIST and operation is Operation.OPEN_READ:
         return Verdict(True, Case.NOT_EXIST_READ)
-    # The seed's "write && EXIST" case: a fast restart whose previous instance is still held
+    # Case.EXIST_CREATE (docs/design.md#the-two-named-cases): a fast restart whose previous instance is still held
     # (retention time); it clears when the old instance is torn down.
     if err is AisError.EXIST and operation is Operation.OPEN_CREATE:
         return Verdict(True, Case.EXIST_CREATE)

@@ -32,8 +32,8 @@ KIND_REPLY = 2
 OPEN_READ = 0x1
 OPEN_WRITE = 0x2
 OPEN_CREATE = 0x4
-# Extension: fail with EXIST if the checkpoint exists at all (the O_EXCL the seed's controld
-# relies on, which is what makes its fast-restart "write && EXIST" case observable).
+# Extension: fail with EXIST if the checkpoint exists at all (the exclusive create a controld's
+# local checkpoint needs; it makes Case.EXIST_CREATE observable, docs/design.md#the-two-named-cases).
 OPEN_EXCLUSIVE = 0x8
 OPEN_FLAGS_ALL = OPEN_READ | OPEN_WRITE | OPEN_CREATE | OPEN_EXCLUSIVE
 
@@ -513,7 +513,7 @@ def raise_for_reply(body: dict, operation: Any = None) -> dict:
 
 
 def protocol_version_text(major: int, minor: int) -> bytes:
-    """The seed's section format: ``"<2-hex major> <2-hex minor>\\0"``."""
+    """The protocol section format (docs/design.md#the-problem): ``"<2-hex major> <2-hex minor>\\0"``."""
     if not (0 <= major <= 0xFF and 0 <= minor <= 0xFF):
         raise ValueError(f"protocol version {major}.{minor} does not fit two hex digits each")
     return f"{major:02x} {minor:02x}".encode("ascii") + b"\0"

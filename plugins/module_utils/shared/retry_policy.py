@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The retry policy and client: how long to keep trying, how often, and what happened.
 
-The seed thread asks "what is an appropriate amount of times to retry?". The answer here is
-not a count but a deadline: every library call is rejected with TRY_AGAIN while membership
+"How many times should a call be retried?" has no good answer as a count
+(docs/design.md#why-a-fixed-retry-fails). The answer here is not a count but a deadline: every library call is rejected with TRY_AGAIN while membership
 changes, and a hard node failure stalls delivery for the runtime token plus the runtime
 consensus timeout (measured: 8.0 s at token 3000 on 3 nodes, 23.4 s at token 10000). So the
 deadline is derived from the live totem timing (read from cmap, which already includes the
