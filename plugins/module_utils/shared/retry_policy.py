@@ -3,11 +3,12 @@
 """The retry policy and client: how long to keep trying, how often, and what happened.
 
 "How many times should a call be retried?" has no good answer as a count
-(docs/design.md#why-a-fixed-retry-fails). The answer here is not a count but a deadline: every library call is rejected with TRY_AGAIN while membership
-changes, and a hard node failure stalls delivery for the runtime token plus the runtime
-consensus timeout (measured: 8.0 s at token 3000 on 3 nodes, 23.4 s at token 10000). So the
-deadline is derived from the live totem timing (read from cmap, which already includes the
-per-node token coefficient), with a safety factor and a margin, and never below the caller's
+(docs/design.md#why-a-fixed-retry-fails). The answer here is a deadline: every library call
+is rejected with TRY_AGAIN while membership changes, and a hard node failure stalls delivery
+for the runtime token plus the runtime consensus timeout (measured: 8.0 s at token 3000 on
+3 nodes, 23.4 s at token 10000; docs/design.md#measured-timing). So the deadline is derived
+from the live totem timing (read from cmap, which already includes the per-node token
+coefficient), with a safety factor and a margin, and never below the caller's
 floor. The poll interval does not grow with the token: it starts near 10 ms and is capped at
 80 ms, with full jitter, so a barrier notices success quickly without hammering the service.
 
