@@ -30,9 +30,9 @@ COLLECTIONS = REPO / "build" / "collections"
 sys.path.insert(0, str(REPO / "tests"))  # the test harness package
 sys.path.insert(0, str(COLLECTIONS))
 
-from ckpt_node_driver import percentile  # noqa: E402
 from harness.netns_cluster import ClusterError, NetnsCluster  # noqa: E402
 from harness.node_daemons import NodeDaemons  # noqa: E402
+from stats import percentile  # noqa: E402
 
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisException  # noqa: E402
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient  # noqa: E402

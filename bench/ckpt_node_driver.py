@@ -73,6 +73,7 @@ from quorate_node.shared.retry_policy import (  # noqa: E402
     RetryFailed,
     RetryPolicy,
 )
+from stats import percentile  # noqa: E402  next to this file, here and on the nodes
 
 # The two-try retry (docs/design.md#why-a-fixed-retry-fails): two tries, one second apart.
 TENTATIVE_TRIES = 2
@@ -358,16 +359,6 @@ def _drop_checkpoint(owner: CheckpointClient, handle: int, name: str, errors: Co
     except AisException as exc:
         errors[f"cleanup:{exc.code.sa_name}"] += 1
     owner.close_connection()
-
-
-def percentile(values: list[float], pct: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * pct / 100.0
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 class _Conn:

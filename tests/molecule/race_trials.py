@@ -37,6 +37,9 @@ from typing import Any
 
 from race_node import JsonLines  # next to this file: the script's directory is on sys.path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from stats import percentile
+
 
 def _load_error_model() -> Any:
     """The collection's AIS error model, for the names of the transient cases (one source).
@@ -57,9 +60,9 @@ CASES = tuple(case.value for case in _load_error_model().Case)
 
 VARIANTS = ("barrier", "bandaid")
 REMOTE_DIR = "/usr/lib/quorate/race"
-# What a node needs in REMOTE_DIR, relative to the repository: the agent and the two files it reuses
+# What a node needs in REMOTE_DIR, relative to the repository: the agent and the files it reuses
 # unchanged (bench/bench_cluster.py ships these; molecule/race/verify.yml asks --list-node-files).
-NODE_FILES = ("tests/molecule/race_node.py", "bench/ckpt_node_driver.py")
+NODE_FILES = ("tests/molecule/race_node.py", "bench/ckpt_node_driver.py", "bench/stats.py")
 NODE_PYTHONPATH = "/usr/lib/quorate/quorate_node.zip"
 # How far ahead the common start instant lies: enough for the start lines to reach every node.
 START_LEAD_S = 0.3
@@ -225,16 +228,6 @@ def trial_cases(variant: str, nodes: dict[str, dict[str, Any]]) -> dict[str, Cou
 # --------------------------------------------------------------------------- summary
 
 
-def percentile(values: list[float], pct: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * pct / 100.0
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return round(ordered[low] + (ordered[high] - ordered[low]) * (pos - low), 3)
-
-
 def summarize(trials: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for variant in VARIANTS:
@@ -289,7 +282,7 @@ def summarize(trials: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _spread(values: list[float]) -> dict[str, float | None]:
-    return {"p50": percentile(values, 50), "p90": percentile(values, 90), "max": percentile(values, 100)}
+    return {"p50": percentile(values, 50, 3), "p90": percentile(values, 90, 3), "max": percentile(values, 100, 3)}
 
 
 def _top(counter: dict[str, int], limit: int = 6) -> str:

@@ -133,7 +133,7 @@ def test_node_driver_runs_the_modules_probe_without_ansible(tmp_path):
 
     node_dir = tmp_path / "race"
     node_dir.mkdir()
-    for source in ("tests/molecule/race_node.py", "bench/ckpt_node_driver.py"):
+    for source in race_trials.NODE_FILES:
         (node_dir / Path(source).name).write_bytes((REPO / source).read_bytes())
     bundle = tmp_path / "quorate_node.zip"
     bundle.write_bytes(bundle_bytes(REPO / "plugins" / "module_utils"))

@@ -57,9 +57,15 @@ def test_every_benchmark_judges_against_the_one_set_of_targets():
     assert targets.START_LIMIT_S == 30.0
 
 
-def test_the_bench_uses_the_node_drivers_percentile_unrounded():
-    assert ckpt_harness.percentile is ckpt_node_driver.percentile
-    assert ckpt_wait_latency.percentile is ckpt_node_driver.percentile
+def test_one_percentile_for_the_benchmarks_the_driver_and_the_race_harness():
+    import race_trials
+    import stats
+
+    assert ckpt_harness.percentile is stats.percentile
+    assert ckpt_wait_latency.percentile is stats.percentile
+    assert ckpt_node_driver.percentile is stats.percentile
+    assert race_trials.percentile is stats.percentile
+    assert stats.percentile([0.0, 1.0, 2.0, 3.0], 99, 3) == 2.97  # race_trials rounds to 3 places
     assert ckpt_node_driver.percentile([1.0, 2.0], 50) == 1.5
     assert ckpt_node_driver.percentile([0.0, 1.0, 2.0, 3.0], 99) == pytest.approx(2.97)
     assert ckpt_node_driver.percentile([], 50) is None
