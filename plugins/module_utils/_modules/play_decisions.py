@@ -91,3 +91,76 @@ def rolling_first(hosts: Iterable[Mapping], host: str) -> bool:
         if (other.get("quorate_restart_plan") or {}).get("restart"):
             return False
     raise ValueError(f"{host} is not one of the play's hosts")
+
+
+def corosync_missing(hosts: Iterable[Mapping]) -> list:
+    """The hosts (play order) without corosync at the start of the corosync role's play.
+
+    ``hosts``: every host's vars in play order (``__quorate_corosync_before`` as registered from
+    corosync_info); a host without that result counts as missing.
+    """
+    return [
+        host.get("inventory_hostname")
+        for host in hosts
+        if not (host.get("__quorate_corosync_before") or {}).get("installed")
+    ]
+
+
+def rolling_ckptd_down(hosts: Iterable[Mapping]) -> list:
+    """The hosts (play order) whose checkpoint service was not running when the rolling restart's plan
+    was read (``quorate_restart_plan`` from restart_needed; hosts without a plan are left out).
+
+    The plan starts their service in their turn; until then nothing waits for them.
+    """
+    down = []
+    for host in hosts:
+        plan = host.get("quorate_restart_plan")
+        if plan is None:
+            continue
+        service = (plan.get("services") or {}).get("quorate-ckptd") or {}
+        if not service.get("running"):
+            down.append(host.get("inventory_hostname"))
+    return down
+
+
+def rolling_ckptd_members(hosts: list, down: Iterable, host: str | None = None) -> int:
+    """How many checkpoint services the rolling restart expects in the group.
+
+    Every host of the play (``hosts``, names in play order), less those in ``down``
+    (rolling_ckptd_down) whose turn has not come: with ``host`` (the node about to restart), it and
+    the hosts after it; without, all of them (before the roll). Hosts done so far run it again.
+    """
+    waiting = hosts if host is None else hosts[_position(hosts, host) :]
+    down = set(down)
+    return len(hosts) - len({name for name in waiting if name in down})
+
+
+def _position(hosts: list, host: str) -> int:
+    try:
+        return hosts.index(host)
+    except ValueError:
+        raise ValueError(f"{host} is not one of the play's hosts") from None
+
+
+def controld_run_daemons(daemons: Iterable[str], dlm: Mapping | None) -> list:
+    """The controld daemons this node runs, in start order.
+
+    ``dlm``: the registered stat of /sys/kernel/config/dlm (the controld preflight; None when it
+    was not read). dlm_controld drops out where that path does not exist (only reachable with
+    quorate_controld_dlm_unsupported: skip).
+    """
+    daemons = list(daemons)
+    if "dlm_controld" not in daemons or ((dlm or {}).get("stat") or {}).get("exists", False):
+        return daemons
+    return [daemon for daemon in daemons if daemon != "dlm_controld"]
+
+
+def restart_plan_message(host: str, plan: Mapping) -> str:
+    """One line for the rolling restart to show: what ``host`` restarts, in order, and why each stale
+    unit is (``plan``: restart_needed's result)."""
+    restart = plan.get("restart") or []
+    message = f"{host}: " + (f"restart {' -> '.join(restart)}" if restart else "nothing to restart")
+    services = plan.get("services") or {}
+    for name in plan.get("stale") or []:
+        message += f"; {name}: {', '.join((services.get(name) or {}).get('reasons') or [])}"
+    return message

@@ -6,18 +6,33 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.quorate.cluster.plugins.filter import (
+    controld_run_daemons,
     corosync_authkeys,
+    corosync_missing,
     corosync_ready,
     corosync_reload_needed,
+    restart_plan_message,
+    rolling_ckptd_down,
+    rolling_ckptd_members,
     rolling_first,
 )
+
+PLUGINS = [
+    controld_run_daemons,
+    corosync_authkeys,
+    corosync_missing,
+    corosync_ready,
+    corosync_reload_needed,
+    restart_plan_message,
+    rolling_ckptd_down,
+    rolling_ckptd_members,
+    rolling_first,
+]
 
 KEY = {"sha256": "ab" * 32, "mode": "0400", "owner": "root", "group": "root"}
 
 
-@pytest.mark.parametrize(
-    "plugin", [corosync_authkeys, corosync_ready, corosync_reload_needed, rolling_first], ids=lambda p: p.__name__
-)
+@pytest.mark.parametrize("plugin", PLUGINS, ids=lambda p: p.__name__)
 def test_each_plugin_exports_its_filter_under_its_file_name(plugin):
     name = plugin.__name__.rsplit(".", 1)[-1]
     assert plugin.FilterModule().filters() == {name: getattr(plugin, name)}
@@ -59,3 +74,40 @@ def test_rolling_first():
         rolling_first.rolling_first(hosts[1:], "n3")
     with pytest.raises(AnsibleFilterError, match="play hosts' vars"):
         rolling_first.rolling_first([1], "n1")
+
+
+def test_corosync_missing():
+    hosts = [{"inventory_hostname": "n1", "__quorate_corosync_before": {"installed": False}}]
+    assert corosync_missing.corosync_missing(iter(hosts)) == ["n1"]
+    with pytest.raises(AnsibleFilterError, match="corosync_missing: expects the list of the play hosts' vars"):
+        corosync_missing.corosync_missing({"n1": {}})
+
+
+def test_rolling_ckptd_down():
+    hosts = [{"inventory_hostname": "n1", "quorate_restart_plan": {"services": {"quorate-ckptd": {"running": False}}}}]
+    assert rolling_ckptd_down.rolling_ckptd_down(hosts) == ["n1"]
+    with pytest.raises(AnsibleFilterError, match="rolling_ckptd_down: expects the list of the play hosts' vars"):
+        rolling_ckptd_down.rolling_ckptd_down("n1")
+
+
+def test_rolling_ckptd_members():
+    assert rolling_ckptd_members.rolling_ckptd_members(["n1", "n2"], ["n1"]) == 1
+    assert rolling_ckptd_members.rolling_ckptd_members(["n1", "n2"], ["n1"], "n2") == 2
+    with pytest.raises(AnsibleFilterError, match="rolling_ckptd_members: n3 is not one of the play's hosts"):
+        rolling_ckptd_members.rolling_ckptd_members(["n1", "n2"], [], "n3")
+    with pytest.raises(AnsibleFilterError, match="down must be a list"):
+        rolling_ckptd_members.rolling_ckptd_members(["n1"], "n1")
+
+
+def test_controld_run_daemons():
+    assert controld_run_daemons.controld_run_daemons(["dlm_controld"], None) == []
+    with pytest.raises(AnsibleFilterError, match="expects the list of daemons"):
+        controld_run_daemons.controld_run_daemons("dlm_controld", None)
+    with pytest.raises(AnsibleFilterError, match="dlm must be a stat result"):
+        controld_run_daemons.controld_run_daemons([], "yes")
+
+
+def test_restart_plan_message():
+    assert restart_plan_message.restart_plan_message("n1", {"restart": []}) == "n1: nothing to restart"
+    with pytest.raises(AnsibleFilterError, match="expects a restart_needed result"):
+        restart_plan_message.restart_plan_message("n1", None)

@@ -6,8 +6,13 @@ import pytest
 
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.play_decisions import (
     authkeys,
+    controld_run_daemons,
+    corosync_missing,
     corosync_ready,
     corosync_reload_needed,
+    restart_plan_message,
+    rolling_ckptd_down,
+    rolling_ckptd_members,
     rolling_first,
 )
 
@@ -96,3 +101,76 @@ def test_rolling_first_until_a_node_before_restarts_something():
 def test_rolling_first_names_a_host_not_in_the_play():
     with pytest.raises(ValueError, match="n9 is not one of the play's hosts"):
         rolling_first([plan("n1", [])], "n9")
+
+
+def test_corosync_missing_lists_hosts_not_installed_or_not_read_in_play_order():
+    hosts = [
+        {"inventory_hostname": "n1", "__quorate_corosync_before": {"installed": True}},
+        {"inventory_hostname": "n3", "__quorate_corosync_before": {"installed": False}},
+        {"inventory_hostname": "n2"},
+    ]
+    assert corosync_missing(hosts) == ["n3", "n2"]
+    assert corosync_missing(hosts[:1]) == []
+
+
+def ckptd(name: str, running: bool | None) -> dict:
+    services = {} if running is None else {"quorate-ckptd": {"running": running}}
+    return {"inventory_hostname": name, "quorate_restart_plan": {"services": services}}
+
+
+def test_rolling_ckptd_down_in_play_order_without_hosts_that_have_no_plan():
+    hosts = [ckptd("n1", False), ckptd("n2", True), {"inventory_hostname": "n4"}, ckptd("n3", None)]
+    assert rolling_ckptd_down(hosts) == ["n1", "n3"]
+
+
+@pytest.mark.parametrize(
+    "host, members",
+    [
+        pytest.param(None, 2, id="before-the-roll"),
+        pytest.param("n1", 2, id="first"),
+        pytest.param("n2", 3, id="after-a-down-node"),
+        pytest.param("n3", 3, id="down-node-itself"),
+        pytest.param("n4", 4, id="all-done"),
+    ],
+)
+def test_rolling_ckptd_members_counts_the_down_nodes_whose_turn_has_not_come(host, members):
+    assert rolling_ckptd_members(["n1", "n2", "n3", "n4"], ["n3", "n1"], host) == members
+
+
+def test_rolling_ckptd_members_names_a_host_not_in_the_play():
+    with pytest.raises(ValueError, match="n9 is not one of the play's hosts"):
+        rolling_ckptd_members(["n1"], [], "n9")
+
+
+BOTH = ["quorate-controld", "dlm_controld"]
+
+
+@pytest.mark.parametrize(
+    "daemons, dlm, run",
+    [
+        pytest.param(["quorate-controld"], None, ["quorate-controld"], id="no-dlm-wanted"),
+        pytest.param(BOTH, {"stat": {"exists": True}}, None, id="dlm-present"),
+        pytest.param(
+            ["quorate-controld", "dlm_controld"], {"stat": {"exists": False}}, ["quorate-controld"], id="no-dlm"
+        ),
+        pytest.param(["dlm_controld", "quorate-controld"], {"skipped": True}, ["quorate-controld"], id="not-read"),
+        pytest.param(["dlm_controld", "quorate-controld"], None, ["quorate-controld"], id="undefined"),
+    ],
+)
+def test_controld_run_daemons(daemons, dlm, run):
+    assert controld_run_daemons(daemons, dlm) == (daemons if run is None else run)
+
+
+def test_restart_plan_message():
+    plan = {
+        "restart": ["corosync", "quorate-ckptd"],
+        "stale": ["corosync", "quorate-ckptd"],
+        "services": {
+            "corosync": {"reasons": ["authkey changed", "unit file changed"]},
+            "quorate-ckptd": {"reasons": ["forced"]},
+        },
+    }
+    assert restart_plan_message("n1", plan) == (
+        "n1: restart corosync -> quorate-ckptd; corosync: authkey changed, unit file changed; quorate-ckptd: forced"
+    )
+    assert restart_plan_message("n2", {"restart": [], "stale": [], "services": {}}) == "n2: nothing to restart"
