@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from harness.netns_cluster import NetnsCluster
+from harness.processes import close_and_reap
 
 from ansible_collections.quorate.cluster.plugins.module_utils.programs import cpg
 
@@ -96,19 +97,10 @@ class Probe:
 
     def close(self, timeout: float = 15.0) -> int:
         """Close stdin (the probe leaves and exits), then make sure the process is gone."""
-        try:
-            if self.proc.stdin is not None and not self.proc.stdin.closed:
-                self.proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        returncode = close_and_reap(self.proc, timeout)
         for thread in self._threads:
             thread.join(5)
-        return self.proc.returncode
+        return returncode
 
 
 @contextmanager
