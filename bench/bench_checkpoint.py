@@ -50,7 +50,7 @@ import ckpt_wait_latency
 import race_start
 import run_all
 import write_throughput
-from ckpt_harness import BENCH, NODES, ClusterError, Config, LineProc, NetnsCluster, NodeDaemons, log, machine_info
+from ckpt_harness import BENCH, NODES, RUNNING, ClusterError, Config, NetnsCluster, NodeDaemons, log, machine_info
 from harness.netns_cluster import netns_available
 
 RESULTS = BENCH / "results" / "checkpoint.json"
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         res["error"] = f"{type(exc).__name__}: {exc}"
         log(f"benchmark aborted: {res['error']}")
     finally:
-        LineProc.finish_all()
+        RUNNING.finish_all()
         if daemons is not None:
             daemons.stop_all()
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import queue
 import signal
 import subprocess
@@ -30,8 +29,10 @@ COLLECTIONS = REPO / "build" / "collections"
 sys.path.insert(0, str(REPO / "tests"))  # the test harness package
 sys.path.insert(0, str(COLLECTIONS))
 
+import run_all  # noqa: E402  the machine, described once
 from harness.netns_cluster import ClusterError, NetnsCluster  # noqa: E402
 from harness.node_daemons import NodeDaemons  # noqa: E402
+from harness.processes import close_and_reap  # noqa: E402
 from stats import percentile  # noqa: E402
 
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisException  # noqa: E402
@@ -71,13 +72,38 @@ def ms(seconds: float | None) -> float | None:
 # --------------------------------------------------------------------------- processes
 
 
+class Running:
+    """The helper processes started and not yet finished, in start order: what a benchmark stops
+    on its way out (finish_all), also when it fails."""
+
+    def __init__(self) -> None:
+        self._helpers: list[LineProc] = []
+
+    def add(self, helper: LineProc) -> None:
+        self._helpers.append(helper)
+
+    def discard(self, helper: LineProc) -> None:
+        if helper in self._helpers:
+            self._helpers.remove(helper)
+
+    def finish_all(self) -> None:
+        for helper in list(self._helpers):
+            helper.finish(timeout=5.0)
+
+
+# Every LineProc of this run unless given another: bench_checkpoint.py finishes them all at the end.
+RUNNING = Running()
+
+
 class LineProc:
-    """A helper process inside a node's netns that prints JSON lines; a thread queues them."""
+    """A helper process inside a node's netns that prints JSON lines; a thread queues them.
 
-    registry: list[LineProc] = []
+    Recorded in ``running`` (RUNNING unless given) until finish().
+    """
 
-    def __init__(self, argv: list[str], log_path: Path, stdin: bool = True) -> None:
+    def __init__(self, argv: list[str], log_path: Path, stdin: bool = True, running: Running = RUNNING) -> None:
         self.log_path = log_path
+        self._running = running
         self._log = open(log_path, "ab")  # closed in finish()
         self.proc = subprocess.Popen(
             argv,
@@ -87,7 +113,7 @@ class LineProc:
             text=True,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
-        LineProc.registry.append(self)
+        running.add(self)
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -127,32 +153,17 @@ class LineProc:
 
     def finish(self, timeout: float = 10.0) -> int | None:
         """Close stdin (the helper cleans up and exits), then make sure it is gone (by PID)."""
-        try:
-            if self.proc.stdin is not None and not self.proc.stdin.closed:
-                self.proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        returncode = close_and_reap(self.proc, timeout, kill_timeout=5)
         self._reader.join(5)
         self._log.close()
-        if self in LineProc.registry:
-            LineProc.registry.remove(self)
-        return self.proc.returncode
+        self._running.discard(self)
+        return returncode
 
     def stderr_tail(self, lines: int = 5) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
-
-    @classmethod
-    def finish_all(cls) -> None:
-        for helper in list(cls.registry):
-            helper.finish(timeout=5.0)
 
 
 def driver(cluster: NetnsCluster, node: int, *args: str, log_name: str) -> LineProc:
@@ -181,28 +192,8 @@ def launch_together(targets: list[Callable[[], Any]]) -> list[Any]:
 
 
 def machine_info() -> dict[str, Any]:
-    mem_kib = 0
-    with open("/proc/meminfo", encoding="ascii") as meminfo:
-        for line in meminfo:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    cpu = "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    proc = subprocess.run(["corosync", "-v"], capture_output=True, text=True, check=False)
-    corosync = proc.stdout.splitlines()[0].strip() if proc.stdout else "unknown"
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "memory_gib": round(mem_kib / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "corosync": corosync,
-        "python": platform.python_version(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-    }
+    """The machine as bench/run_all.py records it, with the load average at the start."""
+    return {**run_all.machine_info(), "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
 
 
 # --------------------------------------------------------------------------- cluster helpers

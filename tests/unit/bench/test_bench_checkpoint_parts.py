@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from harness.node_daemons import ensure_node_package
 
@@ -86,3 +88,20 @@ def test_the_command_line_keeps_its_flags():
     with pytest.raises(SystemExit) as info:
         bench_checkpoint.main(["--help"])
     assert info.value.code == 0
+
+
+def test_line_procs_are_recorded_in_their_running_set_until_finished(tmp_path):
+    running = ckpt_harness.Running()
+    argv = [sys.executable, "-c", "import sys; sys.stdin.read()"]
+    helpers = [ckpt_harness.LineProc(argv, tmp_path / f"h{i}.log", running=running) for i in range(2)]
+    assert helpers[0].finish() == 0
+    assert running._helpers == helpers[1:]
+    running.finish_all()
+    assert running._helpers == [] and helpers[1].proc.returncode == 0
+    assert not ckpt_harness.RUNNING._helpers  # the default set is not these
+
+
+def test_the_checkpoint_bench_records_the_machine_as_run_all_does(monkeypatch):
+    monkeypatch.setattr(run_all, "machine_info", lambda: {"nproc": 2})
+    monkeypatch.setattr(ckpt_harness.os, "getloadavg", lambda: (1.234, 0.5, 0.25))
+    assert ckpt_harness.machine_info() == {"nproc": 2, "loadavg_start": [1.23, 0.5, 0.25]}
