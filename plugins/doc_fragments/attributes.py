@@ -16,3 +16,16 @@ attributes:
     description:
       - When run twice in a row outside check mode, with the same arguments, the second run reports no change.
 """
+
+    # The support level of the modules that show no diff (they read, wait, or change nothing a diff
+    # could show): quorate.cluster.attributes.no_diff, with quorate.cluster.attributes.
+    NO_DIFF = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+"""

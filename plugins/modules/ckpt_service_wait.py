@@ -18,6 +18,7 @@ author:
   - quorate.cluster developers (@quorate)
 extends_documentation_fragment:
   - quorate.cluster.attributes
+  - quorate.cluster.attributes.no_diff
   - quorate.cluster.wait
   - quorate.cluster.ckpt_socket
   - quorate.cluster.retry_report
@@ -26,13 +27,6 @@ options:
     description: How many checkpoint daemons must be in the group.
     type: int
     default: 1
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 """
 
 EXAMPLES = r"""

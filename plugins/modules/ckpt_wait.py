@@ -25,6 +25,7 @@ author:
   - quorate.cluster developers (@quorate)
 extends_documentation_fragment:
   - quorate.cluster.attributes
+  - quorate.cluster.attributes.no_diff
   - quorate.cluster.wait
   - quorate.cluster.ckpt_socket
   - quorate.cluster.retry_report
@@ -112,13 +113,6 @@ options:
         type: list
         elements: str
         default: []
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 requirements:
   - quorate-ckptd running on the node (role quorate.cluster.ckptd)
   - corosync 3, whose live totem timing sets the default deadline

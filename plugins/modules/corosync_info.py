@@ -22,6 +22,7 @@ author:
   - quorate.cluster developers (@quorate)
 extends_documentation_fragment:
   - quorate.cluster.attributes
+  - quorate.cluster.attributes.no_diff
 options:
   require_running:
     description:
@@ -39,13 +40,6 @@ options:
     description: Where corosync.conf is looked for (RV(config_managed)).
     type: path
     default: /etc/corosync/corosync.conf
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 requirements:
   - corosync 3 (C(corosync-cmapctl) and C(corosync-quorumtool)) on the node
 seealso:

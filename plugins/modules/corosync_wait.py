@@ -17,6 +17,7 @@ author:
   - quorate.cluster developers (@quorate)
 extends_documentation_fragment:
   - quorate.cluster.attributes
+  - quorate.cluster.attributes.no_diff
   - quorate.cluster.wait
   - quorate.cluster.retry_report
 options:
@@ -31,13 +32,6 @@ options:
       - Also wait until the partition is quorate.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 requirements:
   - corosync 3 (C(corosync-cmapctl) and C(corosync-quorumtool)) on the node
 seealso:

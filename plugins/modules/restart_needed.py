@@ -23,6 +23,7 @@ author:
   - quorate.cluster developers (@quorate)
 extends_documentation_fragment:
   - quorate.cluster.attributes
+  - quorate.cluster.attributes.no_diff
 options:
   services:
     description: The node's systemd units, bottom-up in start order.
@@ -44,13 +45,6 @@ options:
     description: Plan a restart of the whole stack whatever changed.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 notes:
   - Uses C(systemctl show) and C(/proc/<pid>/maps); run it as root.
 """
