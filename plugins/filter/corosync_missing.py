@@ -13,12 +13,8 @@ description:
   - Internal to the corosync role.
 author:
   - quorate.cluster developers (@quorate)
-options:
-  _input:
-    description: The vars of every host of the play (the play hosts extracted from C(hostvars), see the example).
-    type: list
-    elements: dict
-    required: true
+extends_documentation_fragment:
+  - quorate.cluster.play_hosts
 """
 
 EXAMPLES = r"""
@@ -37,15 +33,12 @@ _value:
   elements: str
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.play_decisions import corosync_missing as decide
+from ansible_collections.quorate.cluster.plugins.plugin_utils.play_hosts import play_hosts_vars
 
 
 def corosync_missing(hosts) -> list:
-    hosts = list(hosts) if hosts is not None and not isinstance(hosts, (str, bytes, dict)) else None
-    if hosts is None or not all(hasattr(host, "get") for host in hosts):
-        raise AnsibleFilterError("corosync_missing: expects the list of the play hosts' vars")
+    hosts = play_hosts_vars(hosts, "corosync_missing")
     return decide(hosts)
 
 

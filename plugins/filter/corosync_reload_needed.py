@@ -16,12 +16,9 @@ description:
   - Internal to the corosync role.
 author:
   - quorate.cluster developers (@quorate)
+extends_documentation_fragment:
+  - quorate.cluster.play_hosts
 options:
-  _input:
-    description: The vars of every host of the play (the play hosts extracted from C(hostvars), see the example).
-    type: list
-    elements: dict
-    required: true
   expected_token:
     description: The runtime token the configuration gives, in ms.
     type: int
@@ -44,17 +41,14 @@ _value:
   type: bool
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.play_decisions import (
     corosync_reload_needed as decide,
 )
+from ansible_collections.quorate.cluster.plugins.plugin_utils.play_hosts import play_hosts_vars
 
 
 def corosync_reload_needed(hosts, expected_token) -> bool:
-    hosts = list(hosts) if hosts is not None and not isinstance(hosts, (str, bytes, dict)) else None
-    if hosts is None or not all(hasattr(host, "get") for host in hosts):
-        raise AnsibleFilterError("corosync_reload_needed: expects the list of the play hosts' vars")
+    hosts = play_hosts_vars(hosts, "corosync_reload_needed")
     return decide(hosts, expected_token)
 
 

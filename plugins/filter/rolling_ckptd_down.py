@@ -14,12 +14,8 @@ description:
   - Internal to the C(quorate.cluster.rolling_restart) playbook.
 author:
   - quorate.cluster developers (@quorate)
-options:
-  _input:
-    description: The vars of every host of the play (the play hosts extracted from C(hostvars), see the example).
-    type: list
-    elements: dict
-    required: true
+extends_documentation_fragment:
+  - quorate.cluster.play_hosts
 """
 
 EXAMPLES = r"""
@@ -38,17 +34,14 @@ _value:
   elements: str
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.play_decisions import (
     rolling_ckptd_down as decide,
 )
+from ansible_collections.quorate.cluster.plugins.plugin_utils.play_hosts import play_hosts_vars
 
 
 def rolling_ckptd_down(hosts) -> list:
-    hosts = list(hosts) if hosts is not None and not isinstance(hosts, (str, bytes, dict)) else None
-    if hosts is None or not all(hasattr(host, "get") for host in hosts):
-        raise AnsibleFilterError("rolling_ckptd_down: expects the list of the play hosts' vars")
+    hosts = play_hosts_vars(hosts, "rolling_ckptd_down")
     return decide(hosts)
 
 

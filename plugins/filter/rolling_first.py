@@ -13,13 +13,9 @@ description:
   - Internal to the C(quorate.cluster.rolling_restart) playbook.
 author:
   - quorate.cluster developers (@quorate)
+extends_documentation_fragment:
+  - quorate.cluster.play_hosts
 options:
-  _input:
-    description:
-      - The vars of every host of the play in play order (the play hosts extracted from C(hostvars), see the example).
-    type: list
-    elements: dict
-    required: true
   host:
     description: This host's inventory name.
     type: str
@@ -42,12 +38,11 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.play_decisions import rolling_first as decide
+from ansible_collections.quorate.cluster.plugins.plugin_utils.play_hosts import play_hosts_vars
 
 
 def rolling_first(hosts, host) -> bool:
-    hosts = list(hosts) if hosts is not None and not isinstance(hosts, (str, bytes, dict)) else None
-    if hosts is None or not all(hasattr(other, "get") for other in hosts):
-        raise AnsibleFilterError("rolling_first: expects the list of the play hosts' vars")
+    hosts = play_hosts_vars(hosts, "rolling_first")
     try:
         return decide(hosts, host)
     except ValueError as exc:
