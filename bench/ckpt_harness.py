@@ -32,7 +32,7 @@ sys.path.insert(0, str(COLLECTIONS))
 import run_all  # noqa: E402  the machine, described once
 from harness.netns_cluster import ClusterError, NetnsCluster  # noqa: E402
 from harness.node_daemons import NodeDaemons  # noqa: E402
-from harness.processes import close_and_reap  # noqa: E402
+from harness.processes import close_and_reap, json_events  # noqa: E402
 from stats import percentile  # noqa: E402
 
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisException  # noqa: E402
@@ -121,11 +121,7 @@ class LineProc:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                event = {"ev": "garbage", "line": line.rstrip()}
+        for event in json_events(self.proc.stdout):
             self.events.put(event)
         self.events.put({"ev": "eof"})
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from harness.netns_cluster import NetnsCluster
-from harness.processes import close_and_reap
+from harness.processes import close_and_reap, json_events
 
 from ansible_collections.quorate.cluster.plugins.module_utils.programs import cpg
 
@@ -55,11 +55,7 @@ class Probe:
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                event = {"ev": "garbage", "line": line}
+        for event in json_events(self.proc.stdout):
             with self._cond:
                 self.events.append(event)
                 self._cond.notify_all()

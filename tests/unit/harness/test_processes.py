@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from harness.processes import close_and_reap
+from harness.processes import close_and_reap, json_events
 
 
 def start(code: str) -> subprocess.Popen:
@@ -29,3 +29,12 @@ def test_an_already_closed_stdin_or_none_is_fine():
     assert close_and_reap(proc, timeout=10) == 0
     quiet = subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.DEVNULL)
     assert close_and_reap(quiet, timeout=10) == 0
+
+
+def test_json_events_keeps_going_past_a_line_that_is_not_json():
+    lines = ['{"ev": "joined", "n": 1}\n', "Traceback (most recent call last):\n", '{"ev": "left"}\n']
+    assert list(json_events(lines)) == [
+        {"ev": "joined", "n": 1},
+        {"ev": "garbage", "line": "Traceback (most recent call last):"},
+        {"ev": "left"},
+    ]
