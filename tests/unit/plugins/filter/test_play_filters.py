@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.quorate.cluster.plugins import filter as filters
 from ansible_collections.quorate.cluster.plugins.filter import (
     controld_run_daemons,
     corosync_authkeys,
@@ -17,24 +21,12 @@ from ansible_collections.quorate.cluster.plugins.filter import (
     rolling_first,
 )
 
-PLUGINS = [
-    controld_run_daemons,
-    corosync_authkeys,
-    corosync_missing,
-    corosync_ready,
-    corosync_reload_needed,
-    restart_plan_message,
-    rolling_ckptd_down,
-    rolling_ckptd_members,
-    rolling_first,
-]
-
 KEY = {"sha256": "ab" * 32, "mode": "0400", "owner": "root", "group": "root"}
 
 
-@pytest.mark.parametrize("plugin", PLUGINS, ids=lambda p: p.__name__)
-def test_each_plugin_exports_its_filter_under_its_file_name(plugin):
-    name = plugin.__name__.rsplit(".", 1)[-1]
+@pytest.mark.parametrize("name", [info.name for info in pkgutil.iter_modules(filters.__path__)])
+def test_each_plugin_exports_its_filter_under_its_file_name(name):
+    plugin = importlib.import_module(f"{filters.__name__}.{name}")
     assert plugin.FilterModule().filters() == {name: getattr(plugin, name)}
 
 
