@@ -195,40 +195,45 @@ def machine_info() -> dict[str, Any]:
 # --------------------------------------------------------------------------- cluster helpers
 
 
-def wait_corosync_ipc(cluster: NetnsCluster, timeout: float = 30.0) -> float:
-    """Until every node's corosync answers IPC (what systemd's Type=notify ordering waits for)."""
+def _wait_every_node(ready: Callable[[int], bool], timeout: float, pause: float, what: str) -> float:
+    """Poll ``ready(node)`` for every node not ready yet until all are; seconds it took."""
     started = time.monotonic()
     pending = set(NODES)
     while pending:
         for node in sorted(pending):
-            try:
-                proc = cluster.exec(node, ["corosync-cmapctl", "-g", "totem.cluster_name"], timeout=5)
-            except subprocess.TimeoutExpired:
-                continue
-            if proc.returncode == 0:
+            if ready(node):
                 pending.discard(node)
         if pending:
             if time.monotonic() - started > timeout:
-                raise ClusterError(f"corosync IPC not up on nodes {sorted(pending)} after {timeout:g}s")
-            time.sleep(0.02)
+                raise ClusterError(f"{what} on nodes {sorted(pending)} after {timeout:g}s")
+            time.sleep(pause)
     return time.monotonic() - started
+
+
+def wait_corosync_ipc(cluster: NetnsCluster, timeout: float = 30.0) -> float:
+    """Until every node's corosync answers IPC (what systemd's Type=notify ordering waits for)."""
+
+    def answers(node: int) -> bool:
+        try:
+            proc = cluster.exec(node, ["corosync-cmapctl", "-g", "totem.cluster_name"], timeout=5)
+        except subprocess.TimeoutExpired:
+            return False
+        return proc.returncode == 0
+
+    return _wait_every_node(answers, timeout, 0.02, "corosync IPC not up")
 
 
 def wait_ckptd_listening(daemons: NodeDaemons, timeout: float = 15.0) -> float:
-    started = time.monotonic()
-    pending = set(NODES)
-    while pending:
-        for node in sorted(pending):
-            try:
-                CheckpointClient(daemons.socket(node), timeout=1.0).connect().close_connection()
-                pending.discard(node)
-            except AisException:
-                pass
-        if pending:
-            if time.monotonic() - started > timeout:
-                raise ClusterError(f"quorate-ckptd not listening on nodes {sorted(pending)} after {timeout:g}s")
-            time.sleep(0.01)
-    return time.monotonic() - started
+    """Until every node's quorate-ckptd accepts a connection."""
+
+    def listening(node: int) -> bool:
+        try:
+            CheckpointClient(daemons.socket(node), timeout=1.0).connect().close_connection()
+        except AisException:
+            return False
+        return True
+
+    return _wait_every_node(listening, timeout, 0.01, "quorate-ckptd not listening")
 
 
 def global_instances(daemons: NodeDaemons, name: str, timeout: float = 20.0) -> dict[str, Any]:

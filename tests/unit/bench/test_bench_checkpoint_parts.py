@@ -105,3 +105,16 @@ def test_the_checkpoint_bench_records_the_machine_as_run_all_does(monkeypatch):
     monkeypatch.setattr(run_all, "machine_info", lambda: {"nproc": 2})
     monkeypatch.setattr(ckpt_harness.os, "getloadavg", lambda: (1.234, 0.5, 0.25))
     assert ckpt_harness.machine_info() == {"nproc": 2, "loadavg_start": [1.23, 0.5, 0.25]}
+
+
+def test_every_node_is_polled_until_ready_or_the_timeout():
+    calls = []
+
+    def ready(node):
+        calls.append(node)
+        return calls.count(node) >= node  # node n answers at its n-th try
+
+    assert ckpt_harness._wait_every_node(ready, timeout=5, pause=0, what="x") >= 0
+    assert calls == [1, 2, 3, 2, 3, 3]
+    with pytest.raises(ckpt_harness.ClusterError, match=r"not up on nodes \[1, 2, 3\] after 0s"):
+        ckpt_harness._wait_every_node(lambda node: False, timeout=0, pause=0, what="not up")
