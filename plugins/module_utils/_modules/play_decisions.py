@@ -164,3 +164,9 @@ def restart_plan_message(host: str, plan: Mapping) -> str:
     for name in plan.get("stale") or []:
         message += f"; {name}: {', '.join((services.get(name) or {}).get('reasons') or [])}"
     return message
+
+
+def quorum_without_node(votes: Mapping) -> bool:
+    """The other nodes keep quorum when this one stops: the votes present (``total_votes``) less
+    this node's (``node_votes``) still reach ``quorum_votes`` (corosync_wait's result)."""
+    return int(votes["total_votes"]) - int(votes["node_votes"]) >= int(votes["quorum_votes"])

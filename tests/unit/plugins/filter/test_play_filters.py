@@ -15,6 +15,7 @@ from ansible_collections.quorate.cluster.plugins.filter import (
     corosync_missing,
     corosync_ready,
     corosync_reload_needed,
+    quorum_without_node,
     restart_plan_message,
     rolling_ckptd_down,
     rolling_ckptd_members,
@@ -103,3 +104,11 @@ def test_restart_plan_message():
     assert restart_plan_message.restart_plan_message("n1", {"restart": []}) == "n1: nothing to restart"
     with pytest.raises(AnsibleFilterError, match="expects a restart_needed result"):
         restart_plan_message.restart_plan_message("n1", None)
+
+
+def test_quorum_without_node():
+    assert quorum_without_node.quorum_without_node({"total_votes": 3, "node_votes": 1, "quorum_votes": 2})
+    with pytest.raises(AnsibleFilterError, match="quorum_without_node: expects a corosync_wait result"):
+        quorum_without_node.quorum_without_node({"total_votes": 3})
+    with pytest.raises(AnsibleFilterError, match="quorum_without_node: expects a corosync_wait result"):
+        quorum_without_node.quorum_without_node(None)

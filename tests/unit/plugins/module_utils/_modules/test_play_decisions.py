@@ -10,6 +10,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils._modules.play_deci
     corosync_missing,
     corosync_ready,
     corosync_reload_needed,
+    quorum_without_node,
     restart_plan_message,
     rolling_ckptd_down,
     rolling_ckptd_members,
@@ -174,3 +175,11 @@ def test_restart_plan_message():
         "n1: restart corosync -> quorate-ckptd; corosync: authkey changed, unit file changed; quorate-ckptd: forced"
     )
     assert restart_plan_message("n2", {"restart": [], "stale": [], "services": {}}) == "n2: nothing to restart"
+
+
+@pytest.mark.parametrize(
+    "total, node, quorum, keeps",
+    [(3, 1, 2, True), (2, 1, 2, False), (5, 2, 3, True), (4, 2, 3, False), ("3", "1", "2", True)],
+)
+def test_quorum_without_node(total, node, quorum, keeps):
+    assert quorum_without_node({"total_votes": total, "node_votes": node, "quorum_votes": quorum}) is keeps
