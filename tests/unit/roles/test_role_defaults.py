@@ -33,7 +33,9 @@ def test_argument_spec_defaults_are_the_role_defaults(role):
     assert set(defaults) <= {name for entry in specs.values() for name in entry.get("options") or {}}
 
 
-def test_the_rolling_restart_playbook_has_no_defaults_of_its_own():
-    playbook = (ROLES.parent / "playbooks" / "rolling_restart.yml").read_text()
-    for name in load(ROLES / "rolling_restart" / "defaults" / "main.yml"):
-        assert f"{name} | default(" not in playbook
+@pytest.mark.parametrize("playbook", sorted((ROLES.parent / "playbooks").glob("*.yml")), ids=lambda p: p.name)
+def test_no_playbook_repeats_a_role_default(playbook):
+    text = playbook.read_text()
+    for role in WITH_DEFAULTS:
+        for name in load(ROLES / role / "defaults" / "main.yml"):
+            assert f"{name} | default(" not in text, f"{playbook.name}: {name}'s default is {role}'s"
