@@ -25,6 +25,7 @@ from typing import Any
 
 from ..shared.ais_errors import AisError
 from ..shared.ckpt_protocol import (
+    HANDLE_OPS,
     KIND_REQUEST,
     MSG_BATCH,
     MSG_OP,
@@ -32,12 +33,15 @@ from ..shared.ckpt_protocol import (
     OP_HELLO,
     OP_LIST,
     OP_OPEN,
+    OP_SECTION_CREATE,
+    OP_SECTION_EXPIRATION_SET,
     OP_SECTION_ITERATE,
     OP_STATUS,
     OP_UNLINK,
     OPEN_READ,
     OPEN_WRITE,
     READ_OPS,
+    SA_TIME_END,
     SYNC_MESSAGES,
     WRITE_OPS,
     FrameReader,
@@ -353,6 +357,8 @@ class CheckpointDaemon:
             self._send_op(OP_CLOSE, {"cid": entry[0], "handle": handle}, client, req_id, handle=handle)
         elif op in WRITE_OPS or op in READ_OPS:
             self._section_request(client, op, req_id, args)
+        elif op in HANDLE_OPS:
+            self._handle_request(client, op, req_id, args)
         else:
             self._send(client, reply(req_id, AisError.BAD_OPERATION, f"unknown operation {op!r}"))
 
@@ -372,6 +378,8 @@ class CheckpointDaemon:
             op_args = {"cid": cid, "section": bytes(args["section"]), "data": bytes(args.get("data", b""))}
             if "offset" in args:
                 op_args["offset"] = int(args["offset"])
+            if op == OP_SECTION_CREATE and args.get("expiration", SA_TIME_END) != SA_TIME_END:
+                op_args["expiration"] = _sa_time(args["expiration"], "expiration")
             self._send_op(op, op_args, client, req_id)
             return
         ckpt = self.store.checkpoints.get(cid)
@@ -379,8 +387,24 @@ class CheckpointDaemon:
             self._send(client, reply(req_id, AisError.BAD_HANDLE, "the checkpoint of this handle no longer exists"))
             return
         if op == OP_SECTION_ITERATE:
-            sections = [{"id": sid, "size": len(data)} for sid, data in sorted(ckpt.sections.items())]
-            self._send(client, reply(req_id, AisError.OK, sections=sections, generation=ckpt.generation))
+            # "expiration" (ns) only for a section that has one: absent means never (SA_TIME_END).
+            expirations = ckpt.expirations
+            sections = [
+                {"id": sid, "size": len(data), "expiration": expirations[sid]}
+                if sid in expirations
+                else {"id": sid, "size": len(data)}
+                for sid, data in sorted(ckpt.sections.items())
+            ]
+            self._send(
+                client,
+                reply(
+                    req_id,
+                    AisError.OK,
+                    sections=sections,
+                    generation=ckpt.generation,
+                    retention_duration=ckpt.retention_duration,
+                ),
+            )
             return
         sid = bytes(args["section"])
         data = ckpt.sections.get(sid)
@@ -391,6 +415,28 @@ class CheckpointDaemon:
         size = args.get("size")
         chunk = data[offset : offset + int(size)] if size is not None else data[offset:]
         self._send(client, reply(req_id, AisError.OK, data=chunk, generation=ckpt.generation))
+
+    def _handle_request(self, client: Client, op: str, req_id: int, args: dict) -> None:
+        """saCkptSectionExpirationTimeSet (needs WRITE) and saCkptCheckpointRetentionDurationSet."""
+        handle = int(args["handle"])
+        entry = client.usable(handle)
+        if entry is None:
+            self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
+            return
+        cid, flags = entry
+        if op == OP_SECTION_EXPIRATION_SET:
+            if not flags & OPEN_WRITE:
+                self._send(client, reply(req_id, AisError.ACCESS, f"{op} needs a handle opened with WRITE"))
+                return
+            op_args = {
+                "cid": cid,
+                "section": bytes(args["section"]),
+                "expiration": _sa_time(args["expiration"], "expiration"),
+            }
+        else:
+            # As openais: no access mode needed (the checkpoint, not a section, changes).
+            op_args = {"cid": cid, "retention": _sa_time(args["retention"], "retention")}
+        self._send_op(op, op_args, client, req_id)
 
     # -- sockets -----------------------------------------------------------------------------------
 
@@ -585,6 +631,13 @@ class CheckpointDaemon:
             except OSError as exc:
                 if exc.errno != errno.ENOENT:
                     raise
+
+
+def _sa_time(value: Any, what: str) -> int:
+    """An SaTimeT from a client (0..SA_TIME_END ns); ValueError answers INVALID_PARAM."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= SA_TIME_END:
+        raise ValueError(f"{what} must be an integer from 0 to SA_TIME_END ({SA_TIME_END}) nanoseconds")
+    return value
 
 
 def main(argv: list | None = None) -> int:
