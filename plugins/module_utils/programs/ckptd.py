@@ -395,16 +395,7 @@ class CheckpointDaemon:
                 else {"id": sid, "size": len(data)}
                 for sid, data in sorted(ckpt.sections.items())
             ]
-            self._send(
-                client,
-                reply(
-                    req_id,
-                    AisError.OK,
-                    sections=sections,
-                    generation=ckpt.generation,
-                    retention_duration=ckpt.retention_duration,
-                ),
-            )
+            self._send(client, reply(req_id, AisError.OK, sections=sections, generation=ckpt.generation))
             return
         sid = bytes(args["section"])
         data = ckpt.sections.get(sid)
