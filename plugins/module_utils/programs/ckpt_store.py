@@ -38,6 +38,12 @@ Default section. A checkpoint created with max_sections 1 has exactly one sectio
 creation on, SA_CKPT_DEFAULT_SECTION_ID (the empty id): it cannot be created, deleted or given
 an expiration time, and is read and written like any other.
 
+Mixed versions. The default section, expiration times and retention set change replicated state
+that a daemon from before them would not apply alike. So they are on only while every member of
+the view announced them in its sync digest ("features"), decided alike on every member like the
+wire version; until then a checkpoint gets no default section, the new calls answer
+NOT_SUPPORTED and the leader expires no section.
+
 Stdlib only: this file is installed on the nodes for the checkpoint daemon.
 """
 
@@ -79,6 +85,11 @@ from ..shared.ckpt_protocol import (
 
 # (nodeid, pid) of a daemon in the group.
 Member = tuple
+
+# What a daemon announces in its sync digest, on once every member of the view does: the default
+# section, section expiration times and the retention duration set after creation (issue 17).
+FEATURE_SA_CALLS = "sa-calls"
+FEATURES = frozenset((FEATURE_SA_CALLS,))
 
 # Section data per sync message: well below what one CPG message carries comfortably.
 STATE_CHUNK = 256 * 1024
@@ -198,6 +209,9 @@ class CheckpointStore:
         # sync in which every member announced more. Decided alike on every member.
         self.wire_version = 1
         self.max_wire_version = REPLICATION_VERSION  # what we announce (tests lower it)
+        # Features every member of the view announced (see "Mixed versions"); tests lower ours.
+        self.announced_features = FEATURES
+        self.features: frozenset = frozenset()
 
     # -- queries (local reads) -------------------------------------------------------------
 
@@ -258,7 +272,10 @@ class CheckpointStore:
         for cid, ckpt in self.checkpoints.items():
             mine = sorted(o[2] for o in ckpt.openers if (o[0], o[1]) == self.me)
             ckpts[cid] = [ckpt.name, ckpt.generation, ckpt.content_hash(), ckpt.unlinked, mine]
-        return {"t": MSG_DIGEST, "view": self.view, "ckpts": ckpts, "repl": self.max_wire_version}
+        digest = {"t": MSG_DIGEST, "view": self.view, "ckpts": ckpts, "repl": self.max_wire_version}
+        if self.announced_features:
+            digest["features"] = sorted(self.announced_features)
+        return digest
 
     def _plan(self) -> list:
         """Every digest is in: decide sources deterministically; return our state messages."""
@@ -305,6 +322,11 @@ class CheckpointStore:
         versions = [d.get("repl", 1) for d in self._digests.values()]
         ok = all(isinstance(v, int) and not isinstance(v, bool) for v in versions)
         self.wire_version = max(1, min([*versions, self.max_wire_version])) if versions and ok else 1
+        features = set(self.announced_features)
+        for digest in self._digests.values():
+            theirs = digest.get("features")
+            features &= set(theirs) if isinstance(theirs, list) and all(isinstance(f, str) for f in theirs) else set()
+        self.features = frozenset(features)
         for cid, ckpt in self.checkpoints.items():
             ckpt.openers = set(self._pending_openers.get(cid, set()))
         # Keep only checkpoints that some member still holds (a deleted one on one side of a
@@ -403,7 +425,9 @@ class CheckpointStore:
         self._now = now
         if self.syncing or self.leader != self.me:
             return []
-        out = self._due_sections(self.wall_clock_ns() if wall_ns is None else wall_ns)
+        out = []
+        if FEATURE_SA_CALLS in self.features:
+            out = self._due_sections(self.wall_clock_ns() if wall_ns is None else wall_ns)
         for cid, since in sorted(self._zero_since.items()):
             ckpt = self.checkpoints.get(cid)
             if ckpt is None or ckpt.openers:
@@ -441,7 +465,7 @@ class CheckpointStore:
                 return Result(AisError.NOT_EXIST, f"no checkpoint named {name!r}")
             cid = f"{sender[0]}.{sender[1]}.{hid}"
             ckpt = Checkpoint(cid=cid, name=name, attrs=norm)
-            if norm["max_sections"] == 1:
+            if norm["max_sections"] == 1 and FEATURE_SA_CALLS in self.features:
                 ckpt.sections[DEFAULT_SECTION_ID] = b""  # the default section, from creation on
             self.checkpoints[cid] = ckpt
             self.names[name] = cid
@@ -494,13 +518,15 @@ class CheckpointStore:
             return err
         sid, data = bytes(args["section"]), bytes(args["data"])
         expiration = args.get("expiration", SA_TIME_END)
-        if ckpt.attrs["max_sections"] == 1:
+        if ckpt.attrs["max_sections"] == 1 and DEFAULT_SECTION_ID in ckpt.sections:
             # As openais: the default section is the one section such a checkpoint has.
             return Result(AisError.EXIST, "a checkpoint with max_sections 1 has only its default section")
         if not sid or len(sid) > ckpt.attrs["max_section_id_size"]:
             return Result(AisError.INVALID_PARAM, f"section id must be 1..{ckpt.attrs['max_section_id_size']} bytes")
         if not _sa_time(expiration):
             return Result(AisError.INVALID_PARAM, f"expiration time {expiration!r} is not an SaTimeT")
+        if expiration != SA_TIME_END and FEATURE_SA_CALLS not in self.features:
+            return _not_everywhere()
         if sid in ckpt.sections:
             return Result(AisError.EXIST, f"section {sid!r} exists")
         if len(ckpt.sections) >= ckpt.attrs["max_sections"]:
@@ -572,6 +598,8 @@ class CheckpointStore:
         if err:
             return err
         sid, expiration = bytes(args["section"]), args["expiration"]
+        if FEATURE_SA_CALLS not in self.features:
+            return _not_everywhere()
         if not _sa_time(expiration):
             return Result(AisError.INVALID_PARAM, f"expiration time {expiration!r} is not an SaTimeT")
         if sid == DEFAULT_SECTION_ID:
@@ -591,6 +619,8 @@ class CheckpointStore:
         if err:
             return err
         retention = args["retention"]
+        if FEATURE_SA_CALLS not in self.features:
+            return _not_everywhere()
         if not _sa_time(retention):
             return Result(AisError.INVALID_PARAM, f"retention duration {retention!r} is not an SaTimeT")
         if ckpt.unlinked:
@@ -662,6 +692,10 @@ class CheckpointStore:
         del ckpt.sections[sid]
         del ckpt.expirations[sid]
         ckpt.touch(used)
+
+
+def _not_everywhere() -> Result:
+    return Result(AisError.NOT_SUPPORTED, "a member of the group runs a quorate-ckptd without this call; upgrade it")
 
 
 def _sa_time(value: Any) -> bool:

@@ -52,7 +52,7 @@ from ..shared.ckpt_protocol import (
     replication_payload,
     reply,
 )
-from .ckpt_store import CheckpointStore, MalformedMessage, Result
+from .ckpt_store import FEATURE_SA_CALLS, CheckpointStore, MalformedMessage, Result
 from .cpg import CpgError, CpgGroup
 from .node_service import DEFAULT_RUN_DIR, ensure_run_dir, on_stop_signals, sd_notify, setup_logging
 
@@ -380,6 +380,8 @@ class CheckpointDaemon:
                 op_args["offset"] = int(args["offset"])
             if op == OP_SECTION_CREATE and args.get("expiration", SA_TIME_END) != SA_TIME_END:
                 op_args["expiration"] = _sa_time(args["expiration"], "expiration")
+                if self._not_everywhere(client, req_id):
+                    return
             self._send_op(op, op_args, client, req_id)
             return
         ckpt = self.store.checkpoints.get(cid)
@@ -415,6 +417,8 @@ class CheckpointDaemon:
             self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
             return
         cid, flags = entry
+        if self._not_everywhere(client, req_id):
+            return
         if op == OP_SECTION_EXPIRATION_SET:
             if not flags & OPEN_WRITE:
                 self._send(client, reply(req_id, AisError.ACCESS, f"{op} needs a handle opened with WRITE"))
@@ -428,6 +432,15 @@ class CheckpointDaemon:
             # As openais: no access mode needed (the checkpoint, not a section, changes).
             op_args = {"cid": cid, "retention": _sa_time(args["retention"], "retention")}
         self._send_op(op, op_args, client, req_id)
+
+    def _not_everywhere(self, client: Client, req_id: int) -> bool:
+        """Answer NOT_SUPPORTED, without a multicast, while a member predates the issue 17 calls:
+        that member would not apply them (see ckpt_store, "Mixed versions")."""
+        if FEATURE_SA_CALLS in self.store.features:
+            return False
+        why = "a member of the group runs a quorate-ckptd without this call; upgrade it"
+        self._send(client, reply(req_id, AisError.NOT_SUPPORTED, why))
+        return True
 
     # -- sockets -----------------------------------------------------------------------------------
 

@@ -361,3 +361,32 @@ def test_a_store_ignores_malformed_section_expiries():
         {"t": MSG_SECTION_EXPIRE, "cid": "nope", "section": b"s", "expiration": T0},
     ):
         assert store.on_deliver(A, msg, 0.0) == ([], None)
+
+
+# -- a member from before these calls ------------------------------------------------------------------
+
+
+def test_with_a_member_that_predates_them_the_new_state_stays_off_alike():
+    group = SimGroup()
+    group.add(A)
+    old = CheckpointStore(B)
+    old.announced_features = frozenset()  # its digest has no "features", as a daemon from before
+    group.add(B, old)
+    group.run()
+    assert all(not s.features for s in group.stores.values())
+    one = create(group, name="one", attrs=ONE)
+    assert replicas(group, "one")[0] == {}  # no default section anywhere: B would not have made one
+    assert group.do(A, "section_create", cid=one, section=b"s", data=b"v").code is AisError.OK  # as before
+    cid = create(group, handle=2)
+    group.do(A, "section_create", cid=cid, section=b"s", data=b"v")
+    for op, args in (
+        ("section_expiration_set", {"section": b"s", "expiration": T0}),
+        ("retention_duration_set", {"retention": 5}),
+        ("section_create", {"section": b"t", "data": b"", "expiration": T0}),
+    ):
+        assert group.do(A, op, cid=cid, **args).code is AisError.NOT_SUPPORTED
+    assert replicas(group) == ({b"s": b"v"}, {}, ATTRS["retention_duration"])
+    group.remove(B)  # upgraded away: on again
+    group.run()
+    assert group.stores[A].features == {"sa-calls"}
+    assert group.do(A, "retention_duration_set", cid=cid, retention=5).code is AisError.OK

@@ -111,3 +111,16 @@ def test_data_beyond_max_section_size_is_invalid_param_through_the_client(daemon
         assert code_of(client.section_overwrite, handle, b"s", b"x" * 257) is AisError.INVALID_PARAM
         assert code_of(client.section_write, handle, b"s", b"x" * 100, 200) is AisError.INVALID_PARAM
         assert client.section_read(handle, b"s") == b"x" * 200
+
+
+def test_while_a_member_predates_the_calls_the_daemon_answers_not_supported(daemon):
+    with CheckpointClient(daemon.socket_path) as client:
+        handle = client.create("g", ATTRS)
+        client.section_create(handle, b"s", b"v")
+        daemon.store.features = frozenset()  # as after a sync with a member from before them
+        later = time.time_ns() + 10**12
+        assert code_of(client.retention_duration_set, handle, 1) is AisError.NOT_SUPPORTED
+        assert code_of(client.section_expiration_time_set, handle, b"s", later) is AisError.NOT_SUPPORTED
+        assert code_of(client.section_create, handle, b"t", b"", later) is AisError.NOT_SUPPORTED
+        client.section_create(handle, b"t", b"")  # without an expiration time: as before
+        assert client.list()[0]["retention_duration"] == ATTRS["retention_duration"]
