@@ -56,7 +56,13 @@ options:
     # The same suboptions as checkpoints[].creation_attributes (one ATTRIBUTE_SPEC in the code).
     suboptions: &creation_attributes
       checkpoint_size:
-        description: Total bytes of section data.
+        description:
+          - Total bytes of section data.
+          - Not related to max_section_size (as openais, which accepts a
+            max_section_size above checkpoint_size); the service's ceiling is 64 MiB.
+          - openais also refuses a checkpoint_size above max_sections * max_section_size; this
+            service accepts it (the excess can never be used), so attributes it accepted before
+            stay valid.
         type: int
         default: 4096
       retention_duration:
@@ -64,11 +70,15 @@ options:
         type: int
         default: 0
       max_sections:
-        description: Maximum number of sections.
+        description:
+          - Maximum number of sections, at least 1 (at most 65536).
+          - With 1, the checkpoint has exactly one section from its creation on, the default
+            section (SA_CKPT_DEFAULT_SECTION_ID, the empty id), and no section can be created.
         type: int
         default: 16
       max_section_size:
-        description: Maximum bytes per section.
+        description:
+          - Maximum bytes per section (at most 1 MiB); more data answers SA_AIS_ERR_INVALID_PARAM.
         type: int
         default: 256
       max_section_id_size:

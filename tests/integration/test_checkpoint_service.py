@@ -202,7 +202,7 @@ def test_ckpt_wait_reports_fatal_errors_at_once(service):
         {
             "name": "probe",
             "mode": "create",
-            "creation_attributes": {"max_section_size": 99999},
+            "creation_attributes": {"max_sections": 0},
             "socket": daemons.socket(1),
         },
     )

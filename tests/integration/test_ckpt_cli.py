@@ -158,11 +158,11 @@ def test_show_gives_sections_and_data(node_cli, node):
     assert node_cli.json(node, "show", NAME) == {"greeting": "hello operator", "blob": "\x01\x02\\xff\\xfe"}
     assert node_cli.json(node, "show", GLOBAL) == {"daemon_protocol": "01 00", "ocfs2_protocol": "01 00"}
     lines = node_cli.ok(node, "show", NAME).splitlines()
-    assert lines[0] == f"{NAME}: 2 sections, {len(GREETING) + len(BLOB)} bytes"
+    assert lines[0] == f"{NAME}: 2 sections, {len(GREETING) + len(BLOB)} bytes, retention 60s"
     assert [line.split() for line in lines[1:]] == [
-        ["SECTION", "SIZE", "DATA"],
-        ["blob", "4", "hex", "01", "02", "ff", "fe"],
-        ["greeting", "14", "hello", "operator"],
+        ["SECTION", "SIZE", "EXPIRES", "DATA"],
+        ["blob", "4", "never", "hex", "01", "02", "ff", "fe"],
+        ["greeting", "14", "never", "hello", "operator"],
     ]
 
 

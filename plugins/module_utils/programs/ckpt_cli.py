@@ -4,7 +4,7 @@
 
     quorate-ckpt status              synced?, corosync connection, members, leader, checkpoints
     quorate-ckpt list                every checkpoint: sections, bytes, open handles, retention
-    quorate-ckpt show NAME           the sections of one checkpoint, their sizes and data
+    quorate-ckpt show NAME           one checkpoint's retention; its sections, sizes, expiry, data
     quorate-ckpt read NAME SECTION   one section's data (text; --hex for bytes)
 
 ``--json`` (before or after the verb) prints one JSON document instead. Exit status: 0 done,
@@ -20,10 +20,11 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from ..shared.ais_errors import AisError, AisException, fix_hint
 from ..shared.ckpt_client import CheckpointClient, default_socket
-from ..shared.ckpt_protocol import OPEN_READ
+from ..shared.ckpt_protocol import OPEN_READ, SA_TIME_END
 
 PROG = "quorate-ckpt"
 EXIT_OK = 0
@@ -86,7 +87,21 @@ def _preview(data: bytes) -> str:
 
 
 def _seconds(ns: int) -> str:
-    return f"{ns / 1e9:g}s"
+    return "never" if ns == SA_TIME_END else f"{ns / 1e9:g}s"
+
+
+def _expires(ns: int | None) -> str:
+    """A section's expiration time (absolute, ns since the epoch) in UTC, or "never"."""
+    if ns is None or ns == SA_TIME_END:
+        return "never"
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // 10**9))
+    except (OverflowError, OSError, ValueError):
+        return f"{ns}ns"
+
+
+def _section_name(sid: bytes) -> str:
+    return _text(sid) if sid else "(default)"  # SA_CKPT_DEFAULT_SECTION_ID, the empty id
 
 
 def _member(member) -> str:
@@ -132,13 +147,19 @@ def format_list(listing: list) -> list:
     return _table(("NAME", "SECTIONS", "BYTES", "HANDLES", "RETENTION"), rows, right={1, 2, 3, 4})
 
 
-def format_show(name: str, sections: list) -> list:
-    """``sections``: (section id, data) pairs."""
-    total = sum(len(data) for _sid, data in sections)
+def format_show(name: str, sections: list, retention: int | None = None) -> list:
+    """``sections``: (section id, data) pairs, or (section id, data, expiration ns or None)
+    triples, which add an EXPIRES column; ``retention`` (ns) goes on the first line."""
+    total = sum(len(entry[1]) for entry in sections)
     head = f"{name}: {len(sections)} section{'' if len(sections) == 1 else 's'}, {total} bytes"
+    if retention is not None:
+        head += f", retention {_seconds(retention)}"
     if not sections:
         return [head]
-    rows = [(_text(sid), len(data), _preview(data)) for sid, data in sections]
+    if all(len(entry) == 3 for entry in sections):
+        rows = [(_section_name(sid), len(data), _expires(when), _preview(data)) for sid, data, when in sections]
+        return [head, *_table(("SECTION", "SIZE", "EXPIRES", "DATA"), rows, right={1})]
+    rows = [(_section_name(entry[0]), len(entry[1]), _preview(entry[1])) for entry in sections]
     return [head, *_table(("SECTION", "SIZE", "DATA"), rows, right={1})]
 
 
@@ -184,12 +205,17 @@ def run(args: argparse.Namespace, out=None, client_factory=CheckpointClient) -> 
             code = EXIT_OK
         elif args.command == "show":
             handle = _open(client, args.name)
-            ids = [s["id"] for s in client.section_iterate(handle)]
-            sections = [(sid, client.section_read(handle, sid)) for sid in ids]
+            listed = client.section_iterate(handle)
+            sections = [(s["id"], client.section_read(handle, s["id"]), s.get("expiration")) for s in listed]
             if args.json:  # {section: text}, what the molecule scenarios and scripts read
-                lines = [json.dumps({_text(sid): _text(data) for sid, data in sections}, sort_keys=True)]
+                lines = [json.dumps({_text(sid): _text(data) for sid, data, _when in sections}, sort_keys=True)]
             else:
-                lines = format_show(args.name, sections)
+                # The retention in force (set since creation, maybe): the linked one of that name.
+                retention = next(
+                    (c["retention_duration"] for c in client.list() if c["name"] == args.name and not c["unlinked"]),
+                    None,
+                )
+                lines = format_show(args.name, sections, retention)
             code = EXIT_OK
         else:
             data = _section(client, _open(client, args.name), args.name, args.section)

@@ -23,7 +23,26 @@ long as one member that holds it stays up.
 
 Retention. When the last handle on a checkpoint closes (or its holder leaves the membership),
 its retention timer starts on every member; the lowest member (the leader) multicasts an
-expiry when it runs out, and everyone deletes the checkpoint if it is still unused.
+expiry when it runs out, and everyone deletes the checkpoint if it is still unused. The
+retention duration can be changed after creation (saCkptCheckpointRetentionDurationSet); the
+creation attributes an open compares stay those the checkpoint was created with.
+
+Section expiry. A section's expiration time is an absolute SaTimeT (ns since the epoch, in the
+client's clock), stored as given; SA_TIME_END means never. Only the leader compares it with its
+own wall clock, and multicasts MSG_SECTION_EXPIRE; every member deletes the section when that
+message is delivered, if the section still has that expiration time (a later
+saCkptSectionExpirationTimeSet delivered first wins alike everywhere). Clock skew between the
+nodes therefore changes when a section goes, never whether the replicas agree.
+
+Default section. A checkpoint created with max_sections 1 has exactly one section from its
+creation on, SA_CKPT_DEFAULT_SECTION_ID (the empty id): it cannot be created, deleted or given
+an expiration time, and is read and written like any other.
+
+Mixed versions. The default section, expiration times and retention set change replicated state
+that a daemon from before them would not apply alike. So they are on only while every member of
+the view announced them in its sync digest ("features"), decided alike on every member like the
+wire version; until then a checkpoint gets no default section, the new calls answer
+NOT_SUPPORTED and the leader expires no section.
 
 Stdlib only: this file is installed on the nodes for the checkpoint daemon.
 """
@@ -31,23 +50,28 @@ Stdlib only: this file is installed on the nodes for the checkpoint daemon.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..shared.ais_errors import AisError
 from ..shared.ckpt_attributes import validate_attributes
 from ..shared.ckpt_protocol import (
+    DEFAULT_SECTION_ID,
     MAX_NAME_LENGTH,
     MSG_DIGEST,
     MSG_EXPIRE,
     MSG_OP,
+    MSG_SECTION_EXPIRE,
     MSG_STATE,
     MSG_STATE_PART,
     MSG_SYNC_DONE,
     OP_CLOSE,
     OP_OPEN,
+    OP_RETENTION_DURATION_SET,
     OP_SECTION_CREATE,
     OP_SECTION_DELETE,
+    OP_SECTION_EXPIRATION_SET,
     OP_SECTION_OVERWRITE,
     OP_SECTION_WRITE,
     OP_UNLINK,
@@ -55,11 +79,17 @@ from ..shared.ckpt_protocol import (
     OPEN_EXCLUSIVE,
     OPEN_FLAGS_ALL,
     REPLICATION_VERSION,
+    SA_TIME_END,
     SYNC_MESSAGES,
 )
 
 # (nodeid, pid) of a daemon in the group.
 Member = tuple
+
+# What a daemon announces in its sync digest, on once every member of the view does: the default
+# section, section expiration times and the retention duration set after creation (issue 17).
+FEATURE_SA_CALLS = "sa-calls"
+FEATURES = frozenset((FEATURE_SA_CALLS,))
 
 # Section data per sync message: well below what one CPG message carries comfortably.
 STATE_CHUNK = 256 * 1024
@@ -80,6 +110,8 @@ class Checkpoint:
     unlinked: bool = False
     zero_epoch: int = 0  # bumped each time the last handle goes away
     openers: set = field(default_factory=set)  # {(nodeid, pid, handle id)}
+    expirations: dict = field(default_factory=dict)  # section id -> expiration (ns); absent: never
+    retention: int | None = None  # set after creation; None: attrs["retention_duration"]
     _hash: str | None = None
     _used: int | None = None  # bytes in all sections; None: count again
 
@@ -95,12 +127,20 @@ class Checkpoint:
         self._hash = None
         self._used = used
 
+    @property
+    def retention_duration(self) -> int:
+        """The retention duration in force (ns): the creation attribute, or what was set since."""
+        return self.attrs["retention_duration"] if self.retention is None else self.retention
+
     def content_hash(self) -> str:
         if self._hash is None:
             digest = hashlib.sha256(repr(sorted(self.attrs.items())).encode())
             for sid in sorted(self.sections):
                 digest.update(len(sid).to_bytes(4, "big") + sid)
                 digest.update(len(self.sections[sid]).to_bytes(4, "big") + self.sections[sid])
+            if self.expirations or self.retention is not None:
+                # Only then: a checkpoint without either hashes as it did before.
+                digest.update(repr((sorted(self.expirations.items()), self.retention)).encode())
             self._hash = digest.hexdigest()[:16]
         return self._hash
 
@@ -113,6 +153,8 @@ class Checkpoint:
             "generation": self.generation,
             "unlinked": self.unlinked,
             "zero_epoch": self.zero_epoch,
+            "expirations": [[sid, when] for sid, when in sorted(self.expirations.items())],
+            "retention": self.retention,
         }
 
     @classmethod
@@ -125,6 +167,9 @@ class Checkpoint:
             generation=int(data["generation"]),
             unlinked=bool(data["unlinked"]),
             zero_epoch=int(data["zero_epoch"]),
+            # Absent from a member that predates them: no expirations, the creation retention.
+            expirations={bytes(sid): int(when) for sid, when in data.get("expirations") or []},
+            retention=None if data.get("retention") is None else int(data["retention"]),
         )
 
 
@@ -155,12 +200,18 @@ class CheckpointStore:
         self._pending_openers: dict[str, set] = {}  # handles per checkpoint, from this round's digests
         self._zero_since: dict[str, float] = {}  # cid -> local time its last handle went away
         self._expiry_sent: dict[str, int] = {}  # cid -> zero_epoch an expiry was sent for
+        self._section_expiry_sent: dict[str, set] = {}  # cid -> {(section id, expiration)} asked for
+        # The leader's clock for section expiration times (ns since the epoch); tests replace it.
+        self.wall_clock_ns = time.time_ns
         self._now = now
         self.sync_rounds = 0
         # Replication payload version the whole view speaks (see ckpt_protocol): 1 until a
         # sync in which every member announced more. Decided alike on every member.
         self.wire_version = 1
         self.max_wire_version = REPLICATION_VERSION  # what we announce (tests lower it)
+        # Features every member of the view announced (see "Mixed versions"); tests lower ours.
+        self.announced_features = FEATURES
+        self.features: frozenset = frozenset()
 
     # -- queries (local reads) -------------------------------------------------------------
 
@@ -190,7 +241,7 @@ class CheckpointStore:
                 "bytes": ckpt.used,
                 "generation": ckpt.generation,
                 "open_handles": len(ckpt.openers),
-                "retention_duration": ckpt.attrs["retention_duration"],
+                "retention_duration": ckpt.retention_duration,
                 "unlinked": ckpt.unlinked,
             }
             for ckpt in sorted(self.checkpoints.values(), key=lambda c: (c.name, c.cid))
@@ -221,7 +272,10 @@ class CheckpointStore:
         for cid, ckpt in self.checkpoints.items():
             mine = sorted(o[2] for o in ckpt.openers if (o[0], o[1]) == self.me)
             ckpts[cid] = [ckpt.name, ckpt.generation, ckpt.content_hash(), ckpt.unlinked, mine]
-        return {"t": MSG_DIGEST, "view": self.view, "ckpts": ckpts, "repl": self.max_wire_version}
+        digest = {"t": MSG_DIGEST, "view": self.view, "ckpts": ckpts, "repl": self.max_wire_version}
+        if self.announced_features:
+            digest["features"] = sorted(self.announced_features)
+        return digest
 
     def _plan(self) -> list:
         """Every digest is in: decide sources deterministically; return our state messages."""
@@ -268,6 +322,11 @@ class CheckpointStore:
         versions = [d.get("repl", 1) for d in self._digests.values()]
         ok = all(isinstance(v, int) and not isinstance(v, bool) for v in versions)
         self.wire_version = max(1, min([*versions, self.max_wire_version])) if versions and ok else 1
+        features = set(self.announced_features)
+        for digest in self._digests.values():
+            theirs = digest.get("features")
+            features &= set(theirs) if isinstance(theirs, list) and all(isinstance(f, str) for f in theirs) else set()
+        self.features = frozenset(features)
         for cid, ckpt in self.checkpoints.items():
             ckpt.openers = set(self._pending_openers.get(cid, set()))
         # Keep only checkpoints that some member still holds (a deleted one on one side of a
@@ -283,6 +342,7 @@ class CheckpointStore:
                     self._expiry_sent.pop(cid, None)
             else:
                 self._zero_since.pop(cid, None)
+        self._section_expiry_sent = {}  # the leader asks again for what is still due
         self.syncing = False
 
     def _resolve_names(self) -> None:
@@ -342,6 +402,10 @@ class CheckpointStore:
             if not self.syncing:
                 self._expire(msg.get("cid"), msg.get("zero_epoch"))
             return [], None
+        if kind == MSG_SECTION_EXPIRE:
+            if not self.syncing:  # as MSG_EXPIRE: the leader asks again after the sync
+                self._expire_section(msg.get("cid"), msg.get("section"), msg.get("expiration"))
+            return [], None
         if kind != MSG_OP:
             return [], Result(AisError.MESSAGE_ERROR, f"unknown message type {kind!r}")
         if self.syncing:
@@ -355,17 +419,20 @@ class CheckpointStore:
         except (KeyError, TypeError, ValueError) as exc:
             return [], Result(AisError.INVALID_PARAM, f"malformed arguments: {exc}")
 
-    def tick(self, now: float) -> list:
-        """Timers: the leader asks for the deletion of checkpoints whose retention ran out."""
+    def tick(self, now: float, wall_ns: int | None = None) -> list:
+        """Timers: the leader asks for the deletion of checkpoints whose retention ran out, and
+        of sections whose expiration time (``wall_ns``, default its wall clock) has passed."""
         self._now = now
         if self.syncing or self.leader != self.me:
             return []
         out = []
+        if FEATURE_SA_CALLS in self.features:
+            out = self._due_sections(self.wall_clock_ns() if wall_ns is None else wall_ns)
         for cid, since in sorted(self._zero_since.items()):
             ckpt = self.checkpoints.get(cid)
             if ckpt is None or ckpt.openers:
                 continue
-            retention_s = ckpt.attrs["retention_duration"] / 1e9
+            retention_s = ckpt.retention_duration / 1e9
             if now - since >= retention_s and self._expiry_sent.get(cid) != ckpt.zero_epoch:
                 self._expiry_sent[cid] = ckpt.zero_epoch
                 out.append({"t": MSG_EXPIRE, "cid": cid, "zero_epoch": ckpt.zero_epoch})
@@ -398,6 +465,8 @@ class CheckpointStore:
                 return Result(AisError.NOT_EXIST, f"no checkpoint named {name!r}")
             cid = f"{sender[0]}.{sender[1]}.{hid}"
             ckpt = Checkpoint(cid=cid, name=name, attrs=norm)
+            if norm["max_sections"] == 1 and FEATURE_SA_CALLS in self.features:
+                ckpt.sections[DEFAULT_SECTION_ID] = b""  # the default section, from creation on
             self.checkpoints[cid] = ckpt
             self.names[name] = cid
             created = True
@@ -407,7 +476,7 @@ class CheckpointStore:
                     AisError.EXIST,
                     f"checkpoint {name!r} exists (exclusive create); "
                     f"{len(ckpt.openers)} handle(s) still open, retention "
-                    f"{ckpt.attrs['retention_duration'] / 1e9:g}s",
+                    f"{ckpt.retention_duration / 1e9:g}s",
                 )
             if creating and norm != ckpt.attrs:
                 return Result(AisError.EXIST, f"checkpoint {name!r} exists with other creation attributes")
@@ -448,17 +517,28 @@ class CheckpointStore:
         if err:
             return err
         sid, data = bytes(args["section"]), bytes(args["data"])
+        expiration = args.get("expiration", SA_TIME_END)
+        if ckpt.attrs["max_sections"] == 1 and DEFAULT_SECTION_ID in ckpt.sections:
+            # As openais: the default section is the one section such a checkpoint has.
+            return Result(AisError.EXIST, "a checkpoint with max_sections 1 has only its default section")
         if not sid or len(sid) > ckpt.attrs["max_section_id_size"]:
             return Result(AisError.INVALID_PARAM, f"section id must be 1..{ckpt.attrs['max_section_id_size']} bytes")
+        if not _sa_time(expiration):
+            return Result(AisError.INVALID_PARAM, f"expiration time {expiration!r} is not an SaTimeT")
+        if expiration != SA_TIME_END and FEATURE_SA_CALLS not in self.features:
+            return _not_everywhere()
         if sid in ckpt.sections:
             return Result(AisError.EXIST, f"section {sid!r} exists")
         if len(ckpt.sections) >= ckpt.attrs["max_sections"]:
             return Result(AisError.NO_SPACE, f"checkpoint holds its maximum of {ckpt.attrs['max_sections']} sections")
         if len(data) > ckpt.attrs["max_section_size"]:
-            return Result(AisError.TOO_BIG, f"{len(data)} bytes exceed max_section_size")
+            # SA_AIS_ERR_INVALID_PARAM: initialDataSize larger than maxSectionSize (as openais).
+            return Result(AisError.INVALID_PARAM, f"{len(data)} bytes exceed max_section_size")
         if ckpt.used + len(data) > ckpt.attrs["checkpoint_size"]:
             return Result(AisError.NO_SPACE, "checkpoint_size would be exceeded")
         ckpt.sections[sid] = data
+        if expiration != SA_TIME_END:
+            ckpt.expirations[sid] = expiration
         ckpt.touch(ckpt.used + len(data))
         return Result(AisError.OK)
 
@@ -467,10 +547,13 @@ class CheckpointStore:
         if err:
             return err
         sid = bytes(args["section"])
+        if sid == DEFAULT_SECTION_ID:
+            return Result(AisError.INVALID_PARAM, "the default section cannot be deleted")
         if sid not in ckpt.sections:
             return Result(AisError.NOT_EXIST, f"no section {sid!r}")
         used = ckpt.used - len(ckpt.sections[sid])
         del ckpt.sections[sid]
+        ckpt.expirations.pop(sid, None)
         ckpt.touch(used)
         return Result(AisError.OK)
 
@@ -500,12 +583,50 @@ class CheckpointStore:
 
     def _replace(self, ckpt: Checkpoint, sid: bytes, old: bytes, new: bytes) -> Result:
         if len(new) > ckpt.attrs["max_section_size"]:
-            return Result(AisError.TOO_BIG, f"{len(new)} bytes exceed max_section_size")
+            # SA_AIS_ERR_INVALID_PARAM, as openais answers overwrite and write beyond it.
+            return Result(AisError.INVALID_PARAM, f"{len(new)} bytes exceed max_section_size")
         used = ckpt.used - len(old) + len(new)
         if used > ckpt.attrs["checkpoint_size"]:
             return Result(AisError.NO_SPACE, "checkpoint_size would be exceeded")
         ckpt.sections[sid] = new
         ckpt.touch(used)
+        return Result(AisError.OK)
+
+    def _op_section_expiration_set(self, sender: Member, args: dict, now: float) -> Result:
+        """saCkptSectionExpirationTimeSet: an absolute time (ns), SA_TIME_END for never."""
+        ckpt, err = self._writable(args)
+        if err:
+            return err
+        sid, expiration = bytes(args["section"]), args["expiration"]
+        if FEATURE_SA_CALLS not in self.features:
+            return _not_everywhere()
+        if not _sa_time(expiration):
+            return Result(AisError.INVALID_PARAM, f"expiration time {expiration!r} is not an SaTimeT")
+        if sid == DEFAULT_SECTION_ID:
+            return Result(AisError.INVALID_PARAM, "the default section cannot expire")
+        if sid not in ckpt.sections:
+            return Result(AisError.NOT_EXIST, f"no section {sid!r}")
+        if expiration == SA_TIME_END:
+            ckpt.expirations.pop(sid, None)
+        else:
+            ckpt.expirations[sid] = expiration
+        ckpt.touch(ckpt.used)
+        return Result(AisError.OK)
+
+    def _op_retention_duration_set(self, sender: Member, args: dict, now: float) -> Result:
+        """saCkptCheckpointRetentionDurationSet: BAD_OPERATION once the checkpoint is unlinked."""
+        ckpt, err = self._writable(args)
+        if err:
+            return err
+        retention = args["retention"]
+        if FEATURE_SA_CALLS not in self.features:
+            return _not_everywhere()
+        if not _sa_time(retention):
+            return Result(AisError.INVALID_PARAM, f"retention duration {retention!r} is not an SaTimeT")
+        if ckpt.unlinked:
+            return Result(AisError.BAD_OPERATION, "the checkpoint is unlinked")
+        ckpt.retention = retention
+        ckpt.touch(ckpt.used)
         return Result(AisError.OK)
 
     # The operations this store applies, by the name on the wire (ckpt_protocol.REPLICATED_OPS).
@@ -517,6 +638,8 @@ class CheckpointStore:
         OP_SECTION_DELETE: _op_section_delete,
         OP_SECTION_WRITE: _op_section_write,
         OP_SECTION_OVERWRITE: _op_section_overwrite,
+        OP_SECTION_EXPIRATION_SET: _op_section_expiration_set,
+        OP_RETENTION_DURATION_SET: _op_retention_duration_set,
     }
 
     # -- retention -------------------------------------------------------------------------------
@@ -539,6 +662,45 @@ class CheckpointStore:
             del self.names[ckpt.name]
         self._zero_since.pop(cid, None)
         self._expiry_sent.pop(cid, None)
+        self._section_expiry_sent.pop(cid, None)
+
+    # -- section expiry ----------------------------------------------------------------------------
+
+    def _due_sections(self, wall_ns: int) -> list:
+        """The leader: an expiry message for each section whose expiration time has passed."""
+        out = []
+        for cid in sorted(self.checkpoints):
+            ckpt = self.checkpoints[cid]
+            if not ckpt.expirations:
+                continue
+            sent = self._section_expiry_sent.setdefault(cid, set())
+            for sid, when in sorted(ckpt.expirations.items()):
+                if when <= wall_ns and (sid, when) not in sent:
+                    sent.add((sid, when))
+                    out.append({"t": MSG_SECTION_EXPIRE, "cid": cid, "section": sid, "expiration": when})
+        return out
+
+    def _expire_section(self, cid: Any, sid: Any, expiration: Any) -> None:
+        """Delete the section if it still has the expiration time the leader saw pass."""
+        ckpt = self.checkpoints.get(cid) if isinstance(cid, str) else None
+        if ckpt is None or not isinstance(sid, bytes) or not _sa_time(expiration):
+            return
+        self._section_expiry_sent.get(cid, set()).discard((sid, expiration))
+        if ckpt.expirations.get(sid) != expiration or sid not in ckpt.sections:
+            return  # given another expiration time, or deleted, before this was delivered
+        used = ckpt.used - len(ckpt.sections[sid])
+        del ckpt.sections[sid]
+        del ckpt.expirations[sid]
+        ckpt.touch(used)
+
+
+def _not_everywhere() -> Result:
+    return Result(AisError.NOT_SUPPORTED, "a member of the group runs a quorate-ckptd without this call; upgrade it")
+
+
+def _sa_time(value: Any) -> bool:
+    """An SaTimeT: an integer in 0..SA_TIME_END (nanoseconds)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= SA_TIME_END
 
 
 def _cid_order(cid: str) -> tuple:

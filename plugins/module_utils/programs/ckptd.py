@@ -25,6 +25,7 @@ from typing import Any
 
 from ..shared.ais_errors import AisError
 from ..shared.ckpt_protocol import (
+    HANDLE_OPS,
     KIND_REQUEST,
     MSG_BATCH,
     MSG_OP,
@@ -32,12 +33,15 @@ from ..shared.ckpt_protocol import (
     OP_HELLO,
     OP_LIST,
     OP_OPEN,
+    OP_SECTION_CREATE,
+    OP_SECTION_EXPIRATION_SET,
     OP_SECTION_ITERATE,
     OP_STATUS,
     OP_UNLINK,
     OPEN_READ,
     OPEN_WRITE,
     READ_OPS,
+    SA_TIME_END,
     SYNC_MESSAGES,
     WRITE_OPS,
     FrameReader,
@@ -48,7 +52,7 @@ from ..shared.ckpt_protocol import (
     replication_payload,
     reply,
 )
-from .ckpt_store import CheckpointStore, MalformedMessage, Result
+from .ckpt_store import FEATURE_SA_CALLS, CheckpointStore, MalformedMessage, Result
 from .cpg import CpgError, CpgGroup
 from .node_service import DEFAULT_RUN_DIR, ensure_run_dir, on_stop_signals, sd_notify, setup_logging
 
@@ -353,6 +357,8 @@ class CheckpointDaemon:
             self._send_op(OP_CLOSE, {"cid": entry[0], "handle": handle}, client, req_id, handle=handle)
         elif op in WRITE_OPS or op in READ_OPS:
             self._section_request(client, op, req_id, args)
+        elif op in HANDLE_OPS:
+            self._handle_request(client, op, req_id, args)
         else:
             self._send(client, reply(req_id, AisError.BAD_OPERATION, f"unknown operation {op!r}"))
 
@@ -372,6 +378,10 @@ class CheckpointDaemon:
             op_args = {"cid": cid, "section": bytes(args["section"]), "data": bytes(args.get("data", b""))}
             if "offset" in args:
                 op_args["offset"] = int(args["offset"])
+            if op == OP_SECTION_CREATE and args.get("expiration", SA_TIME_END) != SA_TIME_END:
+                op_args["expiration"] = _sa_time(args["expiration"], "expiration")
+                if self._not_everywhere(client, req_id):
+                    return
             self._send_op(op, op_args, client, req_id)
             return
         ckpt = self.store.checkpoints.get(cid)
@@ -379,7 +389,14 @@ class CheckpointDaemon:
             self._send(client, reply(req_id, AisError.BAD_HANDLE, "the checkpoint of this handle no longer exists"))
             return
         if op == OP_SECTION_ITERATE:
-            sections = [{"id": sid, "size": len(data)} for sid, data in sorted(ckpt.sections.items())]
+            # "expiration" (ns) only for a section that has one: absent means never (SA_TIME_END).
+            expirations = ckpt.expirations
+            sections = [
+                {"id": sid, "size": len(data), "expiration": expirations[sid]}
+                if sid in expirations
+                else {"id": sid, "size": len(data)}
+                for sid, data in sorted(ckpt.sections.items())
+            ]
             self._send(client, reply(req_id, AisError.OK, sections=sections, generation=ckpt.generation))
             return
         sid = bytes(args["section"])
@@ -391,6 +408,39 @@ class CheckpointDaemon:
         size = args.get("size")
         chunk = data[offset : offset + int(size)] if size is not None else data[offset:]
         self._send(client, reply(req_id, AisError.OK, data=chunk, generation=ckpt.generation))
+
+    def _handle_request(self, client: Client, op: str, req_id: int, args: dict) -> None:
+        """saCkptSectionExpirationTimeSet (needs WRITE) and saCkptCheckpointRetentionDurationSet."""
+        handle = int(args["handle"])
+        entry = client.usable(handle)
+        if entry is None:
+            self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
+            return
+        cid, flags = entry
+        if self._not_everywhere(client, req_id):
+            return
+        if op == OP_SECTION_EXPIRATION_SET:
+            if not flags & OPEN_WRITE:
+                self._send(client, reply(req_id, AisError.ACCESS, f"{op} needs a handle opened with WRITE"))
+                return
+            op_args = {
+                "cid": cid,
+                "section": bytes(args["section"]),
+                "expiration": _sa_time(args["expiration"], "expiration"),
+            }
+        else:
+            # As openais: no access mode needed (the checkpoint, not a section, changes).
+            op_args = {"cid": cid, "retention": _sa_time(args["retention"], "retention")}
+        self._send_op(op, op_args, client, req_id)
+
+    def _not_everywhere(self, client: Client, req_id: int) -> bool:
+        """Answer NOT_SUPPORTED, without a multicast, while a member predates the issue 17 calls:
+        that member would not apply them (see ckpt_store, "Mixed versions")."""
+        if FEATURE_SA_CALLS in self.store.features:
+            return False
+        why = "a member of the group runs a quorate-ckptd without this call; upgrade it"
+        self._send(client, reply(req_id, AisError.NOT_SUPPORTED, why))
+        return True
 
     # -- sockets -----------------------------------------------------------------------------------
 
@@ -585,6 +635,13 @@ class CheckpointDaemon:
             except OSError as exc:
                 if exc.errno != errno.ENOENT:
                     raise
+
+
+def _sa_time(value: Any, what: str) -> int:
+    """An SaTimeT from a client (0..SA_TIME_END ns); ValueError answers INVALID_PARAM."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= SA_TIME_END:
+        raise ValueError(f"{what} must be an integer from 0 to SA_TIME_END ({SA_TIME_END}) nanoseconds")
+    return value
 
 
 def main(argv: list | None = None) -> int:

@@ -102,7 +102,7 @@ _FIX_HINTS: dict[AisError, str] = {
     "upgrade the collection on every node so both sides match",
     AisError.INIT: "the library was used before initialization; this is a client bug, report it",
     AisError.INVALID_PARAM: "a parameter was rejected (creation attributes, sizes, flags); "
-    "check the checkpoint's creation attributes and section ids",
+    "check the checkpoint's creation attributes, section ids and that data fits maxSectionSize",
     AisError.NO_MEMORY: "the checkpoint service ran out of memory on this node",
     AisError.ACCESS: "the checkpoint was opened without the access the call needs "
     "(READ/WRITE), or the socket permissions deny this user",
@@ -122,8 +122,8 @@ _FIX_HINTS: dict[AisError, str] = {
     AisError.QUEUE_FULL: "the service's queue is full",
     AisError.QUEUE_NOT_AVAILABLE: "the service's queue is not available",
     AisError.BAD_FLAGS: "the open or creation flags are invalid; use READ/WRITE/CREATE and valid creation flags",
-    AisError.TOO_BIG: "the data is larger than maxSectionSize or the request size limit; raise the "
-    "creation attribute or write less",
+    AisError.TOO_BIG: "a creation attribute is above the service's ceiling or the request is above "
+    "its size limit; lower it or write less",
     AisError.NO_SECTIONS: "the checkpoint has no sections; write them first",
     AisError.SECURITY: "the request was refused for security reasons; check who runs the client",
 }

@@ -3,6 +3,14 @@
 """A checkpoint's creation attributes: the one rule the checkpoint service applies to a create
 and ``ckpt_wait`` applies in check mode, where it must answer as the real open would.
 
+The rule. Every attribute is a non-negative integer; max_sections and max_section_id_size are
+at least 1; and the service's own ceilings below (TOO_BIG beyond them). Nothing relates
+max_section_size to checkpoint_size: a section larger than checkpoint_size simply cannot be
+filled (writes answer NO_SPACE when the checkpoint's total would pass checkpoint_size), as with
+openais, which accepts testckpt.c's checkpoint_size 100000 with max_section_size 200000. openais
+(lib/ckpt.c) also refuses checkpoint_size > max_sections * max_section_size; this service
+accepts that too (the extra size can never be used), so attributes it accepted before stay valid.
+
 Stdlib only: used by the modules and by the node programs.
 """
 
@@ -47,8 +55,6 @@ def validate_attributes(attrs: Any) -> tuple[AisError, str, dict]:
             return AisError.INVALID_PARAM, f"{key} must be a non-negative integer", {}
     if norm["max_sections"] < 1 or norm["max_section_id_size"] < 1:
         return AisError.INVALID_PARAM, "max_sections and max_section_id_size must be at least 1", {}
-    if norm["max_section_size"] > norm["checkpoint_size"]:
-        return AisError.INVALID_PARAM, "max_section_size must not exceed checkpoint_size", {}
     if norm["checkpoint_size"] > MAX_CHECKPOINT_SIZE or norm["max_section_size"] > MAX_SECTION_SIZE:
         why = f"checkpoint_size is limited to {MAX_CHECKPOINT_SIZE} and max_section_size to {MAX_SECTION_SIZE} bytes"
         return AisError.TOO_BIG, why, {}

@@ -25,8 +25,10 @@ from .ckpt_protocol import (
     OP_CLOSE,
     OP_LIST,
     OP_OPEN,
+    OP_RETENTION_DURATION_SET,
     OP_SECTION_CREATE,
     OP_SECTION_DELETE,
+    OP_SECTION_EXPIRATION_SET,
     OP_SECTION_ITERATE,
     OP_SECTION_OVERWRITE,
     OP_SECTION_READ,
@@ -37,6 +39,7 @@ from .ckpt_protocol import (
     OPEN_EXCLUSIVE,
     OPEN_READ,
     OPEN_WRITE,
+    SA_TIME_END,
     FrameReader,
     ProtocolError,
     decode,
@@ -277,8 +280,10 @@ class CheckpointClient:
     def unlink(self, name: str) -> None:
         self.call(OP_UNLINK, name=name)
 
-    def section_create(self, handle: int, section: bytes, data: bytes) -> None:
-        self.call(OP_SECTION_CREATE, handle=handle, section=_b(section), data=_b(data))
+    def section_create(self, handle: int, section: bytes, data: bytes, expiration_ns: int = SA_TIME_END) -> None:
+        """saCkptSectionCreate; ``expiration_ns`` is an absolute time (ns since the epoch)."""
+        extra = {} if expiration_ns == SA_TIME_END else {"expiration": expiration_ns}
+        self.call(OP_SECTION_CREATE, handle=handle, section=_b(section), data=_b(data), **extra)
 
     def section_delete(self, handle: int, section: bytes) -> None:
         self.call(OP_SECTION_DELETE, handle=handle, section=_b(section))
@@ -308,7 +313,18 @@ class CheckpointClient:
                 raise
             self.section_overwrite(handle, section, data)
 
+    def section_expiration_time_set(self, handle: int, section: bytes, expiration_ns: int) -> None:
+        """saCkptSectionExpirationTimeSet: an absolute time (ns since the epoch, this node's
+        clock), or SA_TIME_END for never. INVALID_PARAM for the default section."""
+        self.call(OP_SECTION_EXPIRATION_SET, handle=handle, section=_b(section), expiration=expiration_ns)
+
+    def retention_duration_set(self, handle: int, retention_ns: int) -> None:
+        """saCkptCheckpointRetentionDurationSet; BAD_OPERATION once the checkpoint is unlinked."""
+        self.call(OP_RETENTION_DURATION_SET, handle=handle, retention=retention_ns)
+
     def section_read(self, handle: int, section: bytes, offset: int = 0, size: int | None = None) -> bytes:
+        """saCkptCheckpointRead of one section. Section id b"" (ckpt_protocol.DEFAULT_SECTION_ID)
+        is the default section of a checkpoint created with max_sections 1, for every section call."""
         return self.call(OP_SECTION_READ, handle=handle, section=_b(section), offset=offset, size=size)["data"]
 
     def section_iterate(self, handle: int) -> list:

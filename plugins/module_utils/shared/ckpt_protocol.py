@@ -40,6 +40,13 @@ OPEN_FLAGS_ALL = OPEN_READ | OPEN_WRITE | OPEN_CREATE | OPEN_EXCLUSIVE
 # Limits the service enforces (SA_MAX_NAME_LENGTH is 256).
 MAX_NAME_LENGTH = 256
 
+# SA_TIME_END (saAis.h): the largest SaTimeT, "never" for a section's expiration time (an
+# absolute time in nanoseconds since the epoch) and a checkpoint's retention duration.
+SA_TIME_END = 0x7FFFFFFFFFFFFFFF
+# SA_CKPT_DEFAULT_SECTION_ID is the zero-length id {0, NULL}: the one section a checkpoint
+# created with max_sections 1 has from its creation on.
+DEFAULT_SECTION_ID = b""
+
 _T_NONE, _T_FALSE, _T_TRUE, _T_INT, _T_FLOAT, _T_BYTES, _T_STR, _T_LIST, _T_DICT = range(9)
 _U32 = struct.Struct(">I")
 _I64 = struct.Struct(">q")
@@ -71,6 +78,8 @@ OP_SECTION_WRITE = "section_write"
 OP_SECTION_OVERWRITE = "section_overwrite"
 OP_SECTION_READ = "section_read"
 OP_SECTION_ITERATE = "section_iterate"
+OP_SECTION_EXPIRATION_SET = "section_expiration_set"  # saCkptSectionExpirationTimeSet
+OP_RETENTION_DURATION_SET = "retention_duration_set"  # saCkptCheckpointRetentionDurationSet
 # Section operations multicast in agreed order. The order is part of the wire format: a
 # version-2 section record carries the position (from 1) in this tuple.
 SECTION_OPS = (OP_SECTION_CREATE, OP_SECTION_DELETE, OP_SECTION_WRITE, OP_SECTION_OVERWRITE)
@@ -79,13 +88,17 @@ WRITE_OPS = frozenset(SECTION_OPS)
 READ_OPS = frozenset((OP_SECTION_READ, OP_SECTION_ITERATE))
 # Operations the daemon answers itself, without the group or a handle.
 LOCAL_OPS = frozenset((OP_HELLO, OP_STATUS, OP_LIST))
+# Operations on an open handle that change its checkpoint's attributes, multicast in agreed
+# order (never compact section records: SECTION_OPS above is wire format).
+HANDLE_OPS = frozenset((OP_SECTION_EXPIRATION_SET, OP_RETENTION_DURATION_SET))
 # Operations the replicated store applies (the "op" of a MSG_OP message).
-REPLICATED_OPS = frozenset((OP_OPEN, OP_CLOSE, OP_UNLINK, *SECTION_OPS))
+REPLICATED_OPS = frozenset((OP_OPEN, OP_CLOSE, OP_UNLINK, *SECTION_OPS, *HANDLE_OPS))
 CLIENT_OPS = LOCAL_OPS | REPLICATED_OPS | READ_OPS
 
 # Replicated message types: the "t" of a message between the daemons over CPG.
 MSG_OP = "op"  # a client operation, applied in agreed order
 MSG_EXPIRE = "expire"  # the leader: a checkpoint's retention ran out
+MSG_SECTION_EXPIRE = "section_expire"  # the leader: a section's expiration time has passed
 MSG_DIGEST = "digest"  # sync: what a member holds
 MSG_STATE = "state"  # sync: a whole checkpoint (its first chunk of sections)
 MSG_STATE_PART = "state_part"  # sync: more sections of a checkpoint

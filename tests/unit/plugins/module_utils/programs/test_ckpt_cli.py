@@ -23,7 +23,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_cli 
     run,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError, AisException
-from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import OPEN_READ
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import OPEN_READ, SA_TIME_END
 
 STATUS = {
     "synced": True,
@@ -56,7 +56,11 @@ LISTING = [
         "unlinked": True,
     },
 ]
-SECTIONS = {"quorate:controld": {b"daemon_protocol": b"01 00", b"blob": b"\x01\xff"}}
+SECTIONS = {
+    "quorate:controld": {b"daemon_protocol": b"01 00", b"blob": b"\x01\xff"},
+    "one": {b"": b"default data"},
+}
+EXPIRATIONS = {"quorate:controld": {b"blob": 1_800_000_000 * 10**9 + 5}}
 
 
 class FakeClient:
@@ -90,8 +94,13 @@ class FakeClient:
         return len(self.handles)
 
     def section_iterate(self, handle):
-        data = self._sections[self.handles[handle]]
-        return [{"id": sid, "size": len(value)} for sid, value in sorted(data.items())]
+        name = self.handles[handle]
+        data = self._sections[name]
+        expiring = EXPIRATIONS.get(name, {})
+        return [
+            dict({"id": sid, "size": len(value)}, **({"expiration": expiring[sid]} if sid in expiring else {}))
+            for sid, value in sorted(data.items())
+        ]
 
     def section_read(self, handle, section):
         data = self._sections[self.handles[handle]]
@@ -238,7 +247,26 @@ def test_status_exit_code_says_whether_the_service_is_synced(capsys):
 def test_show_opens_read_only_and_reads_every_section(capsys):
     code, lines, client = cli(["show", "quorate:controld"], capsys)
     assert code == EXIT_OK and client.opens == [("quorate:controld", OPEN_READ)]
-    assert lines == format_show("quorate:controld", [(b"blob", b"\x01\xff"), (b"daemon_protocol", b"01 00")])
+    sections = [(b"blob", b"\x01\xff", EXPIRATIONS["quorate:controld"][b"blob"]), (b"daemon_protocol", b"01 00", None)]
+    assert lines == format_show("quorate:controld", sections, 0)
+
+
+def test_show_prints_retention_and_each_sections_expiration(capsys):
+    code, lines, _client = cli(["show", "quorate:controld"], capsys)
+    assert code == EXIT_OK
+    assert lines[0] == "quorate:controld: 2 sections, 7 bytes, retention 0s"
+    assert lines[1].split() == ["SECTION", "SIZE", "EXPIRES", "DATA"]
+    assert lines[2].split() == ["blob", "2", "2027-01-15T08:00:00Z", "hex", "01", "ff"]
+    assert lines[3].split() == ["daemon_protocol", "5", "never", "01", "00"]
+
+
+def test_show_names_the_default_section_and_a_retention_of_never(capsys):
+    listing = [dict(LISTING[0], name="one", retention_duration=SA_TIME_END, unlinked=False)]
+    code, lines, _client = cli(["show", "one"], capsys, listing=listing)
+    assert code == EXIT_OK and lines[0] == "one: 1 section, 12 bytes, retention never"
+    assert lines[2].split() == ["(default)", "12", "never", "default", "data"]
+    code, lines, _client = cli(["--json", "show", "one"], capsys, listing=listing)
+    assert json.loads(lines[0]) == {"": "default data"}  # the JSON shape is unchanged
 
 
 def test_show_json_maps_section_to_text(capsys):

@@ -30,6 +30,8 @@ def test_operation_names_are_the_wire_strings():
         "OP_SECTION_OVERWRITE": "section_overwrite",
         "OP_SECTION_READ": "section_read",
         "OP_SECTION_ITERATE": "section_iterate",
+        "OP_SECTION_EXPIRATION_SET": "section_expiration_set",
+        "OP_RETENTION_DURATION_SET": "retention_duration_set",
     }
     # The position in SECTION_OPS is the op code of a version-2 section record.
     assert proto.SECTION_OPS == ("section_create", "section_delete", "section_write", "section_overwrite")
@@ -39,6 +41,7 @@ def test_message_types_are_the_wire_strings():
     assert {name: getattr(proto, name) for name in dir(proto) if name.startswith("MSG_")} == {
         "MSG_OP": "op",
         "MSG_EXPIRE": "expire",
+        "MSG_SECTION_EXPIRE": "section_expire",
         "MSG_DIGEST": "digest",
         "MSG_STATE": "state",
         "MSG_STATE_PART": "state_part",
