@@ -17,7 +17,8 @@ notes:
     Retry report: on success and on failure alike the module returns the report of its wait:
     RV(attempts) (calls or polls made), RV(elapsed) (seconds spent), RV(deadline) (the limit in
     seconds that applied, O(timeout) or the one derived from the live totem timing), RV(errors)
-    (count of each error seen, by name; C(COROSYNC_NOT_RUNNING) while corosync was down),
+    (count of each error seen, by name; C(COROSYNC_NOT_RUNNING) while corosync was down,
+    C(SA_AIS_ERR_TIMEOUT) for a corosync tool or checkpoint call cut off at the deadline),
     RV(cases) (count of each transient case met), RV(case) (the most frequent of them, the first
     seen among equals, V(none) without any), RV(token_ms) (the effective totem token the
     deadline was derived from) and RV(timing_source) (V(cmap) for live values, V(assumed) when

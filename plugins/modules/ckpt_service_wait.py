@@ -108,15 +108,14 @@ timing_source:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import (
-    corosync_runtime,
     policy_from_params,
     socket_argument_spec,
     wait_argument_spec,
+    waiting_runtime,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisException
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import (
-    RetryClient,
     RetryFailed,
     returned_report,
 )
@@ -129,8 +128,9 @@ def main() -> None:
     if module.params["members"] < 1:
         module.fail_json(msg=f"members must be at least 1 (got {module.params['members']})")
     policy = policy_from_params(module)
-    runtime = corosync_runtime(module)
-    client = CheckpointClient(module.params["socket"])
+    _runtime, retry = waiting_runtime(module, policy)
+    # Every call ends by the wait's deadline, however slowly a reply trickles in.
+    client = CheckpointClient(module.params["socket"], time_left=retry.time_left)
     wanted = module.params["members"]
 
     def check() -> tuple:
@@ -142,9 +142,7 @@ def main() -> None:
         return bool(status.get("synced")) and len(status.get("members", [])) >= wanted, status
 
     try:
-        status, report = RetryClient(policy, timing_source=runtime.totem_timing).wait_for(
-            check, what="checkpoint service sync"
-        )
+        status, report = retry.wait_for(check, what="checkpoint service sync")
     except RetryFailed as failed:
         state = failed.state or {}
         module.fail_json(

@@ -313,15 +313,15 @@ timing_source:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import (
-    corosync_runtime,
     policy_from_params,
     socket_argument_spec,
     wait_argument_spec,
+    waiting_runtime,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_barrier import WaitFailed, summary, wait_each
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import MAX_NAME_LENGTH
-from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import RetryClient, returned_report
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import returned_report
 
 ATTRIBUTE_SPEC = {
     "checkpoint_size": {"type": "int", "default": 4096},
@@ -394,9 +394,9 @@ def main() -> None:
     checkpoints = validate(module)
     several = module.params["checkpoints"] is not None
     policy = policy_from_params(module)
-    runtime = corosync_runtime(module)
-    client = CheckpointClient(module.params["socket"])
-    retry = RetryClient(policy, timing_source=runtime.totem_timing)
+    _runtime, retry = waiting_runtime(module, policy)
+    # Every call ends by the wait's deadline, however slowly a reply trickles in.
+    client = CheckpointClient(module.params["socket"], time_left=retry.time_left)
     try:
         results = wait_each(retry, client, checkpoints, module.check_mode)
     except WaitFailed as failed:

@@ -160,9 +160,9 @@ timing_source:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import (
-    corosync_runtime,
     policy_from_params,
     wait_argument_spec,
+    waiting_runtime,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.corosync_runtime import (
     CorosyncQueryError,
@@ -171,6 +171,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.shared.corosync_ru
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_policy import (
     RetryClient,
     RetryFailed,
+    ServiceUnavailable,
     returned_report,
 )
 
@@ -270,13 +271,15 @@ def main() -> None:
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     policy = policy_from_params(module)
-    runtime = corosync_runtime(module)
+    runtime, client = waiting_runtime(module, policy)  # no tool call outlives the deadline
     want_quorate = module.params["quorate"]
-    client = RetryClient(policy, timing_source=runtime.totem_timing)
 
     try:
         expected, state, report = wait_for_members(runtime, client, expected, want_quorate)
-        live = runtime.totem_timing()  # read after the wait: the timing now in force
+        try:
+            live = runtime.totem_timing()  # read after the wait: the timing now in force
+        except ServiceUnavailable:
+            live = report.timing  # no time left (or corosync went away): the timing the wait used
     except RetryFailed as failed:
         state, expected = getattr(failed, "state", None), failed.expected
         present = state.members if state else []

@@ -47,7 +47,10 @@ options:
         description: The file's text content. Exactly one of O(files[].content) and O(files[].content_b64) for a file.
         type: str
       content_b64:
-        description: The file's content, base64-encoded (for binary files).
+        description:
+          - The file's content, base64-encoded (for binary files).
+          - Never logged (C(no_log) in the argument spec), since it carries keys such as corosync's authkey; the
+            invocation shows it masked even when the task forgets C(no_log).
         type: str
       mode:
         description:
@@ -66,7 +69,7 @@ options:
       secret:
         description:
           - The content is a secret (a key), so no diff and no checksum of it is returned. Use C(no_log) on the
-            task as well, so the arguments are not logged either.
+            task as well, so nothing of the task is logged (O(files[].content) is not masked by itself).
         type: bool
         default: false
   services:
@@ -415,7 +418,7 @@ def main() -> None:
                     "path": {"type": "path", "required": True},
                     "state": {"type": "str", "choices": ["file", "directory"], "default": "file"},
                     "content": {"type": "str"},
-                    "content_b64": {"type": "str"},
+                    "content_b64": {"type": "str", "no_log": True},
                     "mode": {"type": "raw", "required": True},
                     "owner": {"type": "str", "default": "root"},
                     "group": {"type": "str", "default": "root"},

@@ -91,6 +91,21 @@ def test_client_socket_is_root_only(host):
     assert sock.is_socket and sock.mode == 0o600 and sock.user == "root"
 
 
+def test_run_dir_is_searchable_so_the_socket_mode_decides(host):
+    # RuntimeDirectoryMode= and node_service.RUN_DIR_MODE agree: quorate_ckptd_socket_group reaches its socket.
+    run_dir = host.file("/run/quorate")
+    assert run_dir.is_directory and run_dir.mode == 0o755 and run_dir.user == "root"
+
+
+@pytest.mark.parametrize("unit", ["quorate-ckptd", "quorate-controld"])
+def test_units_run_hardened(host, unit):
+    pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
+    status = host.file(f"/proc/{pid}/status").content_string
+    assert "NoNewPrivs:\t1" in status and "Seccomp:\t2" in status, status
+    bounding = "0000000000000001" if unit == "quorate-ckptd" else "0000000000000000"  # CAP_CHOWN / none
+    assert f"CapBnd:\t{bounding}" in status, status
+
+
 def controld_prefix(host) -> str:
     return hostvars(host).get("quorate_controld_checkpoint_prefix", "quorate:controld")
 

@@ -165,3 +165,55 @@ def test_new_programs_on_one_node_restart_only_its_checkpoint_layers(cluster, ro
     for other in cluster.nodes:
         if other != node:
             assert after[other] == before[other]
+
+
+DROP_IN = "/etc/systemd/system/quorate-ckptd.service.d/50-rolltest.conf"
+
+
+def test_a_changed_drop_in_restarts_exactly_its_service_and_those_above_it(cluster, rolled):
+    # A drop-in is one of the unit's files (systemctl show FragmentPath + DropInPaths): the restart plan
+    # must see it, restart quorate-ckptd and quorate-controld (which requires it), and leave corosync be.
+    before = stack_pids(cluster)
+    script = f"mkdir -p {DROP_IN.rsplit('/', 1)[0]} && printf '[Service]\\nEnvironment=QC_ROLLTEST=1\\n' > {DROP_IN}"
+    cluster.on_every_node(lambda node: cluster.check_output(node, f"{script} && systemctl daemon-reload"))
+    run = cluster.playbook(ROLLING_RESTART)
+    assert run.rc == 0, run.tail()
+    after = stack_pids(cluster)
+    for node in cluster.nodes:
+        assert after[node]["corosync"] == before[node]["corosync"], f"{node}: corosync was restarted"
+        for unit in ("quorate-ckptd", "quorate-controld"):
+            assert after[node][unit] != before[node][unit] and after[node][unit] > 0, f"{node}: {unit} not restarted"
+        environment = cluster.check_output(node, "systemctl show -p Environment --value quorate-ckptd")
+        assert "QC_ROLLTEST=1" in environment, f"{node}: the drop-in is not in effect"
+    again = cluster.playbook(ROLLING_RESTART)
+    assert again.rc == 0 and set(again.changed().values()) == {0}, again.tail()
+
+
+def test_the_units_run_hardened_with_the_socket_dir_searchable(cluster, rolled):
+    for node in cluster.nodes:
+        assert cluster.check_output(node, "stat -c '%a %U %G' /run/quorate").split() == ["755", "root", "root"]
+        for unit, bounding in (("quorate-ckptd", "0000000000000001"), ("quorate-controld", "0000000000000000")):
+            status = cluster.check_output(node, f"cat /proc/$(systemctl show -p MainPID --value {unit})/status")
+            assert "NoNewPrivs:\t1" in status and "Seccomp:\t2" in status, f"{node}: {unit}\n{status}"
+            assert f"CapBnd:\t{bounding}" in status, f"{node}: {unit}\n{status}"
+
+
+def test_the_authkey_never_shows_in_verbose_diff_output_or_the_timeline(cluster, rolled, tmp_path, monkeypatch):
+    holder, bare = cluster.nodes[0], cluster.nodes[-1]
+    key_b64 = cluster.check_output(holder, "base64 -w0 /etc/corosync/authkey").strip()
+    key_hex = cluster.check_output(holder, "od -An -v -tx1 /etc/corosync/authkey | tr -d ' \\n'").strip()
+    assert len(key_b64) > 100 and len(key_hex) > 200
+    # One node without its key: the role reads it from a holder and copies it (authkey.yml runs).
+    cluster.check_output(bare, "rm /etc/corosync/authkey")
+    monkeypatch.setenv("ANSIBLE_CALLBACKS_ENABLED", "quorate.cluster.timeline")
+    monkeypatch.setenv("QUORATE_TIMELINE_DIR", str(tmp_path))
+    monkeypatch.setenv("QUORATE_TIMELINE_PLOT_IN_BACKGROUND", "false")
+    run = cluster.playbook(BRINGUP, "-v", "--diff", "-e", RESTART_CLASS_CHANGE)
+    assert run.rc == 0, run.tail()
+    assert "Distribute the authkey" in run.output and "Forget the authkey read" in run.output
+    assert cluster.check_output(bare, "base64 -w0 /etc/corosync/authkey").strip() == key_b64, "the key was not copied"
+    timeline = (tmp_path / "timeline.json").read_text()
+    assert "Distribute the authkey" in timeline or bare in timeline  # the callback did record this run
+    for where, text in (("-v --diff output", run.output), ("timeline.json", timeline)):
+        for form in (key_b64, key_b64[:24], key_hex[:32], key_hex[-32:]):
+            assert form not in text, f"the authkey ({form[:8]}...) shows in the {where}"

@@ -8,11 +8,28 @@ fragments; keep them together (a unit test compares them).
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..shared.ckpt_client import DEFAULT_SOCKET
 from ..shared.corosync_runtime import CMAPCTL, QUORUMTOOL, CorosyncRuntime, CorosyncSnapshot
-from ..shared.retry_policy import RetryPolicy
+from ..shared.retry_policy import RetryClient, RetryPolicy, ServiceTimeout
+
+_C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
+# The least time a tool gets, so that the last attempt at the deadline still asks (a healthy
+# corosync-cmapctl answers in milliseconds); a call ends at most this long after the deadline.
+LAST_CALL_GRACE = 0.1
+
+
+class CommandTimeout(ServiceTimeout):
+    """A tool did not answer within the time left and was killed (by its PID)."""
+
+    def __init__(self, argv: list, limit: float):
+        tool = os.path.basename(str(argv[0])) if argv else "the command"
+        super().__init__(f"{tool} did not answer within {max(limit, 0.0):.2f}s (killed; is corosync wedged?)")
+        self.argv, self.limit = list(argv), limit
 
 
 def wait_argument_spec() -> dict[str, Any]:
@@ -41,20 +58,53 @@ def policy_from_params(module: Any, **overrides: Any) -> RetryPolicy:
         raise  # fail_json exits; this keeps type checkers and tests honest
 
 
-def command_runner(module: Any):
-    """The one path to subprocesses: a C locale so the tools' output parses the same everywhere."""
+def command_runner(module: Any, time_left: Callable[[], float | None] | None = None):
+    """The one path to subprocesses: a C locale so the tools' output parses the same everywhere.
+
+    With ``time_left`` (seconds, None for no limit; e.g. :meth:`RetryClient.time_left`) a tool
+    still running when that time (at least :data:`LAST_CALL_GRACE`) is up is killed by its PID and
+    the call raises :class:`CommandTimeout`: ``run_command`` has no timeout of its own, and a wedged
+    corosync-cmapctl must not hold a barrier past its deadline."""
 
     def run(argv: list) -> tuple:
-        return module.run_command(argv, environ_update={"LC_ALL": "C", "LANG": "C"})
+        limit = time_left() if time_left is not None else None
+        if limit is None:
+            return module.run_command(argv, environ_update=_C_LOCALE)
+        limit = max(limit, LAST_CALL_GRACE)
+        expired = threading.Event()
+        timers: list = []
+
+        def arm(proc: Any) -> None:
+            def expire() -> None:
+                if proc.poll() is None:  # still running: kill exactly this process
+                    expired.set()
+                    proc.kill()
+
+            timer = threading.Timer(limit, expire)
+            timer.daemon = True
+            timers.append(timer)
+            timer.start()
+
+        try:
+            result = module.run_command(argv, environ_update=_C_LOCALE, before_communicate_callback=arm)
+        finally:
+            for timer in timers:
+                timer.cancel()
+        if expired.is_set():
+            raise CommandTimeout(argv, limit)
+        return result
 
     return run
 
 
-def corosync_runtime(module: Any, snapshot: bool = False) -> CorosyncRuntime:
+def corosync_runtime(
+    module: Any, snapshot: bool = False, time_left: Callable[[], float | None] | None = None
+) -> CorosyncRuntime:
     """A :class:`CorosyncRuntime` on this node, failing clearly when corosync is not installed.
 
     ``snapshot=True`` reads the whole cmap once (:class:`CorosyncSnapshot`): for one-shot reads,
-    never for a loop that waits for the values to change."""
+    never for a loop that waits for the values to change. ``time_left`` bounds every tool call
+    (see :func:`command_runner`)."""
     paths = {}
     for tool in (CMAPCTL, QUORUMTOOL):
         path = module.get_bin_path(tool)
@@ -65,4 +115,13 @@ def corosync_runtime(module: Any, snapshot: bool = False) -> CorosyncRuntime:
             )
         paths[tool] = path
     kind = CorosyncSnapshot if snapshot else CorosyncRuntime
-    return kind(command_runner(module), cmapctl=paths[CMAPCTL], quorumtool=paths[QUORUMTOOL])
+    return kind(command_runner(module, time_left), cmapctl=paths[CMAPCTL], quorumtool=paths[QUORUMTOOL])
+
+
+def waiting_runtime(module: Any, policy: RetryPolicy) -> tuple[CorosyncRuntime, RetryClient]:
+    """The corosync handle and the retry client of a module that waits, wired so that no tool
+    call outlives the client's deadline (the tools are killed when it passes)."""
+    client = RetryClient(policy)
+    runtime = corosync_runtime(module, time_left=client.time_left)
+    client.timing_source = runtime.totem_timing
+    return runtime, client

@@ -328,7 +328,7 @@ class Controld:
 
     def write_ready(self, ready: dict) -> None:
         path = self.args.ready_file
-        ensure_run_dir(os.path.dirname(path) or ".", 0o755)
+        ensure_run_dir(os.path.dirname(path) or ".")
         write_atomic(path, json.dumps(ready, sort_keys=True))
 
     def serve(self) -> int:

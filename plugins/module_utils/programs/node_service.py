@@ -16,6 +16,11 @@ import threading
 from collections.abc import Callable
 
 DEFAULT_RUN_DIR = "/run/quorate"
+# The one mode of the run directory, the same as RuntimeDirectoryMode= in both units (a unit test
+# compares them). World-searchable on purpose: the client socket's own mode (0600, or 0660 with
+# quorate_ckptd_socket_group) decides who may connect, and a 0750 root:root directory would keep
+# that group away from its socket. controld's ready file in it is readable by all.
+RUN_DIR_MODE = 0o755
 
 
 def setup_logging(name: str, verbose: bool = False) -> logging.Logger:
@@ -57,6 +62,7 @@ def on_stop_signals(callback: Callable[[int], None]) -> None:
         signal.signal(signum, lambda num, _frame: callback(num))
 
 
-def ensure_run_dir(path: str, mode: int = 0o750) -> None:
+def ensure_run_dir(path: str, mode: int = RUN_DIR_MODE) -> None:
+    """Create ``path`` (systemd usually has, as RuntimeDirectory=) and give it ``mode``."""
     os.makedirs(path, mode=mode, exist_ok=True)
     os.chmod(path, mode)

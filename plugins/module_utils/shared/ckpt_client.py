@@ -15,7 +15,8 @@ import itertools
 import os
 import selectors
 import socket
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .ais_errors import AisError, AisException, Operation
@@ -55,6 +56,9 @@ SOCKET_ENV = "QUORATE_CKPT_SOCKET"
 # connection write 1 KiB sections about as fast as raw CPG floods 1 KiB messages).
 DEFAULT_WINDOW = 256
 MAX_WINDOW = 4096
+# The least time a call gets when the caller's deadline is (nearly) spent, so that the last
+# attempt at the deadline still asks; a call ends at most this long after that deadline.
+LAST_CALL_GRACE = 0.1
 
 
 def default_socket() -> str:
@@ -62,23 +66,42 @@ def default_socket() -> str:
 
 
 class CheckpointClient:
-    """One connection to the service; handles are valid only on the connection that opened them."""
+    """One connection to the service; handles are valid only on the connection that opened them.
 
-    def __init__(self, path: str | None = None, timeout: float = 5.0):
+    ``timeout`` bounds each call as a whole (connect, send, and every read of its reply), not each
+    read: a reply that trickles in a byte at a time still ends it by then. ``time_left`` (seconds,
+    None for no limit; e.g. :meth:`RetryClient.time_left`) lowers that bound to what is left of the
+    caller's own deadline."""
+
+    def __init__(
+        self, path: str | None = None, timeout: float = 5.0, time_left: Callable[[], float | None] | None = None
+    ):
         self.path = path or default_socket()
         self.timeout = timeout
+        self.time_left = time_left
         self._sock: socket.socket | None = None
         self._rbuf = b""  # bytes received past the last reply (never across connections)
         self._ids = itertools.count(1)
 
     # -- connection --------------------------------------------------------------------------
 
+    def _limit(self) -> float:
+        """Seconds one call may take: the timeout, or less when the caller's deadline is nearer."""
+        left = self.time_left() if self.time_left is not None else None
+        return self.timeout if left is None else min(self.timeout, max(left, LAST_CALL_GRACE))
+
     def connect(self) -> CheckpointClient:
         self.close_connection()
+        limit = self._limit()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        sock.settimeout(self.timeout)
+        sock.settimeout(limit)
         try:
             sock.connect(self.path)
+        except TimeoutError as exc:
+            sock.close()
+            raise AisException(
+                AisError.TIMEOUT, f"checkpoint service at {self.path} did not accept within {limit:.2f}s"
+            ) from exc
         except OSError as exc:
             sock.close()
             raise AisException(
@@ -104,12 +127,17 @@ class CheckpointClient:
     def __exit__(self, *exc: object) -> None:
         self.close_connection()
 
-    def _recv_exact(self, size: int) -> bytes:
-        """Exactly ``size`` bytes; reads ahead (one recv for a header and a small body)."""
+    def _recv_exact(self, size: int, deadline: float) -> bytes:
+        """Exactly ``size`` bytes by ``deadline`` (monotonic; TimeoutError after it); reads ahead
+        (one recv for a header and a small body)."""
         buf = self._rbuf
         if len(buf) < size:
             chunks, have = [buf], len(buf)
             while have < size:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("deadline passed")
+                self._sock.settimeout(left)  # what is left of the call, not a fresh timeout per read
                 chunk = self._sock.recv(max(size - have, 64 * 1024))
                 if not chunk:
                     raise AisException(AisError.LIBRARY, "the checkpoint service closed the connection")
@@ -121,20 +149,23 @@ class CheckpointClient:
 
     def call(self, op: str, operation: Operation = Operation.CALL, **args: Any) -> dict:
         """Send one request and wait for its reply; returns the reply's values."""
+        limit = self._limit()
+        deadline = time.monotonic() + limit
         if self._sock is None:
             self.connect()
         req_id = next(self._ids)
         try:
+            self._sock.settimeout(max(deadline - time.monotonic(), 1e-3))  # sendall: total, not per send
             self._sock.sendall(request(op, req_id, **args))
             while True:
-                kind, length = parse_header(self._recv_exact(HEADER.size))
-                body = decode(self._recv_exact(length))
+                kind, length = parse_header(self._recv_exact(HEADER.size, deadline))
+                body = decode(self._recv_exact(length, deadline))
                 if kind == KIND_REPLY and isinstance(body, dict) and body.get("id") in (req_id, 0):
                     break
         except TimeoutError as exc:
             # The reply may still come: this connection is out of step now, start afresh.
             self.close_connection()
-            raise AisException(AisError.TIMEOUT, f"no answer to {op} within {self.timeout}s", operation) from exc
+            raise AisException(AisError.TIMEOUT, f"no answer to {op} within {limit:.2f}s", operation) from exc
         except ProtocolError as exc:
             self.close_connection()
             raise AisException(AisError.MESSAGE_ERROR, str(exc), operation) from exc
@@ -163,10 +194,11 @@ class CheckpointClient:
         a caller that resends everything from the first failure on keeps its order.
 
         Requests are sent while replies are read, so large replies never stall the connection.
-        A failure of the connection itself (no progress within the timeout, hang-up, a bad
-        frame) raises for the whole batch and closes the connection: which of the calls in
-        flight took effect is unknown. An exception from ``calls`` itself is raised as it is,
-        and the connection, now out of step, is closed.
+        A failure of the connection itself (no whole reply within the timeout, however many bytes
+        trickle in; the caller's ``time_left`` running out; hang-up; a bad frame) raises for the
+        whole batch and closes the connection: which of the calls in flight took effect is unknown.
+        An exception from ``calls`` itself is raised as it is, and the connection, now out of
+        step, is closed.
         """
         if not 1 <= window <= MAX_WINDOW:
             raise ValueError(f"window must be between 1 and {MAX_WINDOW}, got {window}")
@@ -181,6 +213,11 @@ class CheckpointClient:
         reader = FrameReader()
         sel = selectors.DefaultSelector()
         in_step = False
+        # Progress is a whole reply: each one must come within the timeout (bytes that trickle in
+        # do not count), and the batch ends by the caller's deadline whatever happens.
+        overall = self.time_left() if self.time_left is not None else None
+        stop_at = None if overall is None else time.monotonic() + max(overall, LAST_CALL_GRACE)
+        reply_by = time.monotonic() + self.timeout
         try:
             if self._rbuf:
                 # Bytes read ahead by call(): the start of a stray frame at most, never a reply to us.
@@ -205,11 +242,16 @@ class CheckpointClient:
                     in_step = True
                     return results
                 sel.modify(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0))
-                ready = sel.select(self.timeout)
+                now = time.monotonic()
+                wait = reply_by - now if stop_at is None else min(reply_by, stop_at) - now
+                ready = sel.select(wait) if wait > 0 else []
                 if not ready:
-                    raise AisException(
-                        AisError.TIMEOUT, f"no progress within {self.timeout}s, {len(pending)} replies missing"
+                    why = (
+                        f"no reply within {self.timeout}s"
+                        if stop_at is None or reply_by <= stop_at
+                        else "the caller's deadline passed"
                     )
+                    raise AisException(AisError.TIMEOUT, f"{why}, {len(pending)} replies missing")
                 events = ready[0][1]
                 if events & selectors.EVENT_WRITE:
                     try:
@@ -234,6 +276,7 @@ class CheckpointClient:
                             f"reply for request {body.get('id')!r}, which is not in flight: {body.get('detail', '')}"
                         )
                     index, operation = entry
+                    reply_by = time.monotonic() + self.timeout
                     try:
                         results[index] = raise_for_reply(body, operation)
                     except AisException as exc:

@@ -31,6 +31,12 @@ class ServiceUnavailable(Exception):
     """The local service (corosync, the checkpoint daemon) is not running or not reachable."""
 
 
+class ServiceTimeout(ServiceUnavailable):
+    """The local service (or the tool that asks it) did not answer within the time left: retried
+    like an unavailable service, counted as ``TIMEOUT`` (case ``try_again``) and named in the
+    message when the deadline passes."""
+
+
 @dataclass(frozen=True)
 class TotemTiming:
     """The totem timeouts that bound a configuration change, in milliseconds."""
@@ -178,6 +184,8 @@ class RetryFailed(Exception):
 # The error-count key for "the local corosync is not running": not an SA code, but it is what
 # the client saw, and the operator needs to tell it apart from a sync window.
 COROSYNC_NOT_RUNNING = "COROSYNC_NOT_RUNNING"
+# The error-count key for a :class:`ServiceTimeout` (the SA name of a call that timed out).
+TIMEOUT = AisError.TIMEOUT.sa_name
 
 
 class RetryClient:
@@ -199,6 +207,16 @@ class RetryClient:
         self.timing_source = timing_source
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
+        self._started: float | None = None
+        self._report: RetryReport | None = None
+
+    def time_left(self) -> float | None:
+        """Seconds left before the deadline of the current (or the last) call or wait; None before
+        the first. Tools and clients bound each of their calls by it, so that none outlives the
+        deadline (a provisional one, from the assumed timing, while the live timing is read)."""
+        if self._started is None or self._report is None:
+            return None
+        return self._report.deadline - (self.clock.monotonic() - self._started)
 
     # -- public entry points ------------------------------------------------------------
 
@@ -235,7 +253,7 @@ class RetryClient:
                         fatal=True,
                     ) from exc
                 report.cases[verdict.case.value] += 1
-                self._last_error = exc.code
+                self._last_error, self._last_detail = exc.code, exc.detail
                 if verdict.reconnect and reconnect is not None:
                     self._reconnect(reconnect, report)
                 return False, None
@@ -273,15 +291,24 @@ class RetryClient:
             return ASSUMED_TIMING
         try:
             return self.timing_source()
+        except ServiceTimeout as exc:
+            self._last_timeout = str(exc)
+            return None
         except ServiceUnavailable:
+            self._last_timeout = None
             return None
 
     def _run(self, attempt: Callable[[RetryReport], tuple[bool, Any]], what: str) -> tuple[Any, RetryReport]:
         self._last_error: AisError | None = None
+        self._last_detail = ""
         self._last_state: Any = None
+        self._last_timeout: str | None = None  # the message of the last ServiceTimeout, if it was last
         clock, policy = self.clock, self.policy
         start = clock.monotonic()
         report = RetryReport()
+        # Provisional, for the first timing read itself (see time_left).
+        report.deadline = policy.deadline_for(ASSUMED_TIMING)
+        self._started, self._report = start, report
         timing = self._read_timing()
         # Until corosync answers, the deadline rests on its default timing (or the caller's
         # absolute timeout); it is recomputed from the live values once they can be read.
@@ -301,7 +328,12 @@ class RetryClient:
                         report.deadline = policy.timeout
                     corosync_down_since = None
             report.attempts += 1
-            if timing is None:
+            if timing is None and self._last_timeout is not None:
+                # The timing read itself did not answer in time: a wedged tool, not a stopped corosync.
+                report.errors[TIMEOUT] += 1
+                report.cases[Case.TRY_AGAIN.value] += 1
+                done, value = False, None
+            elif timing is None:
                 # corosync is not running yet: nothing else can succeed; count it and wait.
                 report.errors[COROSYNC_NOT_RUNNING] += 1
                 report.cases[Case.RECONNECT.value] += 1
@@ -309,9 +341,16 @@ class RetryClient:
             else:
                 try:
                     done, value = attempt(report)
+                    self._last_timeout = None
+                except ServiceTimeout as exc:
+                    report.errors[TIMEOUT] += 1
+                    report.cases[Case.TRY_AGAIN.value] += 1
+                    self._last_timeout = str(exc)
+                    done, value = False, None
                 except ServiceUnavailable:
                     report.errors[COROSYNC_NOT_RUNNING] += 1
                     report.cases[Case.RECONNECT.value] += 1
+                    self._last_timeout = None
                     done, value = False, None
                 except RetryFailed as failed:
                     failed.report.elapsed = clock.monotonic() - start
@@ -330,10 +369,14 @@ class RetryClient:
             clock.sleep(min(policy.backoff(report.attempts, self.rng), remaining))
 
     def _timeout(self, what: str, report: RetryReport) -> RetryFailed:
-        if report.errors.get(COROSYNC_NOT_RUNNING) and report.timing.source == "assumed":
+        if self._last_timeout is not None:
+            reason = f"{self._last_timeout} (case {Case.TRY_AGAIN.value})"
+        elif report.errors.get(COROSYNC_NOT_RUNNING) and report.timing.source == "assumed":
             reason = "corosync is not running on this node (start it, or check `systemctl status corosync`)"
         elif self._last_error is not None:
-            reason = f"last error {self._last_error.sa_name} (case {report.case}): {fix_hint(self._last_error)}"
+            reason = f"last error {self._last_error.sa_name} (case {report.case}): {fix_hint(self._last_error)}" + (
+                f" [{self._last_detail}]" if self._last_detail else ""
+            )
         else:
             reason = "the condition did not hold"
         failed = RetryFailed(

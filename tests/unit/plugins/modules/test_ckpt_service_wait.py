@@ -27,7 +27,7 @@ class FakeClient:
     answers: list = []
     sockets: list = []
 
-    def __init__(self, path):
+    def __init__(self, path, **_kwargs):
         FakeClient.sockets.append(path)
 
     def status(self):

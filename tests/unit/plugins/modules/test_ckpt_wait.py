@@ -81,7 +81,7 @@ class ScriptedService:
         self.opens: list = []
         self.handles: dict = {}
 
-    def __call__(self, path):  # stands in for the CheckpointClient class
+    def __call__(self, path, **_kwargs):  # stands in for the CheckpointClient class
         self.path = path
         return self
 

@@ -88,6 +88,28 @@ def test_diff_shows_text_but_never_a_secret(run_module, tmp_path, systemd):
     assert stat.S_IMODE(os.stat(tmp_path / "authkey").st_mode) == 0o400
 
 
+def test_content_b64_is_never_in_the_output_even_without_task_no_log(monkeypatch, capsys, tmp_path, systemd):
+    # The real exit_json (not run_module's stand-in): what Ansible would print with -v and --diff.
+    import json
+
+    from ansible.module_utils.common.text.converters import to_bytes
+
+    key = bytes(range(7, 135))  # a 128-byte authkey
+    key_b64 = base64.b64encode(key).decode()
+    files = [entry(tmp_path / "authkey", content_b64=key_b64, mode="0400", secret=True)]
+    payload = {"ANSIBLE_MODULE_ARGS": {"files": files, "_ansible_diff": True, "_ansible_verbosity": 3}}
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps(payload)))
+    if hasattr(basic, "_ANSIBLE_PROFILE"):
+        monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+    with pytest.raises(SystemExit):
+        node_install.main()
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    assert (tmp_path / "authkey").read_bytes() == key and result["changed"]
+    assert key_b64 not in out and key.hex() not in out
+    assert result["invocation"]["module_args"]["files"][0]["content_b64"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
 @pytest.mark.parametrize(
     "spec, fragment",
     [

@@ -15,6 +15,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.shared.retry_polic
     RetryClient,
     RetryFailed,
     RetryPolicy,
+    ServiceTimeout,
     ServiceUnavailable,
     TotemTiming,
 )
@@ -341,3 +342,59 @@ def test_wait_for_timeout_carries_the_last_state(fake_clock):
         client(fake_clock, RetryPolicy(timeout=0.5)).wait_for(lambda: (False, {"members": [1, 2]}), what="membership")
     assert info.value.state == {"members": [1, 2]}
     assert "membership did not succeed within 0.50s" in str(info.value)
+
+
+# -- time left, and calls that time out ----------------------------------------------------------
+
+
+def test_time_left_follows_the_deadline_of_the_current_call(fake_clock):
+    retry = client(fake_clock, RetryPolicy(timeout=2.0))
+    assert retry.time_left() is None  # no call yet: no bound
+    seen = []
+
+    def fn():
+        seen.append(retry.time_left())
+        fake_clock.advance(0.5)
+        return "ok"
+
+    retry.call(fn)
+    assert seen == [pytest.approx(2.0)]
+    assert retry.time_left() == pytest.approx(1.5)  # after the call: what is left of its deadline
+
+
+def test_time_left_bounds_the_first_timing_read_by_the_assumed_timing(fake_clock):
+    seen = []
+
+    def timing():
+        seen.append(retry.time_left())
+        return THREE_NODES_10000
+
+    retry = client(fake_clock, timing=timing)
+    retry.call(lambda: "ok")
+    assert seen[0] == pytest.approx(RetryPolicy().deadline_for(ASSUMED_TIMING))
+
+
+def test_a_call_that_keeps_timing_out_is_reported_as_timeout_with_its_message(fake_clock):
+    retry = client(fake_clock, RetryPolicy(timeout=1.0))
+    hang = Script(
+        [], forever=ServiceTimeout("corosync-quorumtool did not answer within 0.40s"), clock=fake_clock, cost=0.4
+    )
+    with pytest.raises(RetryFailed) as failed:
+        retry.call(hang, what="corosync membership")
+    report = failed.value.report
+    assert report.errors["SA_AIS_ERR_TIMEOUT"] == hang.calls and report.case == "try_again"
+    assert "corosync-quorumtool did not answer within 0.40s (case try_again)" in str(failed.value)
+    assert COROSYNC_NOT_RUNNING not in report.errors
+
+
+def test_a_timing_read_that_times_out_is_not_reported_as_corosync_stopped(fake_clock):
+    def timing():
+        fake_clock.advance(0.3)
+        raise ServiceTimeout("corosync-cmapctl did not answer within 0.30s")
+
+    retry = client(fake_clock, RetryPolicy(timeout=1.0), timing=timing)
+    with pytest.raises(RetryFailed) as failed:
+        retry.call(lambda: "never")
+    assert "corosync-cmapctl did not answer" in str(failed.value)
+    assert "corosync is not running" not in str(failed.value)
+    assert failed.value.report.errors["SA_AIS_ERR_TIMEOUT"] >= 1
