@@ -57,17 +57,13 @@ from ..shared.ckpt_protocol import (
     REPLICATION_VERSION,
     SYNC_MESSAGES,
 )
+from .ckpt_messages import MalformedMessage, check_message
 
 # (nodeid, pid) of a daemon in the group.
 Member = tuple
 
 # Section data per sync message: well below what one CPG message carries comfortably.
 STATE_CHUNK = 256 * 1024
-
-
-class MalformedMessage(ValueError):
-    """A replicated message whose fields do not fit its type. Every member meets the same message
-    in the same state, so every member rejects it alike and the replicas stay identical."""
 
 
 @dataclass
@@ -135,6 +131,7 @@ class Result:
     code: AisError
     detail: str = ""
     values: dict = field(default_factory=dict)
+    malformed: bool = False  # rejected by check_message: the daemon logs it
 
 
 def _view_key(members: list) -> list:
@@ -330,6 +327,13 @@ class CheckpointStore:
         """
         self._now = now
         sender = (int(sender[0]), int(sender[1]))
+        try:
+            # Every field checked before anything changes (ckpt_messages): alike on every member.
+            msg = check_message(sender, msg)
+        except MalformedMessage as exc:
+            if exc.token is None:
+                raise
+            return [], Result(AisError.INVALID_PARAM, str(exc), malformed=True)
         kind = msg.get("t")
         if isinstance(kind, str) and kind in SYNC_MESSAGES:  # a peer may send any type here
             try:
