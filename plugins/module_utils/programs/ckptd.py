@@ -253,7 +253,12 @@ class CheckpointDaemon:
     # -- setup -----------------------------------------------------------------------------
 
     def listen(self) -> None:
-        ensure_run_dir(os.path.dirname(self.socket_path) or ".")
+        run_dir = os.path.dirname(self.socket_path) or "."
+        ensure_run_dir(run_dir)
+        if self.socket_gid >= 0:
+            # The socket group must reach the socket: others may pass through the directory
+            # (not list it); the socket's mode and the peer's credentials decide the rest.
+            os.chmod(run_dir, 0o751)
         # Bind and listen under a temporary name, then rename: the socket path appears only
         # once it accepts connections, so "path exists" means "ready" to clients and tests.
         staging = f"{self.socket_path}.{os.getpid()}.new"
