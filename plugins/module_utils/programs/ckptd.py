@@ -658,24 +658,32 @@ class CheckpointDaemon:
         client.progress = time.monotonic()
         client.reader.push(data)
         self._account(client)
+        self._shed()
         self._handle_frames(client)
-        if not client.closed and self.buffered > self.max_buffered and client.reader.buffered and not client.backlog:
-            # A partial frame beyond the total bound: this client goes, the others stay served.
+
+    def _shed(self) -> None:
+        """Beyond the total bound: drop the clients holding the most (a partial frame, unread
+        replies) until it holds again; the others stay served."""
+        while self.buffered > self.max_buffered and self.clients:
+            victim = max(self.clients, key=lambda c: c.held)
             self._refuse_log(
                 "memory",
-                "dropping client %s: it holds %d bytes of a partial request and all clients %d (--max-buffered %d)",
-                client.peer,
-                client.reader.buffered,
+                "dropping client %s: it holds %d bytes, all clients %d (--max-buffered %d)",
+                victim.peer,
+                victim.held,
                 self.buffered,
                 self.max_buffered,
             )
-            self._send(client, reply(0, AisError.NO_RESOURCES, "the service holds too much for its clients"))
-            self._drop_client(client)
+            try:  # a courtesy: it may well not read it
+                victim.sock.send(reply(0, AisError.NO_RESOURCES, "the service holds too much for its clients"))
+            except OSError:
+                pass
+            self._drop_client(victim)
 
     def _handle_frames(self, client: Client) -> None:
         """Handle the client's complete requests one by one while its limits allow, then watch it."""
         while not client.closed:
-            if not self._within_limits(client) or self.buffered > self.max_buffered + READ_CHUNK:
+            if not self._within_limits(client):
                 client.backlog = client.reader.has_frame()
                 break
             try:
@@ -694,6 +702,8 @@ class CheckpointDaemon:
                 self._send(client, reply(0, AisError.MESSAGE_ERROR, "clients send requests only"))
             else:
                 self.handle_request(client, body)
+            if self.buffered > self.max_buffered:
+                self._shed()
         if client.closed:
             return
         if client.backlog:
@@ -708,7 +718,7 @@ class CheckpointDaemon:
         for client in list(self.backlogged):
             if client.closed:
                 self.backlogged.discard(client)
-            elif self._within_limits(client) and self.buffered <= self.max_buffered + READ_CHUNK:
+            elif self._within_limits(client):
                 self._handle_frames(client)
         if self.accept_paused_until and now >= self.accept_paused_until:
             self.accept_paused_until = 0.0
