@@ -499,7 +499,8 @@ class StreamReader:
         end = pos + hsize + length
         if end > len(self._buf):
             return None
-        body = decode(bytes(self._buf[pos + hsize : end]))
+        with memoryview(self._buf) as view:  # one copy of the body (decode's), not two
+            body = decode(view[pos + hsize : end])
         self._pos = end
         if end == len(self._buf):
             self._buf = bytearray()
