@@ -82,6 +82,9 @@ OP_OVERHEAD = 64  # bytes counted per queued operation besides its section id an
 # partial frames, replies not yet sent), and how long one may hold a partial frame or leave its
 # replies unread without any progress.
 MAX_CLIENTS = 256
+# Of those, the last few are kept for root (controld, the role's barrier): other users cannot
+# take them all with idle connections.
+ROOT_RESERVE = 16
 MAX_BUFFERED = 128 * 1024 * 1024
 CLIENT_IDLE_TIMEOUT_S = 30.0
 READ_CHUNK = 256 * 1024
@@ -617,8 +620,9 @@ class CheckpointDaemon:
             return
         conn.setblocking(False)
         client = Client(conn, progress=time.monotonic())
-        client.access, client.peer = self._peer_access(conn)
-        if len(self.clients) >= self.max_clients:
+        client.access, client.peer, privileged = self._peer_access(conn)
+        limit = self.max_clients if privileged else self.max_clients - min(ROOT_RESERVE, self.max_clients // 4)
+        if len(self.clients) >= limit:
             count = len(self.clients)
             self._refuse_log("clients", "refusing a client (%s): %d connected (--max-clients)", client.peer, count)
             try:
@@ -633,17 +637,17 @@ class CheckpointDaemon:
         self.sel.register(conn, selectors.EVENT_READ, ("client", client))
 
     def _peer_access(self, conn: socket.socket) -> tuple:
-        """(access, description) of the process at the other end, by SO_PEERCRED."""
+        """(access, description, privileged) of the process at the other end, by SO_PEERCRED."""
         try:
             pid, uid, gid = _PEERCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
         except (OSError, AttributeError, struct.error):
-            return ACCESS_NONE, "unknown peer"
+            return ACCESS_NONE, "unknown peer", False
         peer = f"pid {pid} uid {uid} gid {gid}"
         if uid in (0, os.geteuid()):
-            return ACCESS_WRITE, peer
+            return ACCESS_WRITE, peer, True
         if self.socket_gid >= 0 and (gid == self.socket_gid or self.socket_gid in _groups_of(pid)):
-            return self.group_access, peer
-        return ACCESS_NONE, peer
+            return self.group_access, peer, False
+        return ACCESS_NONE, peer, False
 
     def _read_client(self, client: Client) -> None:
         try:

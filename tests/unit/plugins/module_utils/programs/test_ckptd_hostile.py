@@ -350,7 +350,7 @@ def _as_user(path: str, uid: int, gid: int) -> dict:
         (4343, "read-write", {"status": "ACCESS", "open-read": "ACCESS", "open-write": "ACCESS", "unlink": "ACCESS"}),
     ],
 )
-def test_peer_credentials_decide_what_a_client_may_do(gid, access, expected):
+def test_peer_credentials_decide_what_a_client_may_do(gid, access, expected, caplog):
     run = tempfile.mkdtemp(prefix="quorate-peercred-")  # pytest's own tmp dirs are root's only
     os.chmod(run, 0o755)
     path = os.path.join(run, "s.sock")
@@ -361,6 +361,16 @@ def test_peer_credentials_decide_what_a_client_may_do(gid, access, expected):
             client.close(client.open("shared", RW_CREATE, ATTRS))
         os.chmod(path, 0o666)  # as if the mode were wrong: the credentials still decide
         assert _as_user(path, 65534, gid) == expected
+        # Other users cannot take the slots kept for root.
+        daemon.max_clients = 8  # 2 of them kept for root
+        idle = [connect(path) for _ in range(6)]
+        time.sleep(TICK_WAIT)
+        # Answered NO_RESOURCES and closed at once: the client may see the hang-up first.
+        assert _as_user(path, 65534, gid)["status"] in ("NO_RESOURCES", "LIBRARY")
+        assert "--max-clients" in caplog.text
+        assert_still_serving(path)  # root still gets in
+        for sock in idle:
+            sock.close()
     finally:
         stop(daemon, thread)
         shutil.rmtree(run, ignore_errors=True)
