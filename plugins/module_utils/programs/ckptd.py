@@ -365,6 +365,8 @@ class CheckpointDaemon:
 
     def _deliver_one(self, nodeid: int, pid: int, msg: Any) -> None:
         if not isinstance(msg, dict):
+            kind = type(msg).__name__
+            self.log.error("malformed message from node %d pid %d: a %s, not a map; ignored", nodeid, pid, kind)
             return
         was_syncing = self.store.syncing
         try:
@@ -446,6 +448,8 @@ class CheckpointDaemon:
 
     def _dispatch_request(self, client: Client, op: Any, req_id: int, args: dict) -> None:
         store = self.store
+        if type(op) is not str:
+            raise BadRequest("unknown operation", AisError.BAD_OPERATION)
         if op == OP_HELLO:
             self._send(client, reply(req_id, AisError.OK, nodeid=self.me[0], pid=self.me[1], version=1))
             return
@@ -694,7 +698,7 @@ class CheckpointDaemon:
                 frame = client.reader.next_frame()
             except ProtocolError as exc:
                 # Out of step or hostile: answer once, then hang up; everyone else is served on.
-                self.log.warning("closing a client connection (%s): %s", client.peer, exc)
+                self._refuse_log("protocol", "closing a client connection (%s): %s", client.peer, exc)
                 self._send(client, reply(0, AisError.MESSAGE_ERROR, str(exc)))
                 self._drop_client(client)
                 return
