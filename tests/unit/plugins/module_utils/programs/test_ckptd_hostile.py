@@ -533,7 +533,8 @@ def _fingerprints(daemon) -> dict:
     }
 
 
-def test_fuzz_three_daemons_over_the_simulated_cpg(tmp_path, capsys):
+def test_fuzz_three_daemons_over_the_simulated_cpg(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="test-ckptd")
     rng = random.Random(FUZZ_SEED)
     bus = CpgBus()
     paths = [str(tmp_path / f"n{n}.sock") for n in (1, 2, 3)]
@@ -607,9 +608,12 @@ def test_fuzz_three_daemons_over_the_simulated_cpg(tmp_path, capsys):
         client.close_connection()
     for daemon, thread in nodes:
         stop(daemon, thread)
+    rejected = sum("malformed" in r.getMessage() for r in caplog.records)
     with capsys.disabled():
         print(
             f"\nfuzz: seed {FUZZ_SEED}, {sent_frames} client frames, {sent_peer} peer messages "
-            f"({len(HOSTILE_REQUESTS)} + {len(quoted)} quoted), {good_ops} checked writes, {elapsed:.1f}s"
+            f"({len(HOSTILE_REQUESTS)} + {len(quoted)} quoted), {rejected} peer rejections logged "
+            f"(each member logs its own), {good_ops} checked writes, {elapsed:.1f}s"
         )
     assert sent_frames >= 1000 and sent_peer >= 500
+    assert rejected >= 3 * len(quoted)  # every member rejected at least the quoted ones
