@@ -9,9 +9,13 @@ already queued, as a real multicast is). Not a stand-in for corosync in integrat
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 
-from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import CheckpointStore
+from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import (
+    CheckpointStore,
+    MalformedMessage,
+)
 from ansible_collections.quorate.cluster.plugins.module_utils.programs.cpg import CpgError, CpgMember
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import decode, encode
 
@@ -26,6 +30,7 @@ class SimGroup:
     tokens: int = 0
     delivered: int = 0
     next_view: list = field(default_factory=list)  # the view after every queued confchg
+    rejected: list = field(default_factory=list)  # (member, MalformedMessage): the daemon logs and skips
 
     def add(self, member: tuple, store: CheckpointStore | None = None) -> CheckpointStore:
         """A daemon joins the group (its store may carry state from an earlier life)."""
@@ -64,7 +69,11 @@ class SimGroup:
             msg = decode(payload)
             self.delivered += 1
             for member in self.view:
-                outs, result = self.stores[member].on_deliver(sender, msg, self.now)
+                try:
+                    outs, result = self.stores[member].on_deliver(sender, msg, self.now)
+                except MalformedMessage as exc:  # as the daemon does: logged, skipped
+                    self.rejected.append((member, exc))
+                    continue
                 for out in outs:
                     self.queue.append(("msg", member, encode(out)))
                 if member == sender and result is not None and msg.get("t") == "op":
@@ -146,3 +155,93 @@ class LoopbackCpg:
                 os.close(fd)
             except OSError:
                 pass
+
+
+class CpgBus:
+    """Several daemons in one process over one simulated group, in one agreed order. Unit tests only.
+
+    Every multicast and every configuration change is appended to each member's queue under one
+    lock, so every member sees the same sequence; each daemon dispatches its own queue.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.members: dict = {}  # nodeid -> BusCpg
+
+    def factory(self, nodeid: int):
+        """A ``cpg_factory`` for the daemon that plays node ``nodeid``."""
+        return lambda name, handler: BusCpg(self, nodeid, handler)
+
+    def _view(self) -> list:
+        return [CpgMember(n, os.getpid(), 1) for n in sorted(self.members)]
+
+    def join(self, cpg) -> None:
+        with self.lock:
+            self.members[cpg.nodeid] = cpg
+            me = CpgMember(cpg.nodeid, os.getpid(), 1)
+            view = self._view()
+            for member in self.members.values():
+                member.push(("confchg", view, [], [me]))
+
+    def leave(self, cpg) -> None:
+        with self.lock:
+            if self.members.get(cpg.nodeid) is not cpg:
+                return
+            del self.members[cpg.nodeid]
+            gone = CpgMember(cpg.nodeid, os.getpid(), 1)
+            view = self._view()
+            for member in self.members.values():
+                member.push(("confchg", view, [gone], []))
+
+    def mcast(self, nodeid: int, pid: int, payload: bytes) -> None:
+        with self.lock:
+            for member in self.members.values():
+                member.push(("deliver", nodeid, pid, payload))
+
+
+class BusCpg(LoopbackCpg):
+    """One member of a CpgBus (the LoopbackCpg interface)."""
+
+    def __init__(self, bus: CpgBus, nodeid: int, handler):
+        super().__init__("bus", handler)
+        self.bus = bus
+        self.nodeid = nodeid
+        self.queue_lock = threading.Lock()
+
+    def push(self, event) -> None:
+        with self.queue_lock:
+            if self.finalized:  # its fds are closed (and their numbers may be someone else's now)
+                return
+            self.events.append(event)
+            self._signal()
+
+    def local_nodeid(self):
+        return self.nodeid
+
+    def join(self):
+        self.bus.join(self)
+
+    def mcast(self, payload):
+        self.bus.mcast(self.nodeid, os.getpid(), bytes(payload))
+
+    def dispatch(self, all_pending=True):
+        try:
+            os.read(self.read_fd, 65536)
+        except (BlockingIOError, OSError):
+            pass
+        while True:
+            with self.queue_lock:
+                if not self.events:
+                    return
+                event = self.events.pop(0)
+            if event[0] == "confchg":
+                self.handler.on_confchg(*event[1:])
+            else:
+                self.handler.on_deliver(*event[1:])
+
+    def leave(self):
+        self.bus.leave(self)
+
+    def finalize(self):
+        with self.queue_lock:
+            super().finalize()

@@ -82,6 +82,7 @@ from ..shared.ckpt_protocol import (
     SA_TIME_END,
     SYNC_MESSAGES,
 )
+from .ckpt_messages import MalformedMessage, check_message
 
 # (nodeid, pid) of a daemon in the group.
 Member = tuple
@@ -93,11 +94,6 @@ FEATURES = frozenset((FEATURE_SA_CALLS,))
 
 # Section data per sync message: well below what one CPG message carries comfortably.
 STATE_CHUNK = 256 * 1024
-
-
-class MalformedMessage(ValueError):
-    """A replicated message whose fields do not fit its type. Every member meets the same message
-    in the same state, so every member rejects it alike and the replicas stay identical."""
 
 
 @dataclass
@@ -180,6 +176,7 @@ class Result:
     code: AisError
     detail: str = ""
     values: dict = field(default_factory=dict)
+    malformed: bool = False  # rejected by check_message: the daemon logs it
 
 
 def _view_key(members: list) -> list:
@@ -390,6 +387,13 @@ class CheckpointStore:
         """
         self._now = now
         sender = (int(sender[0]), int(sender[1]))
+        try:
+            # Every field checked before anything changes (ckpt_messages): alike on every member.
+            msg = check_message(sender, msg)
+        except MalformedMessage as exc:
+            if exc.token is None:
+                raise
+            return [], Result(AisError.INVALID_PARAM, str(exc), malformed=True)
         kind = msg.get("t")
         if isinstance(kind, str) and kind in SYNC_MESSAGES:  # a peer may send any type here
             try:

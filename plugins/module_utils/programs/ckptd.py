@@ -19,14 +19,17 @@ import itertools
 import os
 import selectors
 import socket
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..shared.ais_errors import AisError
+from ..shared.ckpt_attributes import MAX_SECTION_ID_SIZE, validate_attributes
 from ..shared.ckpt_protocol import (
     HANDLE_OPS,
     KIND_REQUEST,
+    MAX_NAME_LENGTH,
     MSG_BATCH,
     MSG_OP,
     OP_CLOSE,
@@ -38,14 +41,16 @@ from ..shared.ckpt_protocol import (
     OP_SECTION_ITERATE,
     OP_STATUS,
     OP_UNLINK,
+    OPEN_CREATE,
+    OPEN_EXCLUSIVE,
     OPEN_READ,
     OPEN_WRITE,
     READ_OPS,
     SA_TIME_END,
     SYNC_MESSAGES,
     WRITE_OPS,
-    FrameReader,
     ProtocolError,
+    StreamReader,
     decode_replication,
     encode,
     encode_record,
@@ -76,18 +81,114 @@ EXTRA_POLLS = 3
 CLIENT_OUT_LIMIT = 8 * 1024 * 1024
 CLIENT_QUEUED_LIMIT = 16 * 1024 * 1024
 OP_OVERHEAD = 64  # bytes counted per queued operation besides its section id and data
+# Bounds on the clients as a whole (docs/operator-guide.md#limits-and-access; each a flag):
+# how many may be connected, the bytes held for all of them (requests read and not yet handled,
+# partial frames, replies not yet sent), and how long one may hold a partial frame or leave its
+# replies unread without any progress.
+MAX_CLIENTS = 256
+# Of those, the last few are kept for root (controld, the role's barrier): other users cannot
+# take them all with idle connections.
+ROOT_RESERVE = 16
+MAX_BUFFERED = 128 * 1024 * 1024
+CLIENT_IDLE_TIMEOUT_S = 30.0
+READ_CHUNK = 256 * 1024
+ACCEPT_PAUSE_S = 0.5  # accept() ran out of descriptors: wait this long before the next one
+LOG_EVERY_S = 10.0  # refusals are logged at most this often (with a count)
+# Access by the peer's credentials (SO_PEERCRED): root and the daemon's own user read and
+# write; the socket group gets GROUP_ACCESS; anyone else is answered ACCESS.
+ACCESS_NONE, ACCESS_READ, ACCESS_WRITE = "none", "read-only", "read-write"
+GROUP_ACCESS_CHOICES = (ACCESS_READ, ACCESS_WRITE)
+_PEERCRED = struct.Struct("3i")  # pid, uid, gid
+DETAIL_LIMIT = 80  # bytes of a client's value echoed in an error text
 
 
-@dataclass
+class BadRequest(Exception):
+    """A request whose fields do not fit: answered with ``code``, the connection goes on."""
+
+    def __init__(self, text: str, code: AisError = AisError.INVALID_PARAM):
+        super().__init__(text)
+        self.code = code
+
+
+def check_socket_mode(mode: int, socket_gid: int) -> None:
+    """The socket may be open to its owner and, with a socket group, to that group: nothing else."""
+    if mode & ~0o660:
+        raise ValueError(f"socket mode {mode:#o}: only owner and group bits (at most 0660) are allowed")
+    if mode & 0o600 != 0o600:
+        raise ValueError(f"socket mode {mode:#o}: the owner (root) needs read and write")
+    if mode & 0o060 and socket_gid < 0:
+        raise ValueError(f"socket mode {mode:#o} opens the socket to a group: name it with --socket-group")
+    if socket_gid >= 0 and mode & 0o060 != 0o060:
+        raise ValueError(f"socket mode {mode:#o}: --socket-group needs group read and write (0660)")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= DETAIL_LIMIT else text[:DETAIL_LIMIT] + "..."
+
+
+def _int_arg(args: dict, key: str, low: int, high: int, default: Any = ...) -> Any:
+    value = args.get(key, default)
+    if value is ...:
+        raise BadRequest(f"missing argument {key!r}")
+    if value is default and default is not ...:
+        return value
+    if type(value) is not int:
+        raise BadRequest(f"{key} must be an integer, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise BadRequest(f"{key} {value} is outside {low}..{high}")
+    return value
+
+
+def _bytes_arg(args: dict, key: str, default: Any = ...) -> bytes:
+    value = args.get(key, default)
+    if value is ...:
+        raise BadRequest(f"missing argument {key!r}")
+    if type(value) is not bytes:
+        raise BadRequest(f"{key} must be bytes, got {type(value).__name__}")
+    return value
+
+
+def _str_arg(args: dict, key: str) -> str:
+    value = args.get(key, ...)
+    if value is ...:
+        raise BadRequest(f"missing argument {key!r}")
+    if type(value) is not str:
+        raise BadRequest(f"{key} must be a string, got {type(value).__name__}")
+    if not value:
+        raise BadRequest("checkpoint name must be a non-empty string")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_NAME_LENGTH:
+        raise BadRequest(f"checkpoint names are limited to {MAX_NAME_LENGTH} bytes", AisError.NAME_TOO_LONG)
+    return value
+
+
+def _groups_of(pid: int) -> set:
+    """Supplementary groups of a process (SO_PEERCRED gives only the primary one)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Groups:"):
+                    return {int(g) for g in line.split()[1:] if g.isdigit()}
+    except OSError:
+        pass
+    return set()
+
+
+@dataclass(eq=False)
 class Client:
     sock: socket.socket
-    reader: FrameReader = field(default_factory=FrameReader)
+    reader: StreamReader = field(default_factory=StreamReader)
     out: bytearray = field(default_factory=bytearray)
     handles: dict = field(default_factory=dict)  # handle id -> (cid, open flags)
     closing: set = field(default_factory=set)  # handles whose close is in flight: no longer usable
     closed: bool = False
     events: int = selectors.EVENT_READ  # what the selector watches for this client now (0: nothing)
     queued: int = 0  # bytes of its operations sent to the group and not yet delivered
+    access: str = ACCESS_WRITE  # by its credentials (SO_PEERCRED)
+    peer: str = "?"  # "pid P uid U gid G", for the log
+    held: int = 0  # bytes counted for it in the daemon's ``buffered``
+    progress: float = 0.0  # monotonic time it last sent bytes or took our replies
+    backlog: bool = False  # complete requests wait in its reader: handled as its limits allow
 
     def usable(self, handle: int) -> tuple | None:
         """(cid, open flags) of an open handle whose close is not in flight, else None."""
@@ -115,7 +216,26 @@ class CheckpointDaemon:
         socket_mode: int = 0o600,
         socket_gid: int = -1,
         cpg_factory: Any = CpgGroup,
+        group_access: str = ACCESS_READ,
+        max_clients: int = MAX_CLIENTS,
+        max_buffered: int = MAX_BUFFERED,
+        client_out_limit: int = CLIENT_OUT_LIMIT,
+        idle_timeout: float = CLIENT_IDLE_TIMEOUT_S,
     ):
+        check_socket_mode(socket_mode, socket_gid)
+        if group_access not in GROUP_ACCESS_CHOICES:
+            raise ValueError(f"group access must be one of {GROUP_ACCESS_CHOICES}")
+        self.group_access = group_access
+        self.max_clients = max_clients
+        self.max_buffered = max_buffered
+        self.client_out_limit = client_out_limit
+        self.idle_timeout = idle_timeout
+        self.clients: set = set()
+        self.buffered = 0  # bytes held for all clients (see Client.held)
+        self.backlogged: set = set()
+        self.accept_paused_until = 0.0
+        self.next_idle_check = 0.0
+        self._refusals: dict = {}  # what -> [count since the last log line, time of that line]
         self.cpg_factory = cpg_factory  # unit tests pass a loopback group
         self.socket_path = socket_path
         self.group_name = group
@@ -140,7 +260,10 @@ class CheckpointDaemon:
     # -- setup -----------------------------------------------------------------------------
 
     def listen(self) -> None:
-        ensure_run_dir(os.path.dirname(self.socket_path) or ".")
+        run_dir = os.path.dirname(self.socket_path) or "."
+        # 0755 (node_service.RUN_DIR_MODE, as the unit's RuntimeDirectoryMode): the socket group
+        # reaches the socket; its mode and the peer's credentials decide the rest.
+        ensure_run_dir(run_dir)
         # Bind and listen under a temporary name, then rename: the socket path appears only
         # once it accepts connections, so "path exists" means "ready" to clients and tests.
         staging = f"{self.socket_path}.{os.getpid()}.new"
@@ -244,6 +367,8 @@ class CheckpointDaemon:
 
     def _deliver_one(self, nodeid: int, pid: int, msg: Any) -> None:
         if not isinstance(msg, dict):
+            kind = type(msg).__name__
+            self.log.error("malformed message from node %d pid %d: a %s, not a map; ignored", nodeid, pid, kind)
             return
         was_syncing = self.store.syncing
         try:
@@ -260,8 +385,11 @@ class CheckpointDaemon:
                 # Type=notify: "started" means synchronised with the group, not just running.
                 sd_notify("READY=1\nSTATUS=synchronised")
                 self.ready_sent = True
-        if result is not None and (nodeid, pid) == self.me:
-            pend = self.pending.pop(int(msg.get("token", 0)), None)
+        if result is not None and result.malformed:
+            self.log.error("%s; rejected on every member", result.detail)
+        token = msg.get("token")
+        if result is not None and (nodeid, pid) == self.me and type(token) is int:
+            pend = self.pending.pop(token, None)
             if pend is not None:
                 self._complete(pend, result)
 
@@ -309,18 +437,26 @@ class CheckpointDaemon:
             self._send(client, reply(0, AisError.MESSAGE_ERROR, "a request is a map with op, id and args"))
             return
         op, req_id, args = body.get("op"), body.get("id", 0), body.get("args") or {}
-        if not isinstance(req_id, int):
+        if type(req_id) is not int:
             req_id = 0
         try:
             self._dispatch_request(client, op, req_id, args)
-        except (KeyError, TypeError, ValueError) as exc:
-            self._send(client, reply(req_id, AisError.INVALID_PARAM, f"malformed arguments for {op}: {exc}"))
+        except BadRequest as exc:
+            self._send(client, reply(req_id, exc.code, f"{_short(op)}: {exc}"))
+        except (KeyError, TypeError, ValueError, OverflowError, MemoryError) as exc:
+            # Not reached by any request the checks above let through; kept as the last guard.
+            self.log.error("request %s from client %s failed: %r", _short(op), client.peer, exc)
+            self._send(client, reply(req_id, AisError.INVALID_PARAM, f"malformed arguments for {_short(op)}"))
 
     def _dispatch_request(self, client: Client, op: Any, req_id: int, args: dict) -> None:
         store = self.store
+        if type(op) is not str:
+            raise BadRequest("unknown operation", AisError.BAD_OPERATION)
         if op == OP_HELLO:
             self._send(client, reply(req_id, AisError.OK, nodeid=self.me[0], pid=self.me[1], version=1))
             return
+        if client.access == ACCESS_NONE:
+            raise BadRequest("this user may not use the checkpoint service (root or the socket group)", AisError.ACCESS)
         if op == OP_STATUS:
             status = store.status() if store else {"synced": False, "members": [], "checkpoints": 0}
             status.update(connected=self.connected, nodeid=self.me[0])
@@ -333,20 +469,31 @@ class CheckpointDaemon:
         if op == OP_LIST:
             self._send(client, reply(req_id, AisError.OK, checkpoints=store.listing()))
         elif op == OP_OPEN:
+            name = _str_arg(args, "name")
+            flags = _int_arg(args, "flags", 0, 0xFFFFFFFF)
+            attrs = args.get("attrs")
+            if attrs is not None:
+                code, why, attrs = validate_attributes(attrs)
+                if code is not AisError.OK:
+                    raise BadRequest(why, code)
+            if client.access != ACCESS_WRITE and flags & (OPEN_WRITE | OPEN_CREATE | OPEN_EXCLUSIVE):
+                raise BadRequest("this user may open checkpoints for reading only", AisError.ACCESS)
             handle = next(self.handle_ids)
-            flags = int(args["flags"])
             self._send_op(
                 OP_OPEN,
-                {"name": args["name"], "flags": flags, "attrs": args.get("attrs"), "handle": handle},
+                {"name": name, "flags": flags, "attrs": attrs, "handle": handle},
                 client,
                 req_id,
                 handle=handle,
                 flags=flags,
             )
         elif op == OP_UNLINK:
-            self._send_op(OP_UNLINK, {"name": args["name"]}, client, req_id)
+            name = _str_arg(args, "name")
+            if client.access != ACCESS_WRITE:
+                raise BadRequest("this user may not unlink checkpoints", AisError.ACCESS)
+            self._send_op(OP_UNLINK, {"name": name}, client, req_id)
         elif op == OP_CLOSE:
-            handle = int(args["handle"])
+            handle = _int_arg(args, "handle", 0, 2**63 - 1)
             entry = client.usable(handle)
             if entry is None:
                 self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
@@ -360,10 +507,12 @@ class CheckpointDaemon:
         elif op in HANDLE_OPS:
             self._handle_request(client, op, req_id, args)
         else:
-            self._send(client, reply(req_id, AisError.BAD_OPERATION, f"unknown operation {op!r}"))
+            self._send(client, reply(req_id, AisError.BAD_OPERATION, f"unknown operation {_short(op)}"))
 
     def _section_request(self, client: Client, op: str, req_id: int, args: dict) -> None:
-        handle = int(args["handle"])
+        # Every field is checked against the checkpoint's own limits before anything is built
+        # or multicast: the group never sees a request the store would refuse for its size.
+        handle = _int_arg(args, "handle", 0, 2**63 - 1)
         entry = client.usable(handle)
         if entry is None:
             self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
@@ -374,19 +523,31 @@ class CheckpointDaemon:
             mode = "WRITE" if needed == OPEN_WRITE else "READ"
             self._send(client, reply(req_id, AisError.ACCESS, f"{op} needs a handle opened with {mode}"))
             return
+        ckpt = self.store.checkpoints.get(cid)
+        if ckpt is None:
+            self._send(client, reply(req_id, AisError.BAD_HANDLE, "the checkpoint of this handle no longer exists"))
+            return
+        limits = ckpt.attrs
+        if op != OP_SECTION_ITERATE:
+            # The empty id is the default section (SA_CKPT_DEFAULT_SECTION_ID); the store decides
+            # what it allows there.
+            sid = _bytes_arg(args, "section")
+            id_limit = min(limits["max_section_id_size"], MAX_SECTION_ID_SIZE)
+            if len(sid) > id_limit:
+                raise BadRequest(f"section id must be 1..{id_limit} bytes")
         if op in WRITE_OPS:
-            op_args = {"cid": cid, "section": bytes(args["section"]), "data": bytes(args.get("data", b""))}
+            data = _bytes_arg(args, "data", b"")
+            op_args = {"cid": cid, "section": sid, "data": data}
             if "offset" in args:
-                op_args["offset"] = int(args["offset"])
+                op_args["offset"] = _int_arg(args, "offset", 0, limits["max_section_size"])
+            if op_args.get("offset", 0) + len(data) > limits["max_section_size"]:
+                # INVALID_PARAM, as the store (and openais) answer data beyond maxSectionSize.
+                raise BadRequest(f"{len(data)} bytes exceed max_section_size")
             if op == OP_SECTION_CREATE and args.get("expiration", SA_TIME_END) != SA_TIME_END:
                 op_args["expiration"] = _sa_time(args["expiration"], "expiration")
                 if self._not_everywhere(client, req_id):
                     return
             self._send_op(op, op_args, client, req_id)
-            return
-        ckpt = self.store.checkpoints.get(cid)
-        if ckpt is None:
-            self._send(client, reply(req_id, AisError.BAD_HANDLE, "the checkpoint of this handle no longer exists"))
             return
         if op == OP_SECTION_ITERATE:
             # "expiration" (ns) only for a section that has one: absent means never (SA_TIME_END).
@@ -399,24 +560,25 @@ class CheckpointDaemon:
             ]
             self._send(client, reply(req_id, AisError.OK, sections=sections, generation=ckpt.generation))
             return
-        sid = bytes(args["section"])
+        offset = _int_arg(args, "offset", 0, limits["max_section_size"], 0)
+        size = _int_arg(args, "size", 0, limits["max_section_size"], None)
         data = ckpt.sections.get(sid)
         if data is None:
             self._send(client, reply(req_id, AisError.NOT_EXIST, f"no section {sid!r}"))
             return
-        offset = int(args.get("offset", 0))
-        size = args.get("size")
-        chunk = data[offset : offset + int(size)] if size is not None else data[offset:]
+        chunk = data[offset : offset + size] if size is not None else data[offset:]
         self._send(client, reply(req_id, AisError.OK, data=chunk, generation=ckpt.generation))
 
     def _handle_request(self, client: Client, op: str, req_id: int, args: dict) -> None:
         """saCkptSectionExpirationTimeSet (needs WRITE) and saCkptCheckpointRetentionDurationSet."""
-        handle = int(args["handle"])
+        handle = _int_arg(args, "handle", 0, 2**63 - 1)
         entry = client.usable(handle)
         if entry is None:
             self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
             return
         cid, flags = entry
+        if client.access != ACCESS_WRITE:
+            raise BadRequest(f"this user may not use {op}", AisError.ACCESS)
         if self._not_everywhere(client, req_id):
             return
         if op == OP_SECTION_EXPIRATION_SET:
@@ -425,8 +587,8 @@ class CheckpointDaemon:
                 return
             op_args = {
                 "cid": cid,
-                "section": bytes(args["section"]),
-                "expiration": _sa_time(args["expiration"], "expiration"),
+                "section": _bytes_arg(args, "section"),
+                "expiration": _sa_time(args.get("expiration"), "expiration"),
             }
         else:
             # As openais: no access mode needed (the checkpoint, not a section, changes).
@@ -450,6 +612,12 @@ class CheckpointDaemon:
         client.out.extend(data)
         self._flush_client(client)
 
+    def _account(self, client: Client) -> None:
+        """Count what is held for ``client`` now in the daemon's total."""
+        held = 0 if client.closed else len(client.out) + client.reader.buffered
+        self.buffered += held - client.held
+        client.held = held
+
     def _flush_client(self, client: Client) -> None:
         while client.out and not client.closed:
             try:
@@ -460,14 +628,19 @@ class CheckpointDaemon:
                 self._drop_client(client)
                 return
             del client.out[:sent]
+            client.progress = time.monotonic()
+        self._account(client)
         self._watch(client)
+
+    def _within_limits(self, client: Client) -> bool:
+        return len(client.out) <= self.client_out_limit and client.queued <= CLIENT_QUEUED_LIMIT
 
     def _watch(self, client: Client) -> None:
         """Watch the client for what it may do now: write while replies wait, read within the limits."""
         if client.closed:
             return
         events = selectors.EVENT_WRITE if client.out else 0
-        if len(client.out) <= CLIENT_OUT_LIMIT and client.queued <= CLIENT_QUEUED_LIMIT:
+        if not client.backlog and self._within_limits(client):
             events |= selectors.EVENT_READ
         if events == client.events:  # an epoll_ctl only when the interest changes
             return
@@ -479,18 +652,63 @@ class CheckpointDaemon:
             self.sel.modify(client.sock, events, ("client", client))
         client.events = events
 
+    def _refuse_log(self, what: str, text: str, *args: Any) -> None:
+        """Log a refusal at most every LOG_EVERY_S per kind, with how many were refused since."""
+        now = time.monotonic()
+        entry = self._refusals.setdefault(what, [0, -LOG_EVERY_S])
+        entry[0] += 1
+        if now - entry[1] >= LOG_EVERY_S:
+            self.log.warning(text + " (%d refused since the last such line)", *args, entry[0])
+            entry[0], entry[1] = 0, now
+
     def _accept(self) -> None:
         try:
             conn, _addr = self.listener.accept()
         except BlockingIOError:
             return
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                # Out of descriptors or memory: keep running, try again shortly.
+                self._refuse_log("accept", "accept failed (%s): pausing new connections for %.1fs", exc, ACCEPT_PAUSE_S)
+                self.sel.unregister(self.listener)
+                self.accept_paused_until = time.monotonic() + ACCEPT_PAUSE_S
+            else:
+                self.log.debug("accept failed: %s", exc)
+            return
         conn.setblocking(False)
-        client = Client(conn)
+        client = Client(conn, progress=time.monotonic())
+        client.access, client.peer, privileged = self._peer_access(conn)
+        limit = self.max_clients if privileged else self.max_clients - min(ROOT_RESERVE, self.max_clients // 4)
+        if len(self.clients) >= limit:
+            count = len(self.clients)
+            self._refuse_log("clients", "refusing a client (%s): %d connected (--max-clients)", client.peer, count)
+            try:
+                conn.send(reply(0, AisError.NO_RESOURCES, f"too many clients ({self.max_clients})"))
+            except OSError:
+                pass
+            conn.close()
+            return
+        if client.access == ACCESS_NONE:
+            self._refuse_log("access", "client %s may not use the service: its requests get ACCESS", client.peer)
+        self.clients.add(client)
         self.sel.register(conn, selectors.EVENT_READ, ("client", client))
+
+    def _peer_access(self, conn: socket.socket) -> tuple:
+        """(access, description, privileged) of the process at the other end, by SO_PEERCRED."""
+        try:
+            pid, uid, gid = _PEERCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+        except (OSError, AttributeError, struct.error):
+            return ACCESS_NONE, "unknown peer", False
+        peer = f"pid {pid} uid {uid} gid {gid}"
+        if uid in (0, os.geteuid()):
+            return ACCESS_WRITE, peer, True
+        if self.socket_gid >= 0 and (gid == self.socket_gid or self.socket_gid in _groups_of(pid)):
+            return self.group_access, peer, False
+        return ACCESS_NONE, peer, False
 
     def _read_client(self, client: Client) -> None:
         try:
-            data = client.sock.recv(256 * 1024)
+            data = client.sock.recv(READ_CHUNK)
         except BlockingIOError:
             return
         except OSError:
@@ -498,25 +716,98 @@ class CheckpointDaemon:
         if not data:
             self._drop_client(client)
             return
-        try:
-            frames = client.reader.feed(data)
-        except ProtocolError as exc:
-            # Out of step or hostile: answer once, then hang up; everyone else is served on.
-            self.log.warning("closing a client connection: %s", exc)
-            self._send(client, reply(0, AisError.MESSAGE_ERROR, str(exc)))
-            self._drop_client(client)
-            return
-        for kind, body in frames:
+        client.progress = time.monotonic()
+        client.reader.push(data)
+        self._account(client)
+        self._shed()
+        self._handle_frames(client)
+
+    def _shed(self) -> None:
+        """Beyond the total bound: drop the clients holding the most (a partial frame, unread
+        replies) until it holds again; the others stay served."""
+        while self.buffered > self.max_buffered and self.clients:
+            victim = max(self.clients, key=lambda c: c.held)
+            self._refuse_log(
+                "memory",
+                "dropping client %s: it holds %d bytes, all clients %d (--max-buffered %d)",
+                victim.peer,
+                victim.held,
+                self.buffered,
+                self.max_buffered,
+            )
+            try:  # a courtesy: it may well not read it
+                victim.sock.send(reply(0, AisError.NO_RESOURCES, "the service holds too much for its clients"))
+            except OSError:
+                pass
+            self._drop_client(victim)
+
+    def _handle_frames(self, client: Client) -> None:
+        """Handle the client's complete requests one by one while its limits allow, then watch it."""
+        while not client.closed:
+            if not self._within_limits(client):
+                client.backlog = client.reader.has_frame()
+                break
+            try:
+                frame = client.reader.next_frame()
+            except ProtocolError as exc:
+                # Out of step or hostile: answer once, then hang up; everyone else is served on.
+                self._refuse_log("protocol", "closing a client connection (%s): %s", client.peer, exc)
+                self._send(client, reply(0, AisError.MESSAGE_ERROR, str(exc)))
+                self._drop_client(client)
+                return
+            if frame is None:
+                client.backlog = False
+                break
+            kind, body = frame
             if kind != KIND_REQUEST:
                 self._send(client, reply(0, AisError.MESSAGE_ERROR, "clients send requests only"))
-                continue
-            self.handle_request(client, body)
+            else:
+                self.handle_request(client, body)
+            if self.buffered > self.max_buffered:
+                self._shed()
+        if client.closed:
+            return
+        if client.backlog:
+            self.backlogged.add(client)
+        else:
+            self.backlogged.discard(client)
+        self._account(client)
         self._watch(client)  # stop reading once its queued operations reach the limit
+
+    def _housekeeping(self, now: float) -> None:
+        """Requests held back by the limits, new connections after a pause, idle clients."""
+        for client in list(self.backlogged):
+            if client.closed:
+                self.backlogged.discard(client)
+            elif self._within_limits(client):
+                self._handle_frames(client)
+        if self.accept_paused_until and now >= self.accept_paused_until:
+            self.accept_paused_until = 0.0
+            self.sel.register(self.listener, selectors.EVENT_READ, ("listen", None))
+        if now < self.next_idle_check:
+            return
+        self.next_idle_check = now + min(1.0, self.idle_timeout / 4)
+        for client in list(self.clients):
+            stalled = client.out or (client.reader.buffered and not client.backlog)
+            if stalled and now - client.progress > self.idle_timeout:
+                self._refuse_log(
+                    "idle",
+                    "dropping client %s: no progress for %.0fs with %d bytes held (--client-idle-timeout)",
+                    client.peer,
+                    now - client.progress,
+                    client.held,
+                )
+                self._drop_client(client)
 
     def _drop_client(self, client: Client) -> None:
         if client.closed:
             return
         client.closed = True
+        self.clients.discard(client)
+        self.backlogged.discard(client)
+        self._account(client)
+        client.out = bytearray()
+        client.reader = StreamReader()
         try:
             self.sel.unregister(client.sock)
         except (KeyError, ValueError):
@@ -594,6 +885,7 @@ class CheckpointDaemon:
                 # Requests that arrived while we worked go into the same multicast.
                 if not self._handle_events(0.0):
                     break
+            self._housekeeping(time.monotonic())
             if self.connected and self.store is not None:
                 self.outgoing.extend(self.store.tick(time.monotonic()))
             self._flush_outgoing()
@@ -638,9 +930,9 @@ class CheckpointDaemon:
 
 
 def _sa_time(value: Any, what: str) -> int:
-    """An SaTimeT from a client (0..SA_TIME_END ns); ValueError answers INVALID_PARAM."""
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= SA_TIME_END:
-        raise ValueError(f"{what} must be an integer from 0 to SA_TIME_END ({SA_TIME_END}) nanoseconds")
+    """An SaTimeT from a client (0..SA_TIME_END ns); anything else answers INVALID_PARAM."""
+    if type(value) is not int or not 0 <= value <= SA_TIME_END:
+        raise BadRequest(f"{what} must be an integer from 0 to SA_TIME_END ({SA_TIME_END}) nanoseconds")
     return value
 
 
@@ -648,12 +940,55 @@ def main(argv: list | None = None) -> int:
     parser = argparse.ArgumentParser(prog="quorate-ckptd", description="replicated checkpoint service on corosync CPG")
     parser.add_argument("--socket", default=os.environ.get("QUORATE_CKPT_SOCKET", DEFAULT_SOCKET))
     parser.add_argument("--group", default=DEFAULT_GROUP, help="CPG group name (default %(default)s)")
-    parser.add_argument("--socket-mode", default="0600", help="mode of the client socket (default %(default)s)")
+    parser.add_argument("--socket-mode", default="0600", help="client socket mode: 0600 or 0660 (default %(default)s)")
     parser.add_argument("--socket-group", type=int, default=-1, help="gid that may use the socket (with mode 0660)")
+    parser.add_argument(
+        "--socket-group-access",
+        choices=GROUP_ACCESS_CHOICES,
+        default=ACCESS_READ,
+        help="what the socket group may do (default %(default)s); root may do everything",
+    )
+    parser.add_argument("--max-clients", type=int, default=MAX_CLIENTS, help="connected clients (default %(default)s)")
+    parser.add_argument(
+        "--max-buffered", type=int, default=MAX_BUFFERED, help="bytes held for all clients (default %(default)s)"
+    )
+    parser.add_argument(
+        "--client-buffer",
+        type=int,
+        default=CLIENT_OUT_LIMIT,
+        help="bytes of replies one client may leave unread before its requests wait (default %(default)s)",
+    )
+    parser.add_argument(
+        "--client-idle-timeout",
+        type=float,
+        default=CLIENT_IDLE_TIMEOUT_S,
+        help="seconds a client may hold a partial request or unread replies without progress (default %(default)s)",
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        mode = int(args.socket_mode, 8)
+        check_socket_mode(mode, args.socket_group)
+    except ValueError as exc:
+        parser.error(f"--socket-mode {args.socket_mode}: {exc}")
+    for name in ("max_clients", "max_buffered", "client_buffer"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not args.client_idle_timeout > 0:
+        parser.error("--client-idle-timeout must be positive")
     log = setup_logging("quorate-ckptd", args.verbose)
-    daemon = CheckpointDaemon(args.socket, args.group, log, int(args.socket_mode, 8), args.socket_group)
+    daemon = CheckpointDaemon(
+        args.socket,
+        args.group,
+        log,
+        mode,
+        args.socket_group,
+        group_access=args.socket_group_access,
+        max_clients=args.max_clients,
+        max_buffered=args.max_buffered,
+        client_out_limit=args.client_buffer,
+        idle_timeout=args.client_idle_timeout,
+    )
     return daemon.run()
 
 

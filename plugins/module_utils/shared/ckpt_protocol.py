@@ -481,6 +481,57 @@ class FrameReader:
         return frames
 
 
+class StreamReader:
+    """Frames one at a time from a byte stream (the daemon's client sockets).
+
+    Unlike :class:`FrameReader` it hands out one frame per :meth:`next_frame`, so the caller
+    can stop between frames (its limits are checked per request, not per read), and it tells
+    how many bytes it holds and whether they end in a partial frame.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+    def push(self, data: bytes) -> None:
+        if self._pos and self._pos * 2 >= len(self._buf):
+            del self._buf[: self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def next_frame(self) -> tuple | None:
+        """The next complete frame as (kind, body), or None. Raises ProtocolError."""
+        pos, hsize = self._pos, HEADER.size
+        if len(self._buf) - pos < hsize:
+            return None
+        kind, length = parse_header(bytes(self._buf[pos : pos + hsize]))
+        end = pos + hsize + length
+        if end > len(self._buf):
+            return None
+        with memoryview(self._buf) as view:  # one copy of the body (decode's), not two
+            body = decode(view[pos + hsize : end])
+        self._pos = end
+        if end == len(self._buf):
+            self._buf = bytearray()
+            self._pos = 0
+        return kind, body
+
+    def has_frame(self) -> bool:
+        """A complete frame is buffered (or a header that fails to parse)."""
+        pos, hsize = self._pos, HEADER.size
+        if len(self._buf) - pos < hsize:
+            return False
+        try:
+            _kind, length = parse_header(bytes(self._buf[pos : pos + hsize]))
+        except ProtocolError:
+            return True
+        return len(self._buf) - pos >= hsize + length
+
+
 def request(op: str, req_id: int, **args: Any) -> bytes:
     return frame(KIND_REQUEST, {"op": op, "id": req_id, "args": args})
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import pytest
 from harness.sim_cpg import SimGroup
 
-from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import Checkpoint, CheckpointStore
+from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import (
+    Checkpoint,
+    CheckpointStore,
+    MalformedMessage,
+)
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_attributes import validate_attributes
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import (
@@ -355,12 +359,17 @@ def test_a_store_ignores_malformed_section_expiries():
     queue = store.on_confchg([A], 0.0)
     while queue:
         queue.extend(store.on_deliver(A, queue.pop(0), 0.0)[0])
-    for msg in (
-        {"t": MSG_SECTION_EXPIRE},
-        {"t": MSG_SECTION_EXPIRE, "cid": 3, "section": "s", "expiration": "x"},
-        {"t": MSG_SECTION_EXPIRE, "cid": "nope", "section": b"s", "expiration": T0},
-    ):
-        assert store.on_deliver(A, msg, 0.0) == ([], None)
+    before = store.checkpoints.copy()
+    # Malformed: refused by the one peer-message check (ckpt_messages), alike on every member.
+    for msg in ({"t": MSG_SECTION_EXPIRE}, {"t": MSG_SECTION_EXPIRE, "cid": 3, "section": "s", "expiration": "x"}):
+        with pytest.raises(MalformedMessage):
+            store.on_deliver(A, msg, 0.0)
+    # Well-formed, for a checkpoint nobody holds: nothing to do.
+    assert store.on_deliver(A, {"t": MSG_SECTION_EXPIRE, "cid": "nope", "section": b"s", "expiration": T0}, 0.0) == (
+        [],
+        None,
+    )
+    assert store.checkpoints == before
 
 
 # -- a member from before these calls ------------------------------------------------------------------
