@@ -91,7 +91,7 @@ def hostile_bytes(rng: random.Random, kind: int, handle_hint: int) -> bytes:
     if kind == 1:  # a header only, claiming a large body
         return HEADER.pack(MAGIC, 1, KIND_REQUEST, 1024 * 1024)
     if kind == 2:  # garbage
-        return bytes(rng.randrange(256) for _ in range(rng.randint(1, 512)))
+        return bytes(rng.randrange(256) for _byte in range(rng.randint(1, 512)))
     if kind == 3:  # pipelined reads whose replies are never taken
         return request("section_read", 1, handle=handle_hint, section=b"big", size=64 * 1024) * 2000
     # requests with floats and integers where bytes belong

@@ -20,6 +20,8 @@ Stdlib only: this file is installed on the nodes for the checkpoint daemon.
 
 from __future__ import annotations
 
+# Exact types on purpose: a bool is not an integer here, nor a subclass of bytes bytes.
+# pylint: disable=unidiomatic-typecheck
 from typing import Any
 
 from ..shared.ais_errors import AisError

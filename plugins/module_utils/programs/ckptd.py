@@ -13,6 +13,8 @@ unit). Stdlib only.
 
 from __future__ import annotations
 
+# Exact types on purpose: a bool is not an integer here, nor a subclass of bytes bytes.
+# pylint: disable=unidiomatic-typecheck
 import argparse
 import errno
 import itertools

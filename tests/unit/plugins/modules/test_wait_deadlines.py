@@ -113,7 +113,7 @@ class TricklingService:
     def _accept(self) -> None:
         while not self.stop.is_set():
             try:
-                conn, _ = self.listener.accept()
+                conn, _addr = self.listener.accept()
             except (TimeoutError, OSError):
                 continue
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()

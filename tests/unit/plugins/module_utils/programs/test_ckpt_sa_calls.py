@@ -64,7 +64,8 @@ def cluster(*members) -> SimGroup:
     return group
 
 
-def create(group, member=A, name="g", attrs=ATTRS, handle=1):
+def create(group, member=A, name="g", attrs=None, handle=1):
+    attrs = ATTRS if attrs is None else attrs
     result = group.do(member, "open", name=name, flags=RW_CREATE, attrs=attrs, handle=handle)
     assert result.code is AisError.OK, result
     return result.values["cid"]

@@ -212,7 +212,7 @@ def test_the_number_of_clients_is_bounded(tmp_path, caplog):
     daemon, thread = start(path, max_clients=4)
     try:
         wait_synced(path)
-        idle = [connect(path) for _ in range(4)]
+        idle = [connect(path) for _index in range(4)]
         time.sleep(TICK_WAIT)
         refused = connect(path)
         answer, _size = read_reply(refused)
@@ -363,7 +363,7 @@ def test_peer_credentials_decide_what_a_client_may_do(gid, access, expected, cap
         assert _as_user(path, 65534, gid) == expected
         # Other users cannot take the slots kept for root.
         daemon.max_clients = 8  # 2 of them kept for root
-        idle = [connect(path) for _ in range(6)]
+        idle = [connect(path) for _index in range(6)]
         time.sleep(TICK_WAIT)
         # Answered NO_RESOURCES and closed at once: the client may see the hang-up first.
         assert _as_user(path, 65534, gid)["status"] in ("NO_RESOURCES", "LIBRARY")
@@ -452,7 +452,7 @@ def _client_frame(rng: random.Random, handles: list) -> bytes:
         pos = rng.randrange(len(raw))
         raw = raw[:pos] + bytes([raw[pos] ^ (1 << rng.randrange(8))]) + raw[pos + 1 :]
     elif mutation < 0.13:  # garbage
-        raw = bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
+        raw = bytes(rng.randrange(256) for _index in range(rng.randint(1, 64)))
     elif mutation < 0.15:  # an oversized or wrong header
         raw = HEADER.pack(MAGIC, rng.choice([1, 2]), rng.choice([1, 2, 9]), rng.choice([1 << 30, 2**32 - 1, 3]))
     return raw
@@ -502,7 +502,7 @@ def _peer_payload(rng: random.Random, view: list, serial: int) -> bytes:
     elif kind == "expire":
         msg = {"t": "expire", "cid": _random_value(rng), "zero_epoch": _random_value(rng)}
     elif kind == "digest":
-        entry = [_random_value(rng) for _ in range(rng.choice([4, 5]))]
+        entry = [_random_value(rng) for _index in range(rng.choice([4, 5]))]
         msg = {"t": "digest", "view": rng.choice([view, [[1, 2]], 5]), "ckpts": {"9.9.9": entry}}
     elif kind == "state":
         ckpt = {k: _random_value(rng) for k in ("cid", "name", "attrs", "sections", "generation")}
@@ -512,7 +512,7 @@ def _peer_payload(rng: random.Random, view: list, serial: int) -> bytes:
     elif kind == "sync_done":
         msg = {"t": "sync_done", "view": _random_value(rng)}
     else:
-        return bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
+        return bytes(rng.randrange(256) for _index in range(rng.randint(0, 40)))
     if rng.random() < 0.3:
         try:
             return replication_payload([encode_record(msg)])
