@@ -34,13 +34,14 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..shared.ais_errors import AisError
+from ..shared.ais_errors import NOT_QUORATE_DETAIL, AisError
 from ..shared.ckpt_attributes import validate_attributes
 from ..shared.ckpt_protocol import (
     MAX_NAME_LENGTH,
     MSG_DIGEST,
     MSG_EXPIRE,
     MSG_OP,
+    MSG_QUORUM,
     MSG_STATE,
     MSG_STATE_PART,
     MSG_SYNC_DONE,
@@ -104,6 +105,12 @@ class Checkpoint:
             self._hash = digest.hexdigest()[:16]
         return self._hash
 
+    def state_hash(self) -> str:
+        """Everything the sync must agree on besides the handles (rebuilt from the digests):
+        content, generation, name, unlinked and the handle-release counter."""
+        head = repr((self.cid, self.name, self.generation, self.unlinked, self.zero_epoch)).encode()
+        return hashlib.sha256(head + self.content_hash().encode()).hexdigest()[:16]
+
     def dump(self) -> dict:
         return {
             "cid": self.cid,
@@ -137,6 +144,16 @@ class Result:
     values: dict = field(default_factory=dict)
 
 
+def _quorum_facts(value: Any) -> dict:
+    """A member's votequorum facts as carried in digests and quorum messages (validated)."""
+    quorate, votes, quorum = value["quorate"], value["votes"], value["quorum"]
+    if not isinstance(quorate, bool) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in (votes, quorum)
+    ):
+        raise ValueError(f"quorum facts {value!r}")
+    return {"quorate": quorate, "votes": votes, "quorum": quorum}
+
+
 def _view_key(members: list) -> list:
     return sorted([int(nodeid), int(pid)] for nodeid, pid in members)
 
@@ -161,6 +178,15 @@ class CheckpointStore:
         # sync in which every member announced more. Decided alike on every member.
         self.wire_version = 1
         self.max_wire_version = REPLICATION_VERSION  # what we announce (tests lower it)
+        # Quorum (see the module docstring): our node's votequorum facts as the daemon feeds
+        # them (None: never fed, i.e. unit tests and old daemons: counted as quorate), the
+        # facts of every member of the view, and the agreed outcome.
+        self.local_quorum: dict | None = None
+        self._member_quorum: dict = {}
+        self.quorate = False  # agreed at the end of each sync and on each quorum message
+        self.quorate_epoch = 0  # agreed: +1 for every sync or quorum message that makes the view quorate
+        self._dropped: set = set()  # this round: checkpoints no member of the latest quorate lineage holds
+        self._top_epoch = 0
 
     # -- queries (local reads) -------------------------------------------------------------
 
@@ -179,6 +205,8 @@ class CheckpointStore:
             "leader": list(self.leader) if self.leader else None,
             "checkpoints": len(self.names),
             "sync_rounds": self.sync_rounds,
+            "quorate": self.quorate,
+            "quorate_epoch": self.quorate_epoch,
         }
 
     def listing(self) -> list:
@@ -214,27 +242,46 @@ class CheckpointStore:
         self.sync_rounds += 1
         self._digests = {}
         self._done = set()
+        self._member_quorum = {}
         return [self._digest()]
 
     def _digest(self) -> dict:
         ckpts = {}
         for cid, ckpt in self.checkpoints.items():
             mine = sorted(o[2] for o in ckpt.openers if (o[0], o[1]) == self.me)
-            ckpts[cid] = [ckpt.name, ckpt.generation, ckpt.content_hash(), ckpt.unlinked, mine]
-        return {"t": MSG_DIGEST, "view": self.view, "ckpts": ckpts, "repl": self.max_wire_version}
+            ckpts[cid] = [ckpt.name, ckpt.generation, ckpt.state_hash(), ckpt.unlinked, mine]
+        digest = {"t": MSG_DIGEST, "view": self.view, "ckpts": ckpts, "repl": self.max_wire_version}
+        digest["qepoch"] = self.quorate_epoch
+        if self.local_quorum is not None:
+            digest["quorum"] = dict(self.local_quorum)
+        return digest
 
     def _plan(self) -> list:
-        """Every digest is in: decide sources deterministically; return our state messages."""
+        """Every digest is in: decide sources deterministically; return our state messages.
+
+        Only the members with the highest quorate epoch (the latest quorate lineage) are
+        sources; a checkpoint none of them holds is dropped by everyone at the end of the sync.
+        """
+        epochs = {member: int(digest.get("qepoch", 0)) for member, digest in self._digests.items()}
+        top = max(epochs.values())
         holders: dict[str, list] = {}
+        everyone: dict[str, int] = {}
         for member in sorted(self._digests):
             for cid, (_name, gen, chash, _unlinked, _mine) in self._digests[member]["ckpts"].items():
-                holders.setdefault(cid, []).append((member, gen, chash))
+                everyone[cid] = everyone.get(cid, 0) + 1
+                if epochs[member] == top:
+                    holders.setdefault(cid, []).append((member, gen, chash))
+        self._dropped = {cid for cid in everyone if cid not in holders}
+        self._top_epoch = top
         out = []
         for cid in sorted(holders):
             entries = holders[cid]
             # Highest generation wins; ties to the lowest (nodeid, pid).
             source, gen, chash = sorted(entries, key=lambda e: (-e[1], e[0]))[0]
-            complete = len(entries) == len(self.view) and all((g, h) == (gen, chash) for _m, g, h in entries)
+            # Complete: every member holds the same full state (state_hash: not only the content).
+            complete = everyone[cid] == len(self.view) and all(
+                (d["ckpts"][cid][1], d["ckpts"][cid][2]) == (gen, chash) for d in self._digests.values()
+            )
             if not complete and source == self.me and cid in self.checkpoints:
                 out.extend(self._state_messages(self.checkpoints[cid]))
         # Handles are rebuilt from what each member reports for its own clients.
@@ -268,8 +315,16 @@ class CheckpointStore:
         versions = [d.get("repl", 1) for d in self._digests.values()]
         ok = all(isinstance(v, int) and not isinstance(v, bool) for v in versions)
         self.wire_version = max(1, min([*versions, self.max_wire_version])) if versions and ok else 1
+        for cid in sorted(self._dropped):
+            # Held only outside the latest quorate lineage: that lineage deleted it (or never
+            # had it), and its state wins.
+            self._delete(cid)
         for cid, ckpt in self.checkpoints.items():
             ckpt.openers = set(self._pending_openers.get(cid, set()))
+        # Everyone now holds the lineage's state: adopt its epoch, one more if this view is quorate.
+        self.quorate_epoch = self._top_epoch
+        self.quorate = False
+        self._update_quorate()
         # Keep only checkpoints that some member still holds (a deleted one on one side of a
         # partition returns if the other side kept it: updates win over deletions).
         self._resolve_names()
@@ -303,6 +358,11 @@ class CheckpointStore:
             return []  # from an earlier view: ignored by everyone alike
         kind = msg["t"]
         if kind == MSG_DIGEST and self.syncing:
+            # Malformed facts are rejected here, by everyone alike.
+            facts = _quorum_facts(msg["quorum"]) if "quorum" in msg else None
+            if not isinstance(msg.get("qepoch", 0), int):
+                raise ValueError(f"qepoch {msg.get('qepoch')!r}")
+            self._member_quorum[sender] = facts
             self._digests[sender] = msg
             if len(self._digests) == len(self.view):
                 return self._plan()
@@ -336,10 +396,17 @@ class CheckpointStore:
                 return self._deliver_sync(sender, msg, now), None
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise MalformedMessage(f"malformed {kind} message from {sender}: {exc!r}") from exc
+        if kind == MSG_QUORUM:
+            try:
+                self._deliver_quorum(sender, msg)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise MalformedMessage(f"malformed {kind} message from {sender}: {exc!r}") from exc
+            return [], None
         if kind == MSG_EXPIRE:
             # Not during SYNC: our digest already announced the checkpoint, and a joiner may be
             # its only holder. Everyone ignores it alike; the leader asks again after the sync.
-            if not self.syncing:
+            # Nor in a partition without quorum: the quorate side decides what is deleted.
+            if not self.syncing and self.quorate:
                 self._expire(msg.get("cid"), msg.get("zero_epoch"))
             return [], None
         if kind != MSG_OP:
@@ -350,6 +417,8 @@ class CheckpointStore:
         handler = self._OPS.get(op) if isinstance(op, str) else None
         if handler is None:
             return [], Result(AisError.BAD_OPERATION, f"unknown operation {op!r}")
+        if not self.quorate and op not in _WITHOUT_QUORUM:
+            return [], _not_quorate(op)
         try:
             return [], handler(self, sender, msg.get("args") or {}, now)
         except (KeyError, TypeError, ValueError) as exc:
@@ -358,7 +427,7 @@ class CheckpointStore:
     def tick(self, now: float) -> list:
         """Timers: the leader asks for the deletion of checkpoints whose retention ran out."""
         self._now = now
-        if self.syncing or self.leader != self.me:
+        if self.syncing or self.leader != self.me or not self.quorate:
             return []
         out = []
         for cid, since in sorted(self._zero_since.items()):
@@ -396,6 +465,8 @@ class CheckpointStore:
         if ckpt is None:
             if not creating:
                 return Result(AisError.NOT_EXIST, f"no checkpoint named {name!r}")
+            if not self.quorate:
+                return _not_quorate("create")
             cid = f"{sender[0]}.{sender[1]}.{hid}"
             ckpt = Checkpoint(cid=cid, name=name, attrs=norm)
             self.checkpoints[cid] = ckpt
@@ -519,6 +590,47 @@ class CheckpointStore:
         OP_SECTION_OVERWRITE: _op_section_overwrite,
     }
 
+    # -- quorum ----------------------------------------------------------------------------------
+
+    def set_quorum(self, quorate: bool, votes: int = 1, quorum: int = 0) -> list:
+        """The daemon's reading of its node's votequorum state; returns the messages to multicast.
+
+        The facts go into our next digest; a change between configuration changes is
+        announced to the view in a quorum message, which every member applies in agreed order.
+        """
+        facts = _quorum_facts({"quorate": bool(quorate), "votes": int(votes), "quorum": int(quorum)})
+        if facts == self.local_quorum:
+            return []
+        self.local_quorum = facts
+        if not self.view:
+            return []
+        return [{"t": MSG_QUORUM, "view": self.view, "quorum": facts}]
+
+    def _deliver_quorum(self, sender: Member, msg: dict) -> None:
+        facts = _quorum_facts(msg["quorum"])
+        if msg.get("view") != self.view or sender not in self._member_quorum:
+            return  # from an earlier view: the digests of this one carry newer facts
+        self._member_quorum[sender] = facts
+        if not self.syncing:
+            self._update_quorate()
+
+    def _update_quorate(self) -> None:
+        """The agreed rule, over facts every member holds alike (the digests, then quorum
+        messages): quorate when every member that reports facts says quorate and the nodes of
+        the view hold at least the highest quorum any of them reports. No facts at all (old
+        daemons, unit tests): quorate, as before quorum was enforced."""
+        known = [f for f in self._member_quorum.values() if f is not None]
+        if not known:
+            self.quorate = True  # but no quorate lineage: the epoch stays (merges as before)
+            return
+        votes: dict = {}
+        for member, facts in self._member_quorum.items():
+            votes[member[0]] = facts["votes"] if facts is not None else 1
+        quorate = all(f["quorate"] for f in known) and sum(votes.values()) >= max(f["quorum"] for f in known)
+        if quorate and not self.quorate:
+            self.quorate_epoch += 1
+        self.quorate = quorate
+
     # -- retention -------------------------------------------------------------------------------
 
     def _last_handle_gone(self, ckpt: Checkpoint, now: float) -> None:
@@ -539,6 +651,19 @@ class CheckpointStore:
             del self.names[ckpt.name]
         self._zero_since.pop(cid, None)
         self._expiry_sent.pop(cid, None)
+
+
+# What a partition without quorum still applies: opening existing checkpoints (to read them)
+# and closing handles. Everything else (creations, unlinks, section writes) answers TRY_AGAIN.
+_WITHOUT_QUORUM = frozenset((OP_OPEN, OP_CLOSE))
+
+
+def _not_quorate(what: str) -> Result:
+    return Result(
+        AisError.TRY_AGAIN,
+        f"{NOT_QUORATE_DETAIL}: this partition of the cluster does not hold quorum; "
+        f"{what} is refused until it merges with the quorate part (reads may be stale)",
+    )
 
 
 def _cid_order(cid: str) -> tuple:

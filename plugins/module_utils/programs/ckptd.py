@@ -19,6 +19,7 @@ import itertools
 import os
 import selectors
 import socket
+import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,8 @@ from ..shared.ckpt_protocol import (
     replication_payload,
     reply,
 )
+from ..shared.corosync_runtime import CorosyncQueryError, CorosyncRuntime
+from ..shared.retry_policy import ServiceUnavailable
 from .ckpt_store import CheckpointStore, MalformedMessage, Result
 from .cpg import CpgError, CpgGroup
 from .node_service import DEFAULT_RUN_DIR, ensure_run_dir, on_stop_signals, sd_notify, setup_logging
@@ -72,6 +75,31 @@ EXTRA_POLLS = 3
 CLIENT_OUT_LIMIT = 8 * 1024 * 1024
 CLIENT_QUEUED_LIMIT = 16 * 1024 * 1024
 OP_OVERHEAD = 64  # bytes counted per queued operation besides its section id and data
+# How often the node's votequorum state is read between configuration changes (it is also read
+# at each one). A change is multicast to the view, which applies it in agreed order.
+QUORUM_POLL_S = 1.0
+
+
+def _run_tool(argv: list) -> tuple:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 1, "", str(exc)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def read_votequorum() -> tuple:
+    """(quorate, this node's votes, quorum) as corosync's votequorum reports them now.
+
+    Anything that keeps us from reading it counts as "not quorate": writes wait (TRY_AGAIN)
+    rather than risk being lost at a merge.
+    """
+    try:
+        state = CorosyncRuntime(_run_tool).quorum()
+    except (ServiceUnavailable, CorosyncQueryError, ValueError):  # down, missing, odd output
+        return False, 1, 0
+    votes = state.member_votes.get(state.node_id, 1)
+    return state.quorate, votes, state.quorum or 0
 
 
 @dataclass
@@ -111,8 +139,12 @@ class CheckpointDaemon:
         socket_mode: int = 0o600,
         socket_gid: int = -1,
         cpg_factory: Any = CpgGroup,
+        quorum_reader: Any = None,
     ):
         self.cpg_factory = cpg_factory  # unit tests pass a loopback group
+        # () -> (quorate, votes, quorum); default: the group's own (the loopback's), else votequorum.
+        self.quorum_reader = quorum_reader
+        self.next_quorum_poll = 0.0
         self.socket_path = socket_path
         self.group_name = group
         self.log = log
@@ -172,6 +204,8 @@ class CheckpointDaemon:
             self.log.debug("corosync not ready: %s", exc)
             return False
         self.cpg = group
+        if self.quorum_reader is None:
+            self.quorum_reader = getattr(group, "quorum_facts", None) or read_votequorum
         self.me = (nodeid, os.getpid())
         if self.store is None:
             self.store = CheckpointStore(self.me, time.monotonic())
@@ -220,7 +254,19 @@ class CheckpointDaemon:
             [(m.nodeid, m.pid) for m in left],
             [(m.nodeid, m.pid) for m in joined],
         )
+        # Fresh quorum facts for our digest (the store sends them with it, not on their own).
+        self._read_quorum()
         self.outgoing.extend(self.store.on_confchg(ids, time.monotonic()))
+
+    def _read_quorum(self) -> list:
+        """Feed the store our node's votequorum state; returns what the store wants multicast."""
+        quorate, votes, quorum = self.quorum_reader()
+        before = self.store.local_quorum
+        out = self.store.set_quorum(quorate, votes, quorum)
+        if before is None or before["quorate"] != bool(quorate):
+            self.log.info("votequorum on this node: %s", "quorate" if quorate else "NOT quorate")
+        self.next_quorum_poll = time.monotonic() + QUORUM_POLL_S
+        return out
 
     def on_totem_confchg(self, ring_id, members) -> None:
         self.log.debug("totem ring %s.%s members %s", ring_id.nodeid, ring_id.seq, members)
@@ -545,6 +591,8 @@ class CheckpointDaemon:
                 if not self._handle_events(0.0):
                     break
             if self.connected and self.store is not None:
+                if time.monotonic() >= self.next_quorum_poll:
+                    self.outgoing.extend(self._read_quorum())
                 self.outgoing.extend(self.store.tick(time.monotonic()))
             self._flush_outgoing()
         self.shutdown()

@@ -86,6 +86,7 @@ CLIENT_OPS = LOCAL_OPS | REPLICATED_OPS | READ_OPS
 # Replicated message types: the "t" of a message between the daemons over CPG.
 MSG_OP = "op"  # a client operation, applied in agreed order
 MSG_EXPIRE = "expire"  # the leader: a checkpoint's retention ran out
+MSG_QUORUM = "quorum"  # a member's votequorum facts changed (applied in agreed order)
 MSG_DIGEST = "digest"  # sync: what a member holds
 MSG_STATE = "state"  # sync: a whole checkpoint (its first chunk of sections)
 MSG_STATE_PART = "state_part"  # sync: more sections of a checkpoint

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .ais_errors import AisError, AisException, Case, Operation, fix_hint
+from .ais_errors import NOT_QUORATE_HINT, AisError, AisException, Case, Operation, fix_hint
 
 
 class ServiceUnavailable(Exception):
@@ -236,6 +236,7 @@ class RetryClient:
                     ) from exc
                 report.cases[verdict.case.value] += 1
                 self._last_error = exc.code
+                self._last_case = verdict.case
                 if verdict.reconnect and reconnect is not None:
                     self._reconnect(reconnect, report)
                 return False, None
@@ -278,6 +279,7 @@ class RetryClient:
 
     def _run(self, attempt: Callable[[RetryReport], tuple[bool, Any]], what: str) -> tuple[Any, RetryReport]:
         self._last_error: AisError | None = None
+        self._last_case: Case | None = None
         self._last_state: Any = None
         clock, policy = self.clock, self.policy
         start = clock.monotonic()
@@ -332,6 +334,9 @@ class RetryClient:
     def _timeout(self, what: str, report: RetryReport) -> RetryFailed:
         if report.errors.get(COROSYNC_NOT_RUNNING) and report.timing.source == "assumed":
             reason = "corosync is not running on this node (start it, or check `systemctl status corosync`)"
+        elif self._last_error is not None and self._last_case is Case.NOT_QUORATE:
+            # Membership settled, but on the wrong side: say so, not "did not settle".
+            reason = f"not quorate: last error {self._last_error.sa_name} (case not_quorate): {NOT_QUORATE_HINT}"
         elif self._last_error is not None:
             reason = f"last error {self._last_error.sa_name} (case {report.case}): {fix_hint(self._last_error)}"
         else:

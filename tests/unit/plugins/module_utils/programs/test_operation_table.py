@@ -39,6 +39,7 @@ def test_message_types_are_the_wire_strings():
     assert {name: getattr(proto, name) for name in dir(proto) if name.startswith("MSG_")} == {
         "MSG_OP": "op",
         "MSG_EXPIRE": "expire",
+        "MSG_QUORUM": "quorum",
         "MSG_DIGEST": "digest",
         "MSG_STATE": "state",
         "MSG_STATE_PART": "state_part",
