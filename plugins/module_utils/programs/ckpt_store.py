@@ -8,22 +8,49 @@ order, so every member holds the same checkpoints; reads are served from the loc
 
 Configuration changes. On every confchg all members enter SYNC: client calls get TRY_AGAIN
 and operations delivered during SYNC are ignored by everyone alike (their senders answer
-TRY_AGAIN). Each member multicasts a digest (per checkpoint: name, generation, content hash,
-and the handles its own clients hold). When the digests of every member of the current view
-are in, all members run the same rule: per checkpoint, the source is the holder with the
-highest generation, ties to the lowest (nodeid, pid); if any member lacks the checkpoint or
-holds a different (generation, hash), the source multicasts the whole checkpoint. Then every
-member multicasts "sync done"; SYNC ends when all have. A confchg during SYNC restarts it.
+TRY_AGAIN). Each member multicasts a digest: per checkpoint its name, generation, a hash of
+its whole replicated state (content, attributes, name, generation, unlinked and the
+handle-release counter zero_epoch) and the handles its own clients hold; besides, its node's
+votequorum facts and its quorate epoch (below). When the digests of every member of the current
+view are in, all members run the same rule: only the members with the highest quorate epoch
+are sources; per checkpoint, the source is the one of them with the highest generation, ties to
+the lowest (nodeid, pid); if any member lacks the checkpoint or holds a different (generation,
+state hash), the source multicasts the whole checkpoint. A checkpoint that none of the sources
+holds is deleted by everyone. Handles are rebuilt from the digests. Then every member
+multicasts "sync done"; SYNC ends when all have. A confchg during SYNC restarts it. After every
+sync the replicas are identical in everything this class keeps (the unit tests compare it all).
 
-After a partition heals, both sides may have changed the same checkpoint: the side with more
-updates (higher generation) wins, ties to the lowest nodeid. Two checkpoints created with the
-same name on both sides: the one whose creator id sorts lowest keeps the name, the other is
-unlinked (open handles keep working until closed). State is only in memory: data survives as
-long as one member that holds it stays up.
+Quorum. Only a quorate view changes the checkpoints. The daemon feeds ``set_quorum`` with its
+node's votequorum state (quorate, this node's votes, the quorum), read at each confchg and
+polled; the facts go into the digest, and a change between confchgs goes out as a quorum
+message that every member applies in agreed order. The view is quorate, alike on every member,
+when every member that reports facts says quorate and the view's nodes (their reported votes)
+reach the highest quorum reported: a stale "quorate" reading on a node that just lost the
+others cannot make its partition quorate. No facts at all (unit tests, older daemons): quorate,
+as before. Without quorum, creations, unlinks and every section change answer TRY_AGAIN with a
+detail starting "not quorate" (the retry client's Case.NOT_QUORATE); opening existing
+checkpoints, closing handles and reads (local) work, and reads show the state as of the split
+(possibly stale). Retention does not expire anything there either.
+
+Merges. The quorate epoch counts the syncs and quorum messages that made a view quorate; each
+sync adopts the highest epoch of its digests (+1 if the view is quorate). Quorate views of a
+cluster always share a member (majorities intersect), so the highest epoch marks the state of
+the latest quorate partition: it wins every checkpoint whole, and what a minority held
+meanwhile (which acknowledged no change) is dropped, including checkpoints it still held that
+the quorate side deleted. If no side ever was quorate since they parted (equal epochs), the
+rule is the old one: highest generation, ties to the lowest member; two checkpoints with one
+name keep the one whose creator id sorts lowest (the other is unlinked, open handles keep
+working until closed). State is only in memory: data survives as long as one member that holds
+it stays up. Residual window: corosync CPG gives agreed, not safe, delivery; a write the
+minority node multicast in the last token rotation before the cut, and that reached none of
+the others, is delivered to that node alone before its confchg (while its view still was
+quorate), acknowledged, and dropped at the merge.
 
 Retention. When the last handle on a checkpoint closes (or its holder leaves the membership),
-its retention timer starts on every member; the lowest member (the leader) multicasts an
-expiry when it runs out, and everyone deletes the checkpoint if it is still unused.
+zero_epoch is bumped and its retention timer starts on every member; the lowest member (the
+leader) of a quorate view multicasts an expiry naming the zero_epoch when the time runs out,
+and everyone deletes the checkpoint if it is still unused at that epoch. A sync makes
+zero_epoch identical everywhere and restarts every unused checkpoint's timer.
 
 Stdlib only: this file is installed on the nodes for the checkpoint daemon.
 """
