@@ -79,6 +79,24 @@ class Writer:
         return self
 
 
+def diagnostics(cluster, node: str) -> str:
+    proc = cluster.ssh(
+        node, "corosync-quorumtool -s; quorate-ckpt status; journalctl -u quorate-ckptd -n 60 --no-pager"
+    )
+    return proc.stdout + proc.stderr
+
+
+def stored_sections(cluster, node: str, within: float = 30.0) -> dict:
+    """The writer's checkpoint as the node holds it; retried while the service settles."""
+    deadline = time.monotonic() + within
+    while True:
+        proc = cluster.ssh(node, f"quorate-ckpt --json show {CHECKPOINT}")
+        if proc.returncode == 0:
+            return json.loads(proc.stdout)
+        assert time.monotonic() < deadline, f"{node}: {proc.stderr.strip()}\n{diagnostics(cluster, node)}"
+        time.sleep(1)
+
+
 def status(cluster, node: str) -> dict:
     proc = cluster.ssh(node, "quorate-ckpt --json status")  # exits 1 while not synced: read it anyway
     return json.loads(proc.stdout) if proc.stdout.strip() else {"error": proc.stderr.strip()}
@@ -103,9 +121,7 @@ def split_run(cluster):
     for writer in writers:
         writer.stop()
     time.sleep(2)
-    stored = {
-        node: json.loads(cluster.check_output(node, f"quorate-ckpt --json show {CHECKPOINT}")) for node in cluster.nodes
-    }
+    stored = {node: stored_sections(cluster, node) for node in cluster.nodes}
     detection = cut_at + 10.0  # corosync notices the cut within token + consensus (~8 s here)
     counts = {
         w.node: {
@@ -116,6 +132,10 @@ def split_run(cluster):
         for w in writers
     }
     print(f"\n{cut} cut off for {healed_at - cut_at:.1f}s: " + json.dumps(counts))
+    print(
+        "during the split: "
+        + json.dumps({n: {k: st.get(k) for k in ("quorate", "members")} for n, st in during.items()})
+    )
     return {"cut": cut, "others": others, "writers": writers, "stored": stored, "during": during,
             "minority_read": minority_read, "counts": counts}  # fmt: skip
 

@@ -20,6 +20,7 @@ import os
 import selectors
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,9 +76,10 @@ EXTRA_POLLS = 3
 CLIENT_OUT_LIMIT = 8 * 1024 * 1024
 CLIENT_QUEUED_LIMIT = 16 * 1024 * 1024
 OP_OVERHEAD = 64  # bytes counted per queued operation besides its section id and data
-# How often the node's votequorum state is read between configuration changes (it is also read
-# at each one). A change is multicast to the view, which applies it in agreed order.
-QUORUM_POLL_S = 1.0
+# How often the node's votequorum state is read (in a thread: corosync's tool may take seconds
+# while the membership changes, and the loop must not wait). Each confchg's digest carries the
+# latest reading; a change is multicast to the view, which applies it in agreed order.
+QUORUM_POLL_S = 0.5
 
 
 def _run_tool(argv: list) -> tuple:
@@ -100,6 +102,29 @@ def read_votequorum() -> tuple:
         return False, 1, 0
     votes = state.member_votes.get(state.node_id, 1)
     return state.quorate, votes, state.quorum or 0
+
+
+class QuorumWatcher:
+    """The latest votequorum reading, (quorate, votes, quorum), kept fresh by a thread of its own."""
+
+    def __init__(self, reader: Any, log: Any):
+        self.reader = reader
+        self.log = log
+        self.facts = tuple(reader())  # the first reading before we join: never "quorate" by default
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="quorum-watcher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(QUORUM_POLL_S):
+            try:
+                self.facts = tuple(self.reader())
+            except Exception as exc:  # a reader bug must not end the watching
+                self.log.error("reading votequorum failed: %s; counting this node as not quorate", exc)
+                self.facts = (False, 1, 0)
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 @dataclass
@@ -144,7 +169,7 @@ class CheckpointDaemon:
         self.cpg_factory = cpg_factory  # unit tests pass a loopback group
         # () -> (quorate, votes, quorum); default: the group's own (the loopback's), else votequorum.
         self.quorum_reader = quorum_reader
-        self.next_quorum_poll = 0.0
+        self.quorum_watcher: QuorumWatcher | None = None
         self.socket_path = socket_path
         self.group_name = group
         self.log = log
@@ -204,8 +229,9 @@ class CheckpointDaemon:
             self.log.debug("corosync not ready: %s", exc)
             return False
         self.cpg = group
-        if self.quorum_reader is None:
-            self.quorum_reader = getattr(group, "quorum_facts", None) or read_votequorum
+        if self.quorum_watcher is None:
+            reader = self.quorum_reader or getattr(group, "quorum_facts", None) or read_votequorum
+            self.quorum_watcher = QuorumWatcher(reader, self.log)
         self.me = (nodeid, os.getpid())
         if self.store is None:
             self.store = CheckpointStore(self.me, time.monotonic())
@@ -254,18 +280,22 @@ class CheckpointDaemon:
             [(m.nodeid, m.pid) for m in left],
             [(m.nodeid, m.pid) for m in joined],
         )
-        # Fresh quorum facts for our digest (the store sends them with it, not on their own).
+        # The latest quorum facts for our digest (the store sends them with it, not on their own).
         self._read_quorum()
         self.outgoing.extend(self.store.on_confchg(ids, time.monotonic()))
 
     def _read_quorum(self) -> list:
-        """Feed the store our node's votequorum state; returns what the store wants multicast."""
-        quorate, votes, quorum = self.quorum_reader()
+        """Feed the store the latest votequorum reading (no I/O); returns what it wants multicast."""
+        quorate, votes, quorum = self.quorum_watcher.facts
         before = self.store.local_quorum
         out = self.store.set_quorum(quorate, votes, quorum)
         if before is None or before["quorate"] != bool(quorate):
-            self.log.info("votequorum on this node: %s", "quorate" if quorate else "NOT quorate")
-        self.next_quorum_poll = time.monotonic() + QUORUM_POLL_S
+            self.log.info(
+                "votequorum on this node: %s (votes %s, quorum %s)",
+                "quorate" if quorate else "NOT quorate",
+                votes,
+                quorum,
+            )
         return out
 
     def on_totem_confchg(self, ring_id, members) -> None:
@@ -591,8 +621,7 @@ class CheckpointDaemon:
                 if not self._handle_events(0.0):
                     break
             if self.connected and self.store is not None:
-                if time.monotonic() >= self.next_quorum_poll:
-                    self.outgoing.extend(self._read_quorum())
+                self.outgoing.extend(self._read_quorum())
                 self.outgoing.extend(self.store.tick(time.monotonic()))
             self._flush_outgoing()
         self.shutdown()
@@ -620,6 +649,8 @@ class CheckpointDaemon:
 
     def shutdown(self) -> None:
         sd_notify("STOPPING=1")
+        if self.quorum_watcher is not None:
+            self.quorum_watcher.stop()
         if self.cpg is not None:
             try:
                 self.cpg.leave()
