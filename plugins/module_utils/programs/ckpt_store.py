@@ -352,8 +352,9 @@ class CheckpointStore:
         self.quorate_epoch = self._top_epoch
         self.quorate = False
         self._update_quorate()
-        # Keep only checkpoints that some member still holds (a deleted one on one side of a
-        # partition returns if the other side kept it: updates win over deletions).
+        # Keep only checkpoints that some source still holds. Between sides of equal quorate
+        # epoch (neither was quorate since they parted) a deletion on one side is undone if the
+        # other kept it: updates win over deletions.
         self._resolve_names()
         for cid, ckpt in list(self.checkpoints.items()):
             if not ckpt.openers:
