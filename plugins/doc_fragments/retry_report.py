@@ -26,6 +26,7 @@ notes:
   - >-
     The transient cases are V(try_again) (membership in flux, or the service not synchronised
     yet), V(not_exist_read) (a read-only open before the creator made the checkpoint visible),
-    V(exist_create) (a create colliding with an instance awaiting teardown) and V(reconnect)
+    V(exist_create) (a create colliding with an instance awaiting teardown), V(not_quorate)
+    (a change refused because this node's partition does not hold quorum) and V(reconnect)
     (corosync not running yet, or the connection to the local service lost).
 """

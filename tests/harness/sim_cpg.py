@@ -31,6 +31,12 @@ class SimGroup:
     delivered: int = 0
     next_view: list = field(default_factory=list)  # the view after every queued confchg
     rejected: list = field(default_factory=list)  # (member, MalformedMessage): the daemon logs and skips
+    # Simulated votequorum: with expected_votes set (one vote per node), every member's store is
+    # told its node's quorum state at each confchg, as the daemon does, before its digest.
+    # ``stale_quorum`` lists members that are told the state of their previous view instead
+    # (corosync's quorum news arriving after the CPG confchg).
+    expected_votes: int = 0
+    stale_quorum: set = field(default_factory=set)
 
     def add(self, member: tuple, store: CheckpointStore | None = None) -> CheckpointStore:
         """A daemon joins the group (its store may carry state from an earlier life)."""
@@ -62,6 +68,10 @@ class SimGroup:
             if event[0] == "confchg":
                 self.view = event[1]
                 for member in self.view:
+                    # A stale reading: the quorum of the member's own previous view.
+                    seen = self.stores[member].view if member in self.stale_quorum else self.view
+                    self.feed_quorum(member, seen)
+                for member in self.view:
                     for out in self.stores[member].on_confchg(self.view, self.now):
                         self.queue.append(("msg", member, encode(out)))
                 continue
@@ -79,6 +89,24 @@ class SimGroup:
                 if member == sender and result is not None and msg.get("t") == "op":
                     self.results[msg["token"]] = result
         raise AssertionError("the simulated group did not settle")
+
+    def quorum_facts(self, view: list) -> tuple:
+        """(quorate, votes, quorum) of a node whose corosync sees the nodes of ``view``."""
+        quorum = self.expected_votes // 2 + 1
+        return len({m[0] for m in view}) >= quorum, 1, quorum
+
+    def feed_quorum(self, member: tuple, view: list) -> list:
+        store = self.stores[member]
+        if not self.expected_votes or not hasattr(store, "set_quorum"):  # (the old store had none)
+            return []
+        return store.set_quorum(*self.quorum_facts(view or [member]))
+
+    def requorum(self) -> None:
+        """Every member reads its quorum again (the daemon's poll): changes are multicast."""
+        for member in self.view:
+            for out in self.feed_quorum(member, self.view):
+                self.queue.append(("msg", member, encode(out)))
+        self.run()
 
     def tick(self, seconds: float) -> None:
         self.now += seconds
@@ -106,6 +134,7 @@ class LoopbackCpg:
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
         self.finalized = False
+        self.quorum = (True, 1, 1)
 
     def _signal(self):
         os.write(self.write_fd, b"x")
@@ -115,6 +144,10 @@ class LoopbackCpg:
 
     def local_nodeid(self):
         return 1
+
+    def quorum_facts(self):
+        """(quorate, votes, quorum) for the daemon: a one-node group is quorate unless a test says not."""
+        return self.quorum
 
     def join(self):
         me = CpgMember(1, os.getpid(), 1)

@@ -110,7 +110,7 @@ def test_summary_counts_trials_per_case_and_occurrences():
     barrier, bandaid = summary["barrier"], summary["bandaid"]
     assert (barrier["trials"], barrier["successes"], barrier["one_first_member"]) == (2, 2, 2)
     assert barrier["controld_restarts"] == 1
-    none = {"try_again": 0, "not_exist_read": 0, "exist_create": 0, "reconnect": 0}
+    none = {"try_again": 0, "not_exist_read": 0, "exist_create": 0, "reconnect": 0, "not_quorate": 0}
     assert barrier["trials_with_case"]["barrier local"] == {**none, "not_exist_read": 2}
     assert barrier["case_counts"]["barrier local"] == {**none, "not_exist_read": 12}  # 3 x 2 nodes x 2 trials
     assert barrier["case_counts"]["controld membership"] == {**none, "try_again": 28}

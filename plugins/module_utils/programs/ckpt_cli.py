@@ -121,8 +121,15 @@ def _table(header: tuple, rows: list, right: set) -> list:
 
 def format_status(status: dict) -> list:
     members = " ".join(_member(m) for m in status.get("members", []))
+    # "quorate: no": this partition refuses writes and creations; reads may be stale.
+    quorate = (
+        []
+        if "quorate" not in status
+        else [f"quorate:     {'yes' if status['quorate'] else 'no (writes refused, reads may be stale)'}"]
+    )
     return [
         f"synced:      {'yes' if status.get('synced') else 'no'}",
+        *quorate,
         f"corosync:    {'connected' if status.get('connected') else 'not connected'}",
         f"this node:   {status.get('nodeid', '-')}",
         f"members:     {members or '-'}  (nodeid/pid)",

@@ -30,6 +30,7 @@ from ..shared.ckpt_protocol import (
     MSG_DIGEST,
     MSG_EXPIRE,
     MSG_OP,
+    MSG_QUORUM,
     MSG_SECTION_EXPIRE,
     MSG_STATE,
     MSG_STATE_PART,
@@ -233,6 +234,19 @@ def _check_section_expire(msg: dict) -> dict:
     }
 
 
+def _quorum_facts(value: Any) -> dict:
+    facts = _dict(value, "quorum")
+    return {
+        "quorate": _bool(facts.get("quorate"), "quorate"),
+        "votes": _int(facts.get("votes"), "votes", 0, 2**32 - 1),
+        "quorum": _int(facts.get("quorum"), "quorum", 0, 2**32 - 1),
+    }
+
+
+def _check_quorum(msg: dict) -> dict:
+    return {"t": MSG_QUORUM, "view": _view(msg.get("view")), "quorum": _quorum_facts(msg.get("quorum"))}
+
+
 def _check_digest(msg: dict) -> dict:
     ckpts = {}
     for cid, entry in _dict(msg.get("ckpts"), "ckpts").items():
@@ -257,6 +271,11 @@ def _check_digest(msg: dict) -> dict:
         features = msg["features"]
         ok = type(features) is list and len(features) <= 64 and all(type(f) is str and len(f) <= 64 for f in features)
         checked["features"] = features if ok else []
+    # The member's quorate epoch and votequorum facts (ckpt_store, "Quorum").
+    if "qepoch" in msg:
+        checked["qepoch"] = _int(msg["qepoch"], "qepoch")
+    if "quorum" in msg:
+        checked["quorum"] = _quorum_facts(msg["quorum"])
     return checked
 
 
@@ -308,6 +327,7 @@ def _check_sync_done(msg: dict) -> dict:
 
 
 _CHECKS = {
+    MSG_QUORUM: _check_quorum,
     MSG_EXPIRE: _check_expire,
     MSG_SECTION_EXPIRE: _check_section_expire,
     MSG_DIGEST: _check_digest,

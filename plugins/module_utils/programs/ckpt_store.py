@@ -8,23 +8,50 @@ order, so every member holds the same checkpoints; reads are served from the loc
 
 Configuration changes. On every confchg all members enter SYNC: client calls get TRY_AGAIN
 and operations delivered during SYNC are ignored by everyone alike (their senders answer
-TRY_AGAIN). Each member multicasts a digest (per checkpoint: name, generation, content hash,
-and the handles its own clients hold). When the digests of every member of the current view
-are in, all members run the same rule: per checkpoint, the source is the holder with the
-highest generation, ties to the lowest (nodeid, pid); if any member lacks the checkpoint or
-holds a different (generation, hash), the source multicasts the whole checkpoint. Then every
-member multicasts "sync done"; SYNC ends when all have. A confchg during SYNC restarts it.
+TRY_AGAIN). Each member multicasts a digest: per checkpoint its name, generation, a hash of
+its whole replicated state (content, attributes, name, generation, unlinked and the
+handle-release counter zero_epoch) and the handles its own clients hold; besides, its node's
+votequorum facts and its quorate epoch (below). When the digests of every member of the current
+view are in, all members run the same rule: only the members with the highest quorate epoch
+are sources; per checkpoint, the source is the one of them with the highest generation, ties to
+the lowest (nodeid, pid); if any member lacks the checkpoint or holds a different (generation,
+state hash), the source multicasts the whole checkpoint. A checkpoint that none of the sources
+holds is deleted by everyone. Handles are rebuilt from the digests. Then every member
+multicasts "sync done"; SYNC ends when all have. A confchg during SYNC restarts it. After every
+sync the replicas are identical in everything this class keeps (the unit tests compare it all).
 
-After a partition heals, both sides may have changed the same checkpoint: the side with more
-updates (higher generation) wins, ties to the lowest nodeid. Two checkpoints created with the
-same name on both sides: the one whose creator id sorts lowest keeps the name, the other is
-unlinked (open handles keep working until closed). State is only in memory: data survives as
-long as one member that holds it stays up.
+Quorum. Only a quorate view changes the checkpoints. The daemon feeds ``set_quorum`` with its
+node's votequorum state (quorate, this node's votes, the quorum), read at each confchg and
+polled; the facts go into the digest, and a change between confchgs goes out as a quorum
+message that every member applies in agreed order. The view is quorate, alike on every member,
+when every member that reports facts says quorate and the view's nodes (their reported votes)
+reach the highest quorum reported: a stale "quorate" reading on a node that just lost the
+others cannot make its partition quorate. No facts at all (unit tests, older daemons): quorate,
+as before. Without quorum, creations, unlinks and every section change answer TRY_AGAIN with a
+detail starting "not quorate" (the retry client's Case.NOT_QUORATE); opening existing
+checkpoints, closing handles and reads (local) work, and reads show the state as of the split
+(possibly stale). Retention does not expire anything there either.
+
+Merges. The quorate epoch counts the syncs and quorum messages that made a view quorate; each
+sync adopts the highest epoch of its digests (+1 if the view is quorate). Quorate views of a
+cluster always share a member (majorities intersect), so the highest epoch marks the state of
+the latest quorate partition: it wins every checkpoint whole, and what a minority held
+meanwhile (which acknowledged no change) is dropped, including checkpoints it still held that
+the quorate side deleted. If no side ever was quorate since they parted (equal epochs), the
+rule is the old one: highest generation, ties to the lowest member; two checkpoints with one
+name keep the one whose creator id sorts lowest (the other is unlinked, open handles keep
+working until closed). State is only in memory: data survives as long as one member that holds
+it stays up. Residual window: corosync CPG gives agreed, not safe, delivery; a write the
+minority node multicast in the last token rotation before the cut, and that reached none of
+the others, is delivered to that node alone before its confchg (while its view still was
+quorate), acknowledged, and dropped at the merge.
 
 Retention. When the last handle on a checkpoint closes (or its holder leaves the membership),
-its retention timer starts on every member; the lowest member (the leader) multicasts an
-expiry when it runs out, and everyone deletes the checkpoint if it is still unused. The
-retention duration can be changed after creation (saCkptCheckpointRetentionDurationSet); the
+zero_epoch is bumped and its retention timer starts on every member; the lowest member (the
+leader) of a quorate view multicasts an expiry naming the zero_epoch when the time runs out,
+and everyone deletes the checkpoint if it is still unused at that epoch. A sync makes
+zero_epoch identical everywhere and restarts every unused checkpoint's timer.
+The retention duration can be changed after creation (saCkptCheckpointRetentionDurationSet); the
 creation attributes an open compares stay those the checkpoint was created with.
 
 Section expiry. A section's expiration time is an absolute SaTimeT (ns since the epoch, in the
@@ -54,7 +81,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..shared.ais_errors import AisError
+from ..shared.ais_errors import NOT_QUORATE_DETAIL, AisError
 from ..shared.ckpt_attributes import validate_attributes
 from ..shared.ckpt_protocol import (
     DEFAULT_SECTION_ID,
@@ -62,6 +89,7 @@ from ..shared.ckpt_protocol import (
     MSG_DIGEST,
     MSG_EXPIRE,
     MSG_OP,
+    MSG_QUORUM,
     MSG_SECTION_EXPIRE,
     MSG_STATE,
     MSG_STATE_PART,
@@ -140,6 +168,12 @@ class Checkpoint:
             self._hash = digest.hexdigest()[:16]
         return self._hash
 
+    def state_hash(self) -> str:
+        """Everything the sync must agree on besides the handles (rebuilt from the digests):
+        content, generation, name, unlinked and the handle-release counter."""
+        head = repr((self.cid, self.name, self.generation, self.unlinked, self.zero_epoch)).encode()
+        return hashlib.sha256(head + self.content_hash().encode()).hexdigest()[:16]
+
     def dump(self) -> dict:
         return {
             "cid": self.cid,
@@ -179,6 +213,16 @@ class Result:
     malformed: bool = False  # rejected by check_message: the daemon logs it
 
 
+def _quorum_facts(value: Any) -> dict:
+    """A member's votequorum facts as carried in digests and quorum messages (validated)."""
+    quorate, votes, quorum = value["quorate"], value["votes"], value["quorum"]
+    if not isinstance(quorate, bool) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in (votes, quorum)
+    ):
+        raise ValueError(f"quorum facts {value!r}")
+    return {"quorate": quorate, "votes": votes, "quorum": quorum}
+
+
 def _view_key(members: list) -> list:
     return sorted([int(nodeid), int(pid)] for nodeid, pid in members)
 
@@ -209,6 +253,15 @@ class CheckpointStore:
         # Features every member of the view announced (see "Mixed versions"); tests lower ours.
         self.announced_features = FEATURES
         self.features: frozenset = frozenset()
+        # Quorum (see the module docstring): our node's votequorum facts as the daemon feeds
+        # them (None: never fed, i.e. unit tests and old daemons: counted as quorate), the
+        # facts of every member of the view, and the agreed outcome.
+        self.local_quorum: dict | None = None
+        self._member_quorum: dict = {}
+        self.quorate = False  # agreed at the end of each sync and on each quorum message
+        self.quorate_epoch = 0  # agreed: +1 for every sync or quorum message that makes the view quorate
+        self._dropped: set = set()  # this round: checkpoints no member of the latest quorate lineage holds
+        self._top_epoch = 0
 
     # -- queries (local reads) -------------------------------------------------------------
 
@@ -227,6 +280,8 @@ class CheckpointStore:
             "leader": list(self.leader) if self.leader else None,
             "checkpoints": len(self.names),
             "sync_rounds": self.sync_rounds,
+            "quorate": self.quorate,
+            "quorate_epoch": self.quorate_epoch,
         }
 
     def listing(self) -> list:
@@ -262,30 +317,48 @@ class CheckpointStore:
         self.sync_rounds += 1
         self._digests = {}
         self._done = set()
+        self._member_quorum = {}
         return [self._digest()]
 
     def _digest(self) -> dict:
         ckpts = {}
         for cid, ckpt in self.checkpoints.items():
             mine = sorted(o[2] for o in ckpt.openers if (o[0], o[1]) == self.me)
-            ckpts[cid] = [ckpt.name, ckpt.generation, ckpt.content_hash(), ckpt.unlinked, mine]
+            ckpts[cid] = [ckpt.name, ckpt.generation, ckpt.state_hash(), ckpt.unlinked, mine]
         digest = {"t": MSG_DIGEST, "view": self.view, "ckpts": ckpts, "repl": self.max_wire_version}
+        digest["qepoch"] = self.quorate_epoch
+        if self.local_quorum is not None:
+            digest["quorum"] = dict(self.local_quorum)
         if self.announced_features:
             digest["features"] = sorted(self.announced_features)
         return digest
 
     def _plan(self) -> list:
-        """Every digest is in: decide sources deterministically; return our state messages."""
+        """Every digest is in: decide sources deterministically; return our state messages.
+
+        Only the members with the highest quorate epoch (the latest quorate lineage) are
+        sources; a checkpoint none of them holds is dropped by everyone at the end of the sync.
+        """
+        epochs = {member: int(digest.get("qepoch", 0)) for member, digest in self._digests.items()}
+        top = max(epochs.values())
         holders: dict[str, list] = {}
+        everyone: dict[str, int] = {}
         for member in sorted(self._digests):
             for cid, (_name, gen, chash, _unlinked, _mine) in self._digests[member]["ckpts"].items():
-                holders.setdefault(cid, []).append((member, gen, chash))
+                everyone[cid] = everyone.get(cid, 0) + 1
+                if epochs[member] == top:
+                    holders.setdefault(cid, []).append((member, gen, chash))
+        self._dropped = {cid for cid in everyone if cid not in holders}
+        self._top_epoch = top
         out = []
         for cid in sorted(holders):
             entries = holders[cid]
             # Highest generation wins; ties to the lowest (nodeid, pid).
             source, gen, chash = sorted(entries, key=lambda e: (-e[1], e[0]))[0]
-            complete = len(entries) == len(self.view) and all((g, h) == (gen, chash) for _m, g, h in entries)
+            # Complete: every member holds the same full state (state_hash: not only the content).
+            complete = everyone[cid] == len(self.view) and all(
+                (d["ckpts"][cid][1], d["ckpts"][cid][2]) == (gen, chash) for d in self._digests.values()
+            )
             if not complete and source == self.me and cid in self.checkpoints:
                 out.extend(self._state_messages(self.checkpoints[cid]))
         # Handles are rebuilt from what each member reports for its own clients.
@@ -324,10 +397,19 @@ class CheckpointStore:
             theirs = digest.get("features")
             features &= set(theirs) if isinstance(theirs, list) and all(isinstance(f, str) for f in theirs) else set()
         self.features = frozenset(features)
+        for cid in sorted(self._dropped):
+            # Held only outside the latest quorate lineage: that lineage deleted it (or never
+            # had it), and its state wins.
+            self._delete(cid)
         for cid, ckpt in self.checkpoints.items():
             ckpt.openers = set(self._pending_openers.get(cid, set()))
-        # Keep only checkpoints that some member still holds (a deleted one on one side of a
-        # partition returns if the other side kept it: updates win over deletions).
+        # Everyone now holds the lineage's state: adopt its epoch, one more if this view is quorate.
+        self.quorate_epoch = self._top_epoch
+        self.quorate = False
+        self._update_quorate()
+        # Keep only checkpoints that some source still holds. Between sides of equal quorate
+        # epoch (neither was quorate since they parted) a deletion on one side is undone if the
+        # other kept it: updates win over deletions.
         self._resolve_names()
         for cid, ckpt in list(self.checkpoints.items()):
             if not ckpt.openers:
@@ -360,6 +442,11 @@ class CheckpointStore:
             return []  # from an earlier view: ignored by everyone alike
         kind = msg["t"]
         if kind == MSG_DIGEST and self.syncing:
+            # Malformed facts are rejected here, by everyone alike.
+            facts = _quorum_facts(msg["quorum"]) if "quorum" in msg else None
+            if not isinstance(msg.get("qepoch", 0), int):
+                raise ValueError(f"qepoch {msg.get('qepoch')!r}")
+            self._member_quorum[sender] = facts
             self._digests[sender] = msg
             if len(self._digests) == len(self.view):
                 return self._plan()
@@ -400,10 +487,17 @@ class CheckpointStore:
                 return self._deliver_sync(sender, msg, now), None
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise MalformedMessage(f"malformed {kind} message from {sender}: {exc!r}") from exc
+        if kind == MSG_QUORUM:
+            try:
+                self._deliver_quorum(sender, msg)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise MalformedMessage(f"malformed {kind} message from {sender}: {exc!r}") from exc
+            return [], None
         if kind == MSG_EXPIRE:
             # Not during SYNC: our digest already announced the checkpoint, and a joiner may be
             # its only holder. Everyone ignores it alike; the leader asks again after the sync.
-            if not self.syncing:
+            # Nor in a partition without quorum: the quorate side decides what is deleted.
+            if not self.syncing and self.quorate:
                 self._expire(msg.get("cid"), msg.get("zero_epoch"))
             return [], None
         if kind == MSG_SECTION_EXPIRE:
@@ -418,6 +512,8 @@ class CheckpointStore:
         handler = self._OPS.get(op) if isinstance(op, str) else None
         if handler is None:
             return [], Result(AisError.BAD_OPERATION, f"unknown operation {op!r}")
+        if not self.quorate and op not in _WITHOUT_QUORUM:
+            return [], _not_quorate(op)
         try:
             return [], handler(self, sender, msg.get("args") or {}, now)
         except (KeyError, TypeError, ValueError) as exc:
@@ -427,7 +523,7 @@ class CheckpointStore:
         """Timers: the leader asks for the deletion of checkpoints whose retention ran out, and
         of sections whose expiration time (``wall_ns``, default its wall clock) has passed."""
         self._now = now
-        if self.syncing or self.leader != self.me:
+        if self.syncing or self.leader != self.me or not self.quorate:
             return []
         out = []
         if FEATURE_SA_CALLS in self.features:
@@ -467,6 +563,8 @@ class CheckpointStore:
         if ckpt is None:
             if not creating:
                 return Result(AisError.NOT_EXIST, f"no checkpoint named {name!r}")
+            if not self.quorate:
+                return _not_quorate("create")
             cid = f"{sender[0]}.{sender[1]}.{hid}"
             ckpt = Checkpoint(cid=cid, name=name, attrs=norm)
             if norm["max_sections"] == 1 and FEATURE_SA_CALLS in self.features:
@@ -646,6 +744,47 @@ class CheckpointStore:
         OP_RETENTION_DURATION_SET: _op_retention_duration_set,
     }
 
+    # -- quorum ----------------------------------------------------------------------------------
+
+    def set_quorum(self, quorate: bool, votes: int = 1, quorum: int = 0) -> list:
+        """The daemon's reading of its node's votequorum state; returns the messages to multicast.
+
+        The facts go into our next digest; a change between configuration changes is
+        announced to the view in a quorum message, which every member applies in agreed order.
+        """
+        facts = _quorum_facts({"quorate": bool(quorate), "votes": int(votes), "quorum": int(quorum)})
+        if facts == self.local_quorum:
+            return []
+        self.local_quorum = facts
+        if not self.view:
+            return []
+        return [{"t": MSG_QUORUM, "view": self.view, "quorum": facts}]
+
+    def _deliver_quorum(self, sender: Member, msg: dict) -> None:
+        facts = _quorum_facts(msg["quorum"])
+        if msg.get("view") != self.view or sender not in self._member_quorum:
+            return  # from an earlier view: the digests of this one carry newer facts
+        self._member_quorum[sender] = facts
+        if not self.syncing:
+            self._update_quorate()
+
+    def _update_quorate(self) -> None:
+        """The agreed rule, over facts every member holds alike (the digests, then quorum
+        messages): quorate when every member that reports facts says quorate and the nodes of
+        the view hold at least the highest quorum any of them reports. No facts at all (old
+        daemons, unit tests): quorate, as before quorum was enforced."""
+        known = [f for f in self._member_quorum.values() if f is not None]
+        if not known:
+            self.quorate = True  # but no quorate lineage: the epoch stays (merges as before)
+            return
+        votes: dict = {}
+        for member, facts in self._member_quorum.items():
+            votes[member[0]] = facts["votes"] if facts is not None else 1
+        quorate = all(f["quorate"] for f in known) and sum(votes.values()) >= max(f["quorum"] for f in known)
+        if quorate and not self.quorate:
+            self.quorate_epoch += 1
+        self.quorate = quorate
+
     # -- retention -------------------------------------------------------------------------------
 
     def _last_handle_gone(self, ckpt: Checkpoint, now: float) -> None:
@@ -705,6 +844,19 @@ def _not_everywhere() -> Result:
 def _sa_time(value: Any) -> bool:
     """An SaTimeT: an integer in 0..SA_TIME_END (nanoseconds)."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= SA_TIME_END
+
+
+# What a partition without quorum still applies: opening existing checkpoints (to read them)
+# and closing handles. Everything else (creations, unlinks, section writes) answers TRY_AGAIN.
+_WITHOUT_QUORUM = frozenset((OP_OPEN, OP_CLOSE))
+
+
+def _not_quorate(what: str) -> Result:
+    return Result(
+        AisError.TRY_AGAIN,
+        f"{NOT_QUORATE_DETAIL}: this partition of the cluster does not hold quorum; "
+        f"{what} is refused until it merges with the quorate part (reads may be stale)",
+    )
 
 
 def _cid_order(cid: str) -> tuple:

@@ -22,6 +22,8 @@ import os
 import selectors
 import socket
 import struct
+import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +61,8 @@ from ..shared.ckpt_protocol import (
     replication_payload,
     reply,
 )
+from ..shared.corosync_runtime import CorosyncQueryError, CorosyncRuntime
+from ..shared.retry_policy import ServiceUnavailable
 from .ckpt_store import FEATURE_SA_CALLS, CheckpointStore, MalformedMessage, Result
 from .cpg import CpgError, CpgGroup
 from .node_service import DEFAULT_RUN_DIR, ensure_run_dir, on_stop_signals, sd_notify, setup_logging
@@ -102,6 +106,56 @@ ACCESS_NONE, ACCESS_READ, ACCESS_WRITE = "none", "read-only", "read-write"
 GROUP_ACCESS_CHOICES = (ACCESS_READ, ACCESS_WRITE)
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 DETAIL_LIMIT = 80  # bytes of a client's value echoed in an error text
+
+# How often the node's votequorum state is read (in a thread: corosync's tool may take seconds
+# while the membership changes, and the loop must not wait). Each confchg's digest carries the
+# latest reading; a change is multicast to the view, which applies it in agreed order.
+QUORUM_POLL_S = 0.5
+
+
+def _run_tool(argv: list) -> tuple:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 1, "", str(exc)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def read_votequorum() -> tuple:
+    """(quorate, this node's votes, quorum) as corosync's votequorum reports them now.
+
+    Anything that keeps us from reading it counts as "not quorate": writes wait (TRY_AGAIN)
+    rather than risk being lost at a merge.
+    """
+    try:
+        state = CorosyncRuntime(_run_tool).quorum()
+    except (ServiceUnavailable, CorosyncQueryError, ValueError):  # down, missing, odd output
+        return False, 1, 0
+    votes = state.member_votes.get(state.node_id, 1)
+    return state.quorate, votes, state.quorum or 0
+
+
+class QuorumWatcher:
+    """The latest votequorum reading, (quorate, votes, quorum), kept fresh by a thread of its own."""
+
+    def __init__(self, reader: Any, log: Any):
+        self.reader = reader
+        self.log = log
+        self.facts = tuple(reader())  # the first reading before we join: never "quorate" by default
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="quorum-watcher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(QUORUM_POLL_S):
+            try:
+                self.facts = tuple(self.reader())
+            except Exception as exc:  # a reader bug must not end the watching
+                self.log.error("reading votequorum failed: %s; counting this node as not quorate", exc)
+                self.facts = (False, 1, 0)
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 class BadRequest(Exception):
@@ -223,6 +277,7 @@ class CheckpointDaemon:
         max_buffered: int = MAX_BUFFERED,
         client_out_limit: int = CLIENT_OUT_LIMIT,
         idle_timeout: float = CLIENT_IDLE_TIMEOUT_S,
+        quorum_reader: Any = None,
     ):
         check_socket_mode(socket_mode, socket_gid)
         if group_access not in GROUP_ACCESS_CHOICES:
@@ -239,6 +294,9 @@ class CheckpointDaemon:
         self.next_idle_check = 0.0
         self._refusals: dict = {}  # what -> [count since the last log line, time of that line]
         self.cpg_factory = cpg_factory  # unit tests pass a loopback group
+        # () -> (quorate, votes, quorum); default: the group's own (the loopback's), else votequorum.
+        self.quorum_reader = quorum_reader
+        self.quorum_watcher: QuorumWatcher | None = None
         self.socket_path = socket_path
         self.group_name = group
         self.log = log
@@ -301,6 +359,9 @@ class CheckpointDaemon:
             self.log.debug("corosync not ready: %s", exc)
             return False
         self.cpg = group
+        if self.quorum_watcher is None:
+            reader = self.quorum_reader or getattr(group, "quorum_facts", None) or read_votequorum
+            self.quorum_watcher = QuorumWatcher(reader, self.log)
         self.me = (nodeid, os.getpid())
         if self.store is None:
             self.store = CheckpointStore(self.me, time.monotonic())
@@ -349,7 +410,23 @@ class CheckpointDaemon:
             [(m.nodeid, m.pid) for m in left],
             [(m.nodeid, m.pid) for m in joined],
         )
+        # The latest quorum facts for our digest (the store sends them with it, not on their own).
+        self._read_quorum()
         self.outgoing.extend(self.store.on_confchg(ids, time.monotonic()))
+
+    def _read_quorum(self) -> list:
+        """Feed the store the latest votequorum reading (no I/O); returns what it wants multicast."""
+        quorate, votes, quorum = self.quorum_watcher.facts
+        before = self.store.local_quorum
+        out = self.store.set_quorum(quorate, votes, quorum)
+        if before is None or before["quorate"] != bool(quorate):
+            self.log.info(
+                "votequorum on this node: %s (votes %s, quorum %s)",
+                "quorate" if quorate else "NOT quorate",
+                votes,
+                quorum,
+            )
+        return out
 
     def on_totem_confchg(self, ring_id, members) -> None:
         self.log.debug("totem ring %s.%s members %s", ring_id.nodeid, ring_id.seq, members)
@@ -889,6 +966,7 @@ class CheckpointDaemon:
                     break
             self._housekeeping(time.monotonic())
             if self.connected and self.store is not None:
+                self.outgoing.extend(self._read_quorum())
                 self.outgoing.extend(self.store.tick(time.monotonic()))
             self._flush_outgoing()
         self.shutdown()
@@ -916,6 +994,8 @@ class CheckpointDaemon:
 
     def shutdown(self) -> None:
         sd_notify("STOPPING=1")
+        if self.quorum_watcher is not None:
+            self.quorum_watcher.stop()
         if self.cpg is not None:
             try:
                 self.cpg.leave()

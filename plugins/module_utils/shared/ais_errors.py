@@ -77,6 +77,17 @@ class Case(str, enum.Enum):
     NOT_EXIST_READ = "not_exist_read"  # read-only open before the creator made it visible
     EXIST_CREATE = "exist_create"  # create collides with an instance awaiting teardown
     RECONNECT = "reconnect"  # the connection to the local service is dead
+    NOT_QUORATE = "not_quorate"  # this node's partition does not hold quorum: writes are refused
+
+
+# The detail a TRY_AGAIN starts with when the partition is not quorate (ckpt_store): the
+# retry client reports it as Case.NOT_QUORATE.
+NOT_QUORATE_DETAIL = "not quorate"
+NOT_QUORATE_HINT = (
+    "this node's partition does not hold quorum (corosync votequorum): the checkpoint service "
+    "refuses writes, creations and unlinks there until it merges with the quorate part; reads "
+    "may return stale data; check the links and membership (corosync-quorumtool -s)"
+)
 
 
 @dataclass(frozen=True)
@@ -177,4 +188,6 @@ class AisException(Exception):
 
     @property
     def verdict(self) -> Verdict:
+        if self.code is AisError.TRY_AGAIN and self.detail.startswith(NOT_QUORATE_DETAIL):
+            return Verdict(True, Case.NOT_QUORATE)
         return classify(self.code, self.operation)

@@ -99,6 +99,7 @@ CLIENT_OPS = LOCAL_OPS | REPLICATED_OPS | READ_OPS
 MSG_OP = "op"  # a client operation, applied in agreed order
 MSG_EXPIRE = "expire"  # the leader: a checkpoint's retention ran out
 MSG_SECTION_EXPIRE = "section_expire"  # the leader: a section's expiration time has passed
+MSG_QUORUM = "quorum"  # a member's votequorum facts changed (applied in agreed order)
 MSG_DIGEST = "digest"  # sync: what a member holds
 MSG_STATE = "state"  # sync: a whole checkpoint (its first chunk of sections)
 MSG_STATE_PART = "state_part"  # sync: more sections of a checkpoint

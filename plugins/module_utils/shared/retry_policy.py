@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .ais_errors import AisError, AisException, Case, Operation, fix_hint
+from .ais_errors import NOT_QUORATE_HINT, AisError, AisException, Case, Operation, fix_hint
 
 
 class ServiceUnavailable(Exception):
@@ -254,6 +254,7 @@ class RetryClient:
                     ) from exc
                 report.cases[verdict.case.value] += 1
                 self._last_error, self._last_detail = exc.code, exc.detail
+                self._last_case = verdict.case
                 if verdict.reconnect and reconnect is not None:
                     self._reconnect(reconnect, report)
                 return False, None
@@ -301,6 +302,7 @@ class RetryClient:
     def _run(self, attempt: Callable[[RetryReport], tuple[bool, Any]], what: str) -> tuple[Any, RetryReport]:
         self._last_error: AisError | None = None
         self._last_detail = ""
+        self._last_case: Case | None = None
         self._last_state: Any = None
         self._last_timeout: str | None = None  # the message of the last ServiceTimeout, if it was last
         clock, policy = self.clock, self.policy
@@ -373,6 +375,9 @@ class RetryClient:
             reason = f"{self._last_timeout} (case {Case.TRY_AGAIN.value})"
         elif report.errors.get(COROSYNC_NOT_RUNNING) and report.timing.source == "assumed":
             reason = "corosync is not running on this node (start it, or check `systemctl status corosync`)"
+        elif self._last_error is not None and self._last_case is Case.NOT_QUORATE:
+            # Membership settled, but on the wrong side: say so, not "did not settle".
+            reason = f"not quorate: last error {self._last_error.sa_name} (case not_quorate): {NOT_QUORATE_HINT}"
         elif self._last_error is not None:
             reason = f"last error {self._last_error.sa_name} (case {report.case}): {fix_hint(self._last_error)}" + (
                 f" [{self._last_detail}]" if self._last_detail else ""

@@ -371,3 +371,8 @@ def test_main_turns_a_bug_into_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == (
         "quorate-ckpt: internal error: KeyError: 'members' (please report it with the command line)\n"
     )
+
+
+def test_status_says_whether_this_partition_is_quorate():
+    assert format_status(dict(STATUS, quorate=True))[1] == "quorate:     yes"
+    assert format_status(dict(STATUS, quorate=False))[1] == "quorate:     no (writes refused, reads may be stale)"

@@ -413,3 +413,280 @@ def test_a_malformed_sync_message_is_rejected_alike_and_named(msg):
         with pytest.raises(MalformedMessage, match=f"malformed {msg['t']} message"):
             store.on_deliver(B, dict(msg, view=store.view), group.now)
     assert group.stores[A].checkpoints.keys() == group.stores[B].checkpoints.keys()
+
+
+# -- quorum, partitions and merges (issue 17) ------------------------------------------------------
+
+RW = OPEN_READ | OPEN_WRITE
+
+
+def quorum_cluster(*members) -> SimGroup:
+    """A group whose members are told their node's votequorum state (3 expected votes)."""
+    group = SimGroup(expected_votes=3)
+    for member in members:
+        group.add(member)
+    group.run()
+    return group
+
+
+def split(group: SimGroup, away: list, stale: bool = False) -> SimGroup:
+    """The members in ``away`` lose the others and form a partition of their own."""
+    stores = []
+    for member in away:  # one at a time: a removed member's store leaves the group at once
+        stores.append(group.remove(member))
+        group.run()
+    other = SimGroup(now=group.now, expected_votes=group.expected_votes)
+    if stale:
+        other.stale_quorum = set(away)  # corosync's quorum news comes after the confchg
+    for member, store in zip(away, stores, strict=True):
+        other.stores[member] = store
+    other.confchg(sorted(away))
+    other.run()
+    return other
+
+
+def heal(group: SimGroup, other: SimGroup) -> None:
+    group.now = max(group.now, other.now)
+    for member in sorted(other.stores):
+        group.stores[member] = other.stores[member]
+    group.confchg(sorted(group.next_view + list(other.stores)))
+    group.run()
+
+
+def replica_state(store) -> dict:
+    """Everything the state machine keeps that must be alike on every member after a sync."""
+    return {
+        "view": store.view,
+        "syncing": store.syncing,
+        "quorate": getattr(store, "quorate", None),
+        "quorate_epoch": getattr(store, "quorate_epoch", None),
+        "wire_version": store.wire_version,
+        "names": dict(store.names),
+        "checkpoints": {cid: (c.dump(), sorted(c.openers)) for cid, c in sorted(store.checkpoints.items())},
+        "retention_timers": sorted(store._zero_since.items()),
+    }
+
+
+def assert_identical(group: SimGroup) -> None:
+    states = {member: replica_state(store) for member, store in group.stores.items()}
+    first = next(iter(states.values()))
+    for member, state in states.items():
+        assert state == first, f"{member} differs from {next(iter(states))}"
+
+
+def test_the_minority_refuses_writes_and_the_majority_acknowledged_writes_survive_the_merge():
+    """Issue 17: 1 | 2 split, writers on both sides, merge. The one-node side used to acknowledge
+    its writes and win the merge with its higher generation, undoing the majority's."""
+    group = quorum_cluster(A, B, C)
+    cid = create(group, A).values["cid"]
+    for sid in (b"a", b"b", b"c"):
+        assert write_section(group, A, cid, sid, b"init").code is AisError.OK
+    assert group.do(B, "open", name="global", flags=RW, attrs=None, handle=2).code is AisError.OK
+    minority = split(group, [A])
+    acked = {"minority": 0, "majority": 0}
+    refused = []
+    for index in range(60):
+        result = minority.do(A, "section_overwrite", cid=cid, section=b"c", data=f"A{index}".encode())
+        if result.code is AisError.OK:
+            acked["minority"] += 1
+        else:
+            refused.append(result)
+    for index in range(10):
+        for sid in (b"b", b"c"):
+            result = group.do(B, "section_overwrite", cid=cid, section=sid, data=f"B{index}".encode())
+            acked["majority"] += result.code is AisError.OK
+    assert acked == {"minority": 0, "majority": 20}
+    assert {(r.code, r.detail.split(":")[0]) for r in refused} == {(AisError.TRY_AGAIN, "not quorate")}
+    # A reader on the minority sees the data as it was at the split (stale, never half-written).
+    assert sections(minority.stores[A], "global") == {b"a": b"init", b"b": b"init", b"c": b"init"}
+    heal(group, minority)
+    for store in group.stores.values():
+        assert sections(store, "global") == {b"a": b"init", b"b": b"B9", b"c": b"B9"}
+    assert_identical(group)
+    assert group.do(A, "section_overwrite", cid=cid, section=b"a", data=b"A-again").code is AisError.OK
+
+
+def test_a_name_created_on_both_sides_is_created_only_by_the_quorate_one():
+    group = quorum_cluster(A, B, C)
+    minority = split(group, [A])
+    refused = create(minority, A, name="shared")
+    made = create(group, B, name="shared", handle=2)
+    assert refused.code is AisError.TRY_AGAIN and refused.detail.startswith("not quorate")
+    assert made.code is AisError.OK
+    assert write_section(group, B, made.values["cid"], b"s", b"majority").code is AisError.OK
+    heal(group, minority)
+    for store in group.stores.values():
+        assert store.lookup("shared").cid == made.values["cid"]
+        assert sections(store, "shared") == {b"s": b"majority"}
+        assert list(store.checkpoints) == [made.values["cid"]]
+    assert_identical(group)
+
+
+def test_the_handle_release_counter_is_agreed_at_a_merge_and_expiry_is_alike_everywhere():
+    """Issue 17: node 3 holds a checkpoint with 1 s retention; {1} | {2, 3}; merge; close. Only node 1
+    counted the handle release at the split, the sync did not compare the counter, and node 1 (the
+    leader) then deleted the checkpoint alone; an exclusive create on node 1 succeeded while node 2
+    still read the old data."""
+    short = dict(ATTRS, retention_duration=1_000_000_000)
+    group = quorum_cluster(A, B, C)
+    cid = create(group, C, attrs=short).values["cid"]
+    assert write_section(group, C, cid, data=b"old").code is AisError.OK
+    minority = split(group, [A])
+    heal(group, minority)
+    assert_identical(group)
+    assert group.do(C, "close", cid=cid, handle=1).code is AisError.OK
+    group.tick(1.5)
+    assert all(s.lookup("global") is None for s in group.stores.values())
+    again = create(group, A, attrs=short, flags=RW_CREATE | OPEN_EXCLUSIVE, handle=9)
+    assert again.code is AisError.OK
+    for store in group.stores.values():
+        assert store.lookup("global").cid == again.values["cid"] and sections(store, "global") == {}
+    assert_identical(group)
+
+
+def test_nothing_expires_in_a_minority_and_the_quorate_side_decides_deletions():
+    short = dict(ATTRS, retention_duration=1_000_000_000)
+    group = quorum_cluster(A, B, C)
+    kept = create(group, C, attrs=short).values["cid"]
+    gone = create(group, C, name="gone", attrs=short, handle=2).values["cid"]
+    minority = split(group, [A])  # C's handles are gone for A
+    minority.tick(5.0)
+    assert set(minority.stores[A].checkpoints) == {kept, gone}  # not quorate: nothing expires
+    assert group.do(C, "close", cid=gone, handle=2).code is AisError.OK
+    group.tick(1.5)  # the quorate side expires "gone"
+    assert group.stores[B].lookup("gone") is None
+    heal(group, minority)
+    assert all(s.lookup("gone") is None and s.lookup("global").cid == kept for s in group.stores.values())
+    assert_identical(group)
+
+
+def test_a_stale_quorate_reading_in_a_minority_does_not_make_it_quorate():
+    """corosync's quorum news may come after the CPG confchg: the view must hold the votes itself."""
+    group = quorum_cluster(A, B, C)
+    cid = create(group, B).values["cid"]
+    minority = split(group, [A], stale=True)
+    assert minority.stores[A].local_quorum["quorate"]  # A's corosync has not noticed yet
+    assert not minority.stores[A].quorate
+    result = minority.do(A, "section_create", cid=cid, section=b"x", data=b"x")
+    assert result.code is AisError.TRY_AGAIN and result.detail.startswith("not quorate")
+
+
+def test_a_merge_with_a_stale_not_quorate_reading_is_quorate_once_the_member_reads_again():
+    group = quorum_cluster(A, B, C)
+    cid = create(group, B).values["cid"]
+    minority = split(group, [A])
+    group.stale_quorum = {A}  # at the merge A still reports its lonely view
+    heal(group, minority)
+    assert all(not s.quorate for s in group.stores.values())
+    assert group.do(B, "section_create", cid=cid, section=b"x", data=b"x").code is AisError.TRY_AGAIN
+    group.stale_quorum = set()
+    group.requorum()  # A's next poll: a quorum message, applied in agreed order
+    assert all(s.quorate for s in group.stores.values())
+    assert group.do(B, "section_create", cid=cid, section=b"x", data=b"x").code is AisError.OK
+    assert_identical(group)
+
+
+def test_without_quorum_facts_the_store_behaves_as_before():
+    group = cluster(A, B)
+    assert all(s.quorate and s.quorate_epoch == 0 for s in group.stores.values())
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        {"quorate": "yes", "votes": 1, "quorum": 2},
+        {"quorate": True, "votes": 1},
+        {"quorate": True, "votes": True, "quorum": 1},
+    ],
+)
+def test_malformed_quorum_facts_are_rejected_alike(facts):
+    group = quorum_cluster(A, B)
+    for store in group.stores.values():
+        with pytest.raises(MalformedMessage, match="malformed quorum message"):
+            store.on_deliver(B, {"t": "quorum", "view": store.view, "quorum": facts}, group.now)
+    assert_identical(group)
+
+
+@pytest.mark.parametrize("with_quorum", [True, False], ids=["votequorum", "no-quorum-facts"])
+def test_random_partitions_merges_and_closes_keep_every_replica_identical(with_quorum):
+    """Property test (fixed seed, bounded): after every completed sync all replicas of a partition
+    hold exactly the same state, and every write a quorate partition acknowledged is there after
+    the final merge. Without quorum facts (old daemons) every partition writes and the merge rule
+    is the old one (higher generation): replicas must still be identical."""
+    import random
+
+    rng = random.Random(17)
+    members = [A, B, C]
+    long_attrs = dict(ATTRS, retention_duration=10**15, max_sections=10_000, checkpoint_size=10**7)
+    short_attrs = dict(ATTRS, retention_duration=1_000_000_000)
+    names = {"long-1": long_attrs, "long-2": long_attrs, "short-1": short_attrs, "short-2": short_attrs}
+    whole = quorum_cluster(*members) if with_quorum else cluster(*members)
+    parts = [whole]
+    handles: dict = {}  # (member, handle) -> cid
+    next_handle = iter(range(1, 10**6))
+    acknowledged: dict = {}  # (cid, section) -> data, writes acknowledged by a quorate partition
+    checks = 0
+    stats = {"acked": 0, "refused": 0, "splits": 0, "merges": 0}
+
+    def part_of(member):
+        return next(p for p in parts if member in p.stores)
+
+    for step in range(400):
+        action = rng.choice(["open", "open", "write", "write", "write", "close", "tick", "split", "merge"])
+        member = rng.choice(members)
+        group = part_of(member)
+        if action == "open":
+            name = rng.choice(list(names))
+            hid = next(next_handle)
+            result = group.do(member, "open", name=name, flags=RW_CREATE, attrs=names[name], handle=hid)
+            if result.code is AisError.OK:
+                handles[(member, hid)] = result.values["cid"]
+        elif action == "write" and any(m == member for m, _h in handles):
+            key = rng.choice(sorted(k for k in handles if k[0] == member))
+            sid, data = f"s{step}".encode(), f"{member[0]}:{step}".encode()
+            result = group.do(member, "section_create", cid=handles[key], section=sid, data=data)
+            if result.code is AisError.OK:
+                # Acknowledged: only by a quorate partition (the split-off minority sides refuse).
+                quorate = sum(1 for m in members if m in group.stores) >= 2
+                assert quorate or not with_quorum, "a partition without quorum acknowledged a write"
+                ckpt = group.stores[member].checkpoints[handles[key]]
+                if ckpt.attrs["retention_duration"] == long_attrs["retention_duration"]:
+                    acknowledged[(handles[key], sid)] = data  # never deleted: must all be there
+                stats["acked"] += 1
+            else:
+                stats["refused"] += 1
+        elif action == "close" and any(m == member for m, _h in handles):
+            key = rng.choice(sorted(k for k in handles if k[0] == member))
+            if group.do(member, "close", cid=handles[key], handle=key[1]).code is AisError.OK:
+                del handles[key]
+        elif action == "tick":
+            for part in parts:
+                part.tick(rng.choice([0.2, 0.7, 1.5]))
+        elif action == "split" and len(group.stores) > 1:
+            away = rng.sample(sorted(group.stores), rng.randint(1, len(group.stores) - 1))
+            parts.append(split(group, sorted(away)))
+            stats["splits"] += 1
+        elif action == "merge" and len(parts) > 1:
+            first, second = rng.sample(parts, 2)
+            parts.remove(second)
+            heal(first, second)
+            stats["merges"] += 1
+        for part in parts:
+            part.run()
+            assert all(not s.syncing for s in part.stores.values())
+            assert_identical(part)
+            checks += 1
+        # Handles of a checkpoint deleted by the quorate side are gone.
+        handles = {k: cid for k, cid in handles.items() if cid in part_of(k[0]).stores[k[0]].checkpoints}
+    while len(parts) > 1:
+        heal(parts[0], parts.pop())
+    final = parts[0]
+    assert_identical(final)
+    assert checks > 400 and len(acknowledged) > 20 and stats["merges"] > 10
+    if not with_quorum:
+        return
+    assert stats["refused"] > 10
+    store = final.stores[A]
+    for (cid, sid), data in acknowledged.items():
+        assert cid in store.checkpoints, f"checkpoint {cid} with acknowledged writes lost"
+        assert store.checkpoints[cid].sections.get(sid) == data, f"acknowledged write {sid!r} of {cid} lost"

@@ -593,3 +593,41 @@ def test_call_many_times_out_and_checks_its_window(tmp_path):
     assert client.call_many([]) == []  # nothing to send, nothing to wait for
     client.close_connection()
     silent.close()
+
+
+def test_the_daemon_feeds_quorum_and_a_node_without_it_refuses_writes_but_reads(tmp_path, monkeypatch):
+    from ansible_collections.quorate.cluster.plugins.module_utils.programs import ckptd
+
+    monkeypatch.setattr(ckptd, "QUORUM_POLL_S", 0.02)
+    facts = [(True, 1, 1)]
+    path = str(tmp_path / "q.sock")
+    instance = CheckpointDaemon(path, "g", logging.getLogger("test-ckptd"), cpg_factory=LoopbackCpg,
+                                quorum_reader=lambda: facts[0])  # fmt: skip
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+
+    def wait_quorate(want):
+        deadline = time.monotonic() + 5
+        while not os.path.exists(path) or CheckpointClient(path).status().get("quorate") is not want:
+            assert time.monotonic() < deadline, f"quorate never became {want}"
+            time.sleep(0.01)
+
+    try:
+        wait_quorate(True)
+        with CheckpointClient(path) as client:
+            handle = client.create("global", ATTRS)
+            client.section_create(handle, "s", b"before")
+            facts[0] = (False, 1, 2)  # corosync lost quorum: the next poll tells the group
+            wait_quorate(False)
+            with pytest.raises(AisException) as info:
+                client.section_overwrite(handle, "s", b"after")
+            assert info.value.code is AisError.TRY_AGAIN and info.value.detail.startswith("not quorate")
+            assert info.value.verdict.case.value == "not_quorate"
+            assert client.section_read(handle, "s") == b"before"  # reads stay local
+            facts[0] = (True, 1, 1)
+            wait_quorate(True)
+            client.section_overwrite(handle, "s", b"after")
+            assert client.section_read(handle, "s") == b"after"
+    finally:
+        instance.running = False
+        thread.join(5)

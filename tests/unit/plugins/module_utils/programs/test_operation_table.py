@@ -42,6 +42,7 @@ def test_message_types_are_the_wire_strings():
         "MSG_OP": "op",
         "MSG_EXPIRE": "expire",
         "MSG_SECTION_EXPIRE": "section_expire",
+        "MSG_QUORUM": "quorum",
         "MSG_DIGEST": "digest",
         "MSG_STATE": "state",
         "MSG_STATE_PART": "state_part",

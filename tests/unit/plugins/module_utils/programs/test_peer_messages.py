@@ -163,3 +163,21 @@ def test_an_op_with_a_bad_token_is_rejected_by_every_member(token):
     group.run()
     assert len(group.rejected) == 2 and all("token" in str(exc) for _m, exc in group.rejected)
     assert_group_serves(group)
+
+
+@pytest.mark.parametrize(
+    "quorum",
+    [
+        pytest.param({"quorate": "yes", "votes": 1, "quorum": 2}, id="quorate-str"),
+        pytest.param({"quorate": True, "votes": -1, "quorum": 2}, id="votes-negative"),
+        pytest.param({"quorate": True, "votes": 1}, id="quorum-missing"),
+        pytest.param([True, 1, 2], id="a-list"),
+    ],
+)
+def test_malformed_quorum_facts_are_rejected_by_every_member(quorum):
+    group = cluster(A, B, C)
+    view = next(iter(group.stores.values())).view
+    inject(group, B, {"t": "quorum", "view": view, "quorum": quorum})
+    group.run()
+    assert len(group.rejected) == 3 and all("quorum" in str(exc) for _m, exc in group.rejected)
+    assert_group_serves(group)

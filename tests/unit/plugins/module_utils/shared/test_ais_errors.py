@@ -97,3 +97,11 @@ def test_exception_carries_code_and_operation():
     assert exc.code is AisError.EXIST
     assert str(exc) == "SA_AIS_ERR_EXIST: checkpoint exists"
     assert exc.verdict.case is Case.EXIST_CREATE
+
+
+def test_a_not_quorate_try_again_is_its_own_case():
+    refused = AisException(AisError.TRY_AGAIN, "not quorate: this partition of the cluster does not hold quorum")
+    assert refused.verdict.transient and refused.verdict.case is Case.NOT_QUORATE
+    # Any other TRY_AGAIN stays the membership case; the detail alone tells them apart.
+    assert AisException(AisError.TRY_AGAIN, "membership change: synchronising").verdict.case is Case.TRY_AGAIN
+    assert classify(AisError.TRY_AGAIN).case is Case.TRY_AGAIN

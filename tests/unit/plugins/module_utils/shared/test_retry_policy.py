@@ -398,3 +398,22 @@ def test_a_timing_read_that_times_out_is_not_reported_as_corosync_stopped(fake_c
     assert "corosync-cmapctl did not answer" in str(failed.value)
     assert "corosync is not running" not in str(failed.value)
     assert failed.value.report.errors["SA_AIS_ERR_TIMEOUT"] >= 1
+
+
+def test_a_partition_without_quorum_retries_then_fails_saying_not_quorate(fake_clock):
+    """TRY_AGAIN while membership settles, then "not quorate" once the node stays in a minority."""
+    refusal = AisException(AisError.TRY_AGAIN, "not quorate: this partition of the cluster does not hold quorum")
+    fn = Script([AisError.TRY_AGAIN] * 3, forever=refusal, clock=fake_clock, cost=0.002)
+    with pytest.raises(RetryFailed) as info:
+        client(fake_clock).call(fn, what="section write")
+    report = info.value.report
+    assert not info.value.fatal
+    assert report.case == "not_quorate" and report.cases["try_again"] == 3
+    assert "not quorate" in str(info.value) and "case not_quorate" in str(info.value)
+    assert "corosync-quorumtool -s" in str(info.value)
+
+
+def test_not_quorate_that_clears_is_a_success(fake_clock):
+    refusal = AisException(AisError.TRY_AGAIN, "not quorate: this partition of the cluster does not hold quorum")
+    value, report = client(fake_clock).call(Script([refusal, refusal]))
+    assert value == "opened" and report.cases == {"not_quorate": 2}
