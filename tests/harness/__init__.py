@@ -8,5 +8,6 @@ does the same) instead of test files importing each other through sys.path:
 * ``node_daemons``: quorate-ckptd / quorate-controld processes inside those nodes.
 * ``ansible_in_node``: run one of the collection's modules inside a node.
 * ``cpg_probe``: a script run inside a node (by path) that drives the CPG binding.
+* ``ckpt_fixtures``: the members, flags and attributes the store's simulated-CPG tests share.
 * ``processes``: stopping a helper process driven over stdin (close it, wait, kill by PID).
 """

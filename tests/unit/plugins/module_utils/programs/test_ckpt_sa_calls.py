@@ -4,6 +4,7 @@ and the codes for data beyond max_section_size, in the replicated store over the
 from __future__ import annotations
 
 import pytest
+from harness.ckpt_fixtures import ATTRS, RW_CREATE, A, B, C, cluster
 from harness.sim_cpg import SimGroup
 
 from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import (
@@ -16,9 +17,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_attrib
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import (
     DEFAULT_SECTION_ID,
     MSG_SECTION_EXPIRE,
-    OPEN_CREATE,
     OPEN_READ,
-    OPEN_WRITE,
     SA_TIME_END,
     decode_replication,
     encode,
@@ -26,16 +25,6 @@ from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protoc
     replication_payload,
 )
 
-A, B, C = (1, 101), (2, 202), (3, 303)
-RW_CREATE = OPEN_READ | OPEN_WRITE | OPEN_CREATE
-ATTRS = {
-    "creation_flags": 0,
-    "checkpoint_size": 4096,
-    "retention_duration": 2_000_000_000,
-    "max_sections": 4,
-    "max_section_size": 1024,
-    "max_section_id_size": 32,
-}
 ONE = dict(ATTRS, max_sections=1)
 T0 = 1_800_000_000 * 10**9  # an absolute SaTimeT (ns since the epoch)
 
@@ -54,14 +43,6 @@ class Clocks:
             self.now[member] = value
         for member, offset in skew.items():
             self.now[{"a": A, "b": B, "c": C}[member]] += offset
-
-
-def cluster(*members) -> SimGroup:
-    group = SimGroup()
-    for member in members:
-        group.add(member)
-    group.run()
-    return group
 
 
 def create(group, member=A, name="g", attrs=None, handle=1):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from harness.ckpt_fixtures import ATTRS, RW_CREATE, A, B, C, cluster
 from harness.sim_cpg import SimGroup
 
 from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import (
@@ -17,25 +18,6 @@ from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protoc
     REPLICATION_VERSION,
     encode,
 )
-
-A, B, C = (1, 101), (2, 202), (3, 303)
-RW_CREATE = OPEN_READ | OPEN_WRITE | OPEN_CREATE
-ATTRS = {
-    "creation_flags": 0,
-    "checkpoint_size": 4096,
-    "retention_duration": 2_000_000_000,  # 2 s
-    "max_sections": 4,
-    "max_section_size": 1024,
-    "max_section_id_size": 32,
-}
-
-
-def cluster(*members) -> SimGroup:
-    group = SimGroup()
-    for member in members:
-        group.add(member)
-    group.run()
-    return group
 
 
 def create(group, member, name="global", handle=1, attrs=None, flags=RW_CREATE):
@@ -422,11 +404,7 @@ RW = OPEN_READ | OPEN_WRITE
 
 def quorum_cluster(*members) -> SimGroup:
     """A group whose members are told their node's votequorum state (3 expected votes)."""
-    group = SimGroup(expected_votes=3)
-    for member in members:
-        group.add(member)
-    group.run()
-    return group
+    return cluster(*members, expected_votes=3)
 
 
 def split(group: SimGroup, away: list, stale: bool = False) -> SimGroup:

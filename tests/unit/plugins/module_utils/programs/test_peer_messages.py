@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from harness.sim_cpg import SimGroup
+from harness.ckpt_fixtures import ATTRS as SHARED_ATTRS
+from harness.ckpt_fixtures import RW_CREATE, A, B, C, cluster
 
 from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckpt_store import (
     CheckpointStore,
     MalformedMessage,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError
-from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import (
-    OPEN_CREATE,
-    OPEN_READ,
-    OPEN_WRITE,
-    encode,
-)
+from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import encode
 
-A, B, C = (1, 101), (2, 202), (3, 303)
-RW_CREATE = OPEN_READ | OPEN_WRITE | OPEN_CREATE
-ATTRS = {
-    "creation_flags": 0,
-    "checkpoint_size": 4096,
-    "retention_duration": 1_000_000_000,  # 1 s
-    "max_sections": 4,
-    "max_section_size": 1024,
-    "max_section_id_size": 32,
-}
-
-
-def cluster(*members) -> SimGroup:
-    group = SimGroup()
-    for member in members:
-        group.add(member)
-    group.run()
-    return group
+ATTRS = dict(SHARED_ATTRS, retention_duration=1_000_000_000)  # 1 s
 
 
 def replicas(group) -> list:
