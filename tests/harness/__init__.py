@@ -9,5 +9,6 @@ does the same) instead of test files importing each other through sys.path:
 * ``ansible_in_node``: run one of the collection's modules inside a node.
 * ``cpg_probe``: a script run inside a node (by path) that drives the CPG binding.
 * ``ckpt_fixtures``: the members, flags and attributes the store's simulated-CPG tests share.
+* ``ckptd_thread``: a CheckpointDaemon in a thread of the test process (start, wait synced, stop).
 * ``processes``: stopping a helper process driven over stdin (close it, wait, kill by PID).
 """

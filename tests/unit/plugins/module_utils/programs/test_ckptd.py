@@ -47,24 +47,6 @@ ATTRS = {
 }
 
 
-@pytest.fixture
-def daemon(tmp_path):
-    path = str(tmp_path / "ckptd.sock")
-    log = logging.getLogger("test-ckptd")
-    instance = CheckpointDaemon(path, "g", log, cpg_factory=LoopbackCpg)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not os.path.exists(path) or not CheckpointClient(path).status().get("synced"):
-        assert time.monotonic() < deadline, "daemon did not come up"
-        time.sleep(0.01)
-    yield instance
-    instance.running = False
-    thread.join(5)
-    assert not thread.is_alive()
-    assert not os.path.exists(path)  # clean shutdown removes the socket
-
-
 def test_socket_is_private(daemon):
     assert oct(os.stat(daemon.socket_path).st_mode & 0o777) == "0o600"
 

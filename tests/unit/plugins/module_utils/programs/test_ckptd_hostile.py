@@ -10,14 +10,13 @@ import shutil
 import socket
 import struct
 import tempfile
-import threading
 import time
 
 import pytest
-from harness.sim_cpg import CpgBus, LoopbackCpg
+from harness.ckptd_thread import start_daemon, stop_daemon, wait_synced
+from harness.sim_cpg import CpgBus
 
 from ansible_collections.quorate.cluster.plugins.module_utils.programs import ckptd as ckptd_module
-from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckptd import CheckpointDaemon
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import (
@@ -46,39 +45,13 @@ ATTRS = {
 INF = float("inf")
 
 
-def start(path: str, cpg_factory=LoopbackCpg, **kwargs):
-    daemon = CheckpointDaemon(path, "g", logging.getLogger("test-ckptd"), cpg_factory=cpg_factory, **kwargs)
-    thread = threading.Thread(target=daemon.run, daemon=True)
-    thread.start()
-    return daemon, thread
-
-
-def wait_synced(path: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if os.path.exists(path) and CheckpointClient(path).status().get("synced"):
-                return
-        except Exception:  # not up yet
-            pass
-        assert time.monotonic() < deadline, "daemon did not come up"
-        time.sleep(0.01)
-
-
-def stop(daemon, thread) -> None:
-    assert thread.is_alive(), "the daemon died"
-    daemon.running = False
-    thread.join(5)
-    assert not thread.is_alive()
-
-
 @pytest.fixture
 def served(tmp_path):
     path = str(tmp_path / "ckptd.sock")
-    daemon, thread = start(path)
+    daemon, thread = start_daemon(path)
     wait_synced(path)
     yield daemon, thread
-    stop(daemon, thread)
+    stop_daemon(daemon, thread)
 
 
 def connect(path: str) -> socket.socket:
@@ -209,7 +182,7 @@ def test_accept_failing_with_emfile_pauses_and_goes_on(served, caplog):
 
 def test_the_number_of_clients_is_bounded(tmp_path, caplog):
     path = str(tmp_path / "s.sock")
-    daemon, thread = start(path, max_clients=4)
+    daemon, thread = start_daemon(path, max_clients=4)
     try:
         wait_synced(path)
         idle = [connect(path) for _index in range(4)]
@@ -223,12 +196,12 @@ def test_the_number_of_clients_is_bounded(tmp_path, caplog):
         time.sleep(TICK_WAIT)
         assert_still_serving(path)
     finally:
-        stop(daemon, thread)
+        stop_daemon(daemon, thread)
 
 
 def test_a_client_holding_a_partial_frame_is_dropped_after_the_idle_timeout(tmp_path, caplog):
     path = str(tmp_path / "s.sock")
-    daemon, thread = start(path, idle_timeout=0.3)
+    daemon, thread = start_daemon(path, idle_timeout=0.3)
     try:
         wait_synced(path)
         slow = connect(path)
@@ -239,13 +212,13 @@ def test_a_client_holding_a_partial_frame_is_dropped_after_the_idle_timeout(tmp_
         assert_still_serving(path)
         assert daemon.buffered == 0
     finally:
-        stop(daemon, thread)
+        stop_daemon(daemon, thread)
 
 
 def test_the_memory_held_for_all_clients_is_bounded(tmp_path, caplog):
     path = str(tmp_path / "s.sock")
     bound = 2 * 1024 * 1024
-    daemon, thread = start(path, max_buffered=bound)
+    daemon, thread = start_daemon(path, max_buffered=bound)
     try:
         wait_synced(path)
         hogs = []
@@ -259,7 +232,7 @@ def test_the_memory_held_for_all_clients_is_bounded(tmp_path, caplog):
         assert "--max-buffered" in caplog.text
         assert_still_serving(path)
     finally:
-        stop(daemon, thread)
+        stop_daemon(daemon, thread)
 
 
 def test_pipelined_reads_stop_at_the_reply_limit(served):
@@ -354,7 +327,7 @@ def test_peer_credentials_decide_what_a_client_may_do(gid, access, expected, cap
     run = tempfile.mkdtemp(prefix="quorate-peercred-")  # pytest's own tmp dirs are root's only
     os.chmod(run, 0o755)
     path = os.path.join(run, "s.sock")
-    daemon, thread = start(path, socket_mode=0o660, socket_gid=4242, group_access=access)
+    daemon, thread = start_daemon(path, socket_mode=0o660, socket_gid=4242, group_access=access)
     try:
         wait_synced(path)
         with CheckpointClient(path) as client:
@@ -372,7 +345,7 @@ def test_peer_credentials_decide_what_a_client_may_do(gid, access, expected, cap
         for sock in idle:
             sock.close()
     finally:
-        stop(daemon, thread)
+        stop_daemon(daemon, thread)
         shutil.rmtree(run, ignore_errors=True)
 
 
@@ -538,7 +511,7 @@ def test_fuzz_three_daemons_over_the_simulated_cpg(tmp_path, capsys, caplog):
     rng = random.Random(FUZZ_SEED)
     bus = CpgBus()
     paths = [str(tmp_path / f"n{n}.sock") for n in (1, 2, 3)]
-    nodes = [start(p, cpg_factory=bus.factory(n), idle_timeout=2.0) for n, p in zip((1, 2, 3), paths)]
+    nodes = [start_daemon(p, cpg_factory=bus.factory(n), idle_timeout=2.0) for n, p in zip((1, 2, 3), paths)]
     for path in paths:
         wait_synced(path, timeout=10)
     good = [CheckpointClient(p).connect() for p in paths]
@@ -607,7 +580,7 @@ def test_fuzz_three_daemons_over_the_simulated_cpg(tmp_path, capsys, caplog):
     for client in good:
         client.close_connection()
     for daemon, thread in nodes:
-        stop(daemon, thread)
+        stop_daemon(daemon, thread)
     rejected = sum("malformed" in r.getMessage() for r in caplog.records)
     with capsys.disabled():
         print(

@@ -3,15 +3,10 @@ the retention duration set after creation, and INVALID_PARAM for data beyond max
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
 import time
 
 import pytest
-from harness.sim_cpg import LoopbackCpg
 
-from ansible_collections.quorate.cluster.plugins.module_utils.programs.ckptd import CheckpointDaemon
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError, AisException
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import (
@@ -28,22 +23,6 @@ ATTRS = {
     "max_section_size": 256,
     "max_section_id_size": 32,
 }
-
-
-@pytest.fixture
-def daemon(tmp_path):
-    path = str(tmp_path / "ckptd.sock")
-    instance = CheckpointDaemon(path, "g", logging.getLogger("test-ckptd"), cpg_factory=LoopbackCpg)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not os.path.exists(path) or not CheckpointClient(path).status().get("synced"):
-        assert time.monotonic() < deadline, "daemon did not come up"
-        time.sleep(0.01)
-    yield instance
-    instance.running = False
-    thread.join(5)
-    assert not thread.is_alive()
 
 
 def code_of(call, *args) -> AisError:
