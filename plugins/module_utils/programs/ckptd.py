@@ -572,10 +572,8 @@ class CheckpointDaemon:
                 raise BadRequest("this user may not unlink checkpoints", AisError.ACCESS)
             self._send_op(OP_UNLINK, {"name": name}, client, req_id)
         elif op == OP_CLOSE:
-            handle = _int_arg(args, "handle", 0, 2**63 - 1)
-            entry = client.usable(handle)
+            handle, entry = self._open_handle(client, req_id, args)
             if entry is None:
-                self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
                 return
             # As if closed at once: what this client pipelines after the close gets BAD_HANDLE, as it
             # would one call at a time. A close that fails (TRY_AGAIN) gives the handle back.
@@ -591,16 +589,11 @@ class CheckpointDaemon:
     def _section_request(self, client: Client, op: str, req_id: int, args: dict) -> None:
         # Every field is checked against the checkpoint's own limits before anything is built
         # or multicast: the group never sees a request the store would refuse for its size.
-        handle = _int_arg(args, "handle", 0, 2**63 - 1)
-        entry = client.usable(handle)
+        _handle, entry = self._open_handle(client, req_id, args)
         if entry is None:
-            self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
             return
         cid, flags = entry
-        needed = OPEN_WRITE if op in WRITE_OPS else OPEN_READ
-        if not flags & needed:
-            mode = "WRITE" if needed == OPEN_WRITE else "READ"
-            self._send(client, reply(req_id, AisError.ACCESS, f"{op} needs a handle opened with {mode}"))
+        if self._lacks_mode(client, req_id, op, flags, OPEN_WRITE if op in WRITE_OPS else OPEN_READ):
             return
         ckpt = self.store.checkpoints.get(cid)
         if ckpt is None:
@@ -650,10 +643,8 @@ class CheckpointDaemon:
 
     def _handle_request(self, client: Client, op: str, req_id: int, args: dict) -> None:
         """saCkptSectionExpirationTimeSet (needs WRITE) and saCkptCheckpointRetentionDurationSet."""
-        handle = _int_arg(args, "handle", 0, 2**63 - 1)
-        entry = client.usable(handle)
+        _handle, entry = self._open_handle(client, req_id, args)
         if entry is None:
-            self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
             return
         cid, flags = entry
         if client.access != ACCESS_WRITE:
@@ -661,8 +652,7 @@ class CheckpointDaemon:
         if self._not_everywhere(client, req_id):
             return
         if op == OP_SECTION_EXPIRATION_SET:
-            if not flags & OPEN_WRITE:
-                self._send(client, reply(req_id, AisError.ACCESS, f"{op} needs a handle opened with WRITE"))
+            if self._lacks_mode(client, req_id, op, flags, OPEN_WRITE):
                 return
             op_args = {
                 "cid": cid,
@@ -673,6 +663,22 @@ class CheckpointDaemon:
             # As openais: no access mode needed (the checkpoint, not a section, changes).
             op_args = {"cid": cid, "retention": _sa_time(args["retention"], "retention")}
         self._send_op(op, op_args, client, req_id)
+
+    def _open_handle(self, client: Client, req_id: int, args: dict) -> tuple[int, tuple | None]:
+        """The request's handle and its (cid, flags); None, answered BAD_HANDLE, if it is not open."""
+        handle = _int_arg(args, "handle", 0, 2**63 - 1)
+        entry = client.usable(handle)
+        if entry is None:
+            self._send(client, reply(req_id, AisError.BAD_HANDLE, f"no open handle {handle}"))
+        return handle, entry
+
+    def _lacks_mode(self, client: Client, req_id: int, op: str, flags: int, needed: int) -> bool:
+        """Answer ACCESS when the handle was not opened with ``needed`` (OPEN_READ or OPEN_WRITE)."""
+        if flags & needed:
+            return False
+        mode = "WRITE" if needed == OPEN_WRITE else "READ"
+        self._send(client, reply(req_id, AisError.ACCESS, f"{op} needs a handle opened with {mode}"))
+        return True
 
     def _not_everywhere(self, client: Client, req_id: int) -> bool:
         """Answer NOT_SUPPORTED, without a multicast, while a member predates the issue 17 calls:
