@@ -172,11 +172,14 @@ class LoopbackCpg:
         except BlockingIOError:
             pass
         while self.events:
-            event = self.events.pop(0)
-            if event[0] == "confchg":
-                self.handler.on_confchg(*event[1:])
-            else:
-                self.handler.on_deliver(*event[1:])
+            self._callback(self.events.pop(0))
+
+    def _callback(self, event) -> None:
+        """Hand one queued event to the handler, as cpg_dispatch calls its callbacks."""
+        if event[0] == "confchg":
+            self.handler.on_confchg(*event[1:])
+        else:
+            self.handler.on_deliver(*event[1:])
 
     def leave(self):
         pass
@@ -267,10 +270,7 @@ class BusCpg(LoopbackCpg):
                 if not self.events:
                     return
                 event = self.events.pop(0)
-            if event[0] == "confchg":
-                self.handler.on_confchg(*event[1:])
-            else:
-                self.handler.on_deliver(*event[1:])
+            self._callback(event)  # outside the lock: the handler may multicast
 
     def leave(self):
         self.bus.leave(self)
