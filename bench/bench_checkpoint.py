@@ -50,7 +50,7 @@ import ckpt_wait_latency
 import race_start
 import run_all
 import write_throughput
-from ckpt_harness import BENCH, NODES, RUNNING, ClusterError, Config, NetnsCluster, NodeDaemons, log, machine_info
+from ckpt_harness import BENCH, RUNNING, ClusterError, Config, NetnsCluster, NodeDaemons, log, machine_info
 from harness.netns_cluster import netns_available
 
 RESULTS = BENCH / "results" / "checkpoint.json"
@@ -124,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.start_all()
         cluster.wait_quorate(timeout=60)
         daemons = NodeDaemons(cluster)
-        for node in NODES:
-            daemons.start_ckptd(node)
-        daemons.wait_synced(NODES, 3, timeout=60)
+        daemons.start_synced_ckptds(timeout=60)
         log(f"cluster {cluster.prefix} up in {time.monotonic() - started:.1f}s")
         if "a" in parts:
             res["wait_latency"] = ckpt_wait_latency.bench_wait(cluster, daemons, cfg, rng)

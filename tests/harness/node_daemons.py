@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,6 +81,13 @@ class NodeDaemons:
 
     def kill9(self, name: str, node: int) -> None:
         self.stop(name, node, signal.SIGKILL)
+
+    def start_synced_ckptds(self, timeout: float = 30.0) -> None:
+        """quorate-ckptd on every node of the cluster, then until every one is synced with all."""
+        nodes = self.cluster.node_ids
+        for node in nodes:
+            self.start_ckptd(node)
+        self.wait_synced(nodes, len(nodes), timeout)
 
     def stop_all(self) -> None:
         for name, node in list(self.procs):
@@ -147,3 +156,14 @@ class NodeDaemons:
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, check=False)
         result = json.loads(proc.stdout)
         return bool(result.get("failed")), result
+
+
+@contextmanager
+def ckptd_everywhere(cluster) -> Iterator[NodeDaemons]:
+    """quorate-ckptd on every node of a running, quorate cluster, synced; every daemon stopped after."""
+    daemons = NodeDaemons(cluster)
+    try:
+        daemons.start_synced_ckptds()
+        yield daemons
+    finally:
+        daemons.stop_all()

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 
 import pytest
-from harness.node_daemons import COLLECTIONS, NodeDaemons
+from harness.node_daemons import COLLECTIONS, NodeDaemons, ckptd_everywhere
 
 NODES = [1, 2, 3]
 GLOBAL = "quorate:controld"
@@ -25,14 +25,8 @@ def service(netns_cluster_factory):
     cluster = netns_cluster_factory(nodes=3)
     cluster.start_all()
     cluster.wait_quorate(timeout=60)
-    daemons = NodeDaemons(cluster)
-    try:
-        for node in NODES:
-            daemons.start_ckptd(node)
-        daemons.wait_synced(NODES, 3)
+    with ckptd_everywhere(cluster) as daemons:
         yield cluster, daemons
-    finally:
-        daemons.stop_all()
 
 
 def start_controlds_together(daemons: NodeDaemons, nodes=None, extra=None) -> None:

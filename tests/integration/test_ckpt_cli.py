@@ -87,9 +87,7 @@ def node_cli(netns_cluster):
     cli = InstalledCli(netns_cluster, daemons)
     writer = None
     try:
-        for node in NODES:
-            daemons.start_ckptd(node)
-        daemons.wait_synced(NODES, 3)
+        daemons.start_synced_ckptds()
         # controld on every node, started together as the bring-up does: its checkpoints are what
         # an operator finds on a real node.
         threads = [threading.Thread(target=daemons.start_controld, args=(n,)) for n in NODES]

@@ -17,7 +17,7 @@ import threading
 import time
 
 import pytest
-from harness.node_daemons import NodeDaemons
+from harness.node_daemons import ckptd_everywhere
 
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_protocol import (
@@ -70,18 +70,15 @@ class Sampler(threading.Thread):
 @pytest.fixture
 def service(netns_cluster_factory):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Before the daemons start: they inherit it.
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
-    cluster = netns_cluster_factory(nodes=3)
-    cluster.start_all()
-    cluster.wait_quorate(timeout=60)
-    daemons = NodeDaemons(cluster)
     try:
-        for node in NODES:
-            daemons.start_ckptd(node)
-        daemons.wait_synced(NODES, 3)
-        yield cluster, daemons
+        cluster = netns_cluster_factory(nodes=3)
+        cluster.start_all()
+        cluster.wait_quorate(timeout=60)
+        with ckptd_everywhere(cluster) as daemons:
+            yield cluster, daemons
     finally:
-        daemons.stop_all()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
