@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from harness.node_daemons import NodeDaemons
+from harness.node_daemons import NodeDaemons, ckptd_everywhere
 
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ais_errors import AisError, AisException
 from ansible_collections.quorate.cluster.plugins.module_utils.shared.ckpt_client import CheckpointClient
@@ -33,14 +33,8 @@ ATTRS = {
 
 @pytest.fixture(scope="module")
 def service(netns_cluster):
-    daemons = NodeDaemons(netns_cluster)
-    try:
-        for node in NODES:
-            daemons.start_ckptd(node)
-        daemons.wait_synced(NODES, 3)
+    with ckptd_everywhere(netns_cluster) as daemons:
         yield daemons
-    finally:
-        daemons.stop_all()
 
 
 def client(daemons: NodeDaemons, node: int) -> CheckpointClient:
@@ -63,8 +57,7 @@ def code_of(call, *args) -> AisError:
 
 def test_the_default_section_everywhere(service):
     daemons = service
-    writer = client(daemons, 1)
-    try:
+    with client(daemons, 1) as writer:
         handle = writer.create("sa:one", dict(ATTRS, max_sections=1))
         writer.section_overwrite(handle, DEFAULT_SECTION_ID, b"default data")
         assert code_of(writer.section_create, handle, b"named", b"") is AisError.EXIST
@@ -76,14 +69,11 @@ def test_the_default_section_everywhere(service):
         assert lines[0] == ["sa:one:", "1", "section,", "12", "bytes,", "retention", "0s"]
         assert lines[2] == ["(default)", "12", "never", "default", "data"]
         assert json.loads(daemons.ckpt(3, "show", "sa:one").stdout) == {"": "default data"}
-    finally:
-        writer.close_connection()
 
 
 def test_sections_expire_on_every_member_and_show_prints_when(service):
     daemons = service
-    writer = client(daemons, 2)  # not the leader: the leader (lowest member) expires for everyone
-    try:
+    with client(daemons, 2) as writer:  # not the leader: the leader (lowest member) expires for everyone
         handle = writer.create("sa:expiry", ATTRS)
         writer.section_create(handle, b"keep", b"k")
         writer.section_create(handle, b"soon", b"s", expiration_ns=time.time_ns() + 3600 * 10**9)
@@ -103,14 +93,11 @@ def test_sections_expire_on_every_member_and_show_prints_when(service):
         assert code_of(writer.section_read, handle, b"soon") is AisError.NOT_EXIST
         for node in NODES:
             assert json.loads(daemons.ckpt(node, "show", "sa:expiry").stdout) == {"keep": "k"}
-    finally:
-        writer.close_connection()
 
 
 def test_retention_set_after_creation_is_seen_everywhere(service):
     daemons = service
-    writer = client(daemons, 3)
-    try:
+    with client(daemons, 3) as writer:
         handle = writer.create("sa:retention", dict(ATTRS, retention_duration=5 * 10**9))
         writer.retention_duration_set(handle, 90 * 10**9)
         for node in NODES:
@@ -121,14 +108,11 @@ def test_retention_set_after_creation_is_seen_everywhere(service):
         writer.create("sa:retention", dict(ATTRS, retention_duration=5 * 10**9))
         writer.unlink("sa:retention")
         assert code_of(writer.retention_duration_set, handle, 0) is AisError.BAD_OPERATION
-    finally:
-        writer.close_connection()
 
 
 def test_sizes_follow_the_spec(service):
     daemons = service
-    writer = client(daemons, 1)
-    try:
+    with client(daemons, 1) as writer:
         # openais test/testckpt.c's attributes: max_section_size above checkpoint_size.
         handle = writer.create("sa:testckpt", dict(ATTRS, checkpoint_size=100000, max_section_size=200000))
         writer.section_create(handle, b"s", b"x" * 1000)
@@ -137,5 +121,3 @@ def test_sizes_follow_the_spec(service):
         writer.section_create(limited, b"s", b"x")
         assert code_of(writer.section_overwrite, limited, b"s", b"x" * 257) is AisError.INVALID_PARAM
         assert code_of(writer.section_write, limited, b"s", b"x" * 10, 250) is AisError.INVALID_PARAM
-    finally:
-        writer.close_connection()
