@@ -1,4 +1,5 @@
-"""What the molecule scenarios' verifiers share: the nodes over SSH, and runs of the bring-up from a test.
+"""What the molecule scenarios' verifiers share: the nodes over SSH, runs of the bring-up from a test,
+and checkpoint writers on the nodes.
 
 Scenarios that change the cluster on purpose (a new token, bad input) drive ansible-playbook themselves
 with the molecule inventory and configuration (ANSIBLE_CONFIG comes from molecule's environment), and
@@ -11,6 +12,7 @@ import json
 import re
 import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,8 @@ import pytest
 
 GROUP = "quorate_cluster"
 SCENARIOS = Path(__file__).resolve().parent
+NODE_PROGRAMS = "/usr/lib/quorate/quorate_node.zip"  # the quorate_node bundle the roles install
+WRITER_SCRIPT = SCENARIOS / "rolling_restart" / "tests" / "ckpt_writer.py"
 
 _RECAP_LINE = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
@@ -98,8 +102,14 @@ class Cluster:
 
     def ssh(self, node: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
         """Run a shell command on a node as root; rc 255 is SSH's own failure."""
+        return subprocess.run(
+            self.ssh_argv(node, command), capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def ssh_argv(self, node: str, command: str) -> list[str]:
+        """The ssh command line that runs ``command`` on ``node`` as root."""
         hostvars = self.hostvars[node]
-        argv = [
+        return [
             "ssh",
             "-i", hostvars["ansible_private_key_file"],
             "-p", str(hostvars.get("ansible_port", 22)),
@@ -109,7 +119,6 @@ class Cluster:
             f"{hostvars.get('ansible_user', 'root')}@{hostvars['ansible_host']}",
             command,
         ]  # fmt: skip
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
     def check_output(self, node: str, command: str) -> str:
         proc = self.ssh(node, command)
@@ -172,6 +181,53 @@ class QuorumSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=60)
+
+
+class Writer:
+    """ckpt_writer.py on one node over SSH: it writes until ``stop()`` closes its stdin.
+
+    ``acks`` holds every acknowledged write as (index, monotonic time the ack arrived here);
+    ``summary`` is the writer's closing line (``{"done": ..., "errors": {...}}``), empty if it
+    did not end cleanly.
+    """
+
+    def __init__(self, cluster: Cluster, node: str, script: Path = WRITER_SCRIPT):
+        self.node = node
+        cluster.check_output(node, f"cat > /root/ckpt_writer.py <<'EOF'\n{script.read_text()}\nEOF")
+        command = f"PYTHONPATH={NODE_PROGRAMS} python3 -u /root/ckpt_writer.py {node}-"
+        argv = cluster.ssh_argv(node, command)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.acks: list[tuple[int, float]] = []
+        self.summary: dict = {}
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            record = json.loads(line)
+            if "ack" in record:
+                self.acks.append((record["ack"], time.monotonic()))
+            else:
+                self.summary = record
+
+    @property
+    def acked(self) -> list[int]:
+        """The indexes of the acknowledged writes, in the order acknowledged."""
+        return [index for index, _at in self.acks]
+
+    def between(self, start: float, end: float) -> int:
+        """How many acks arrived in [start, end) (monotonic times)."""
+        return sum(1 for _index, at in self.acks if start <= at < end)
+
+    def stop(self) -> Writer:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # our own ssh client, by its handle
+            self.proc.wait()
+        self._reader.join(timeout=10)
+        return self
 
 
 @pytest.fixture(scope="session")

@@ -12,15 +12,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 import time
-from pathlib import Path
 
 import pytest
+from conftest import Writer
 
-HERE = Path(__file__).resolve().parent
-WRITER = HERE.parents[1] / "rolling_restart" / "tests" / "ckpt_writer.py"
-NODE_PROGRAMS = "/usr/lib/quorate/quorate_node.zip"
 CHECKPOINT = "quorate:rolltest"  # the writer's
 PARTITION_S = 25.0  # long enough for corosync to notice (token 3650 ms + consensus) and to write a lot
 SETTLE_S = 15.0
@@ -36,47 +32,6 @@ def container(node: str) -> str:
 
 def set_link(node: str, state: str) -> None:
     subprocess.run(["podman", "exec", container(node), "ip", "link", "set", "eth1", state], check=True, timeout=60)
-
-
-class Writer:
-    """ckpt_writer.py on one node over SSH; every acknowledgement is timestamped on arrival."""
-
-    def __init__(self, cluster, node: str):
-        self.node = node
-        cluster.check_output(node, f"cat > /root/ckpt_writer.py <<'EOF'\n{WRITER.read_text()}\nEOF")
-        hostvars = cluster.hostvars[node]
-        argv = [
-            "ssh", "-i", hostvars["ansible_private_key_file"], "-p", str(hostvars.get("ansible_port", 22)),
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", f"root@{hostvars['ansible_host']}",
-            f"PYTHONPATH={NODE_PROGRAMS} python3 -u /root/ckpt_writer.py {node}-",
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.acked: list[tuple[int, float]] = []  # (index, monotonic time the ack arrived here)
-        self.summary: dict = {}
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            record = json.loads(line)
-            if "ack" in record:
-                self.acked.append((record["ack"], time.monotonic()))
-            else:
-                self.summary = record
-
-    def between(self, start: float, end: float) -> int:
-        return sum(1 for _index, at in self.acked if start <= at < end)
-
-    def stop(self) -> Writer:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()  # our own ssh client, by its handle
-            self.proc.wait()
-        self._reader.join(timeout=10)
-        return self
 
 
 def diagnostics(cluster, node: str) -> str:
@@ -162,9 +117,9 @@ def test_every_acknowledged_write_is_on_every_node_after_the_merge(split_run):
         assert sections == first, f"{node} holds other sections than {next(iter(stored))}"
     lost = {}
     for writer in split_run["writers"]:
-        missing = [i for i, _at in writer.acked if first.get(f"{writer.node}-{i:06d}") != payload(writer.node, i)]
+        missing = [i for i in writer.acked if first.get(f"{writer.node}-{i:06d}") != payload(writer.node, i)]
         if missing:
             lost[writer.node] = (len(missing), missing[:10])
-    found = {w.node: sum(1 for i, _at in w.acked if f"{w.node}-{i:06d}" in first) for w in split_run["writers"]}
+    found = {w.node: sum(1 for i in w.acked if f"{w.node}-{i:06d}" in first) for w in split_run["writers"]}
     print(f"acknowledged writes found after the merge: {found}")
     assert not lost, f"acknowledged writes lost: {lost}"

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from conftest import NODE_PROGRAMS, Writer
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 ROLLING_RESTART = str(REPO / "playbooks" / "rolling_restart.yml")
 BRINGUP = str(REPO / "playbooks" / "bringup.yml")
-NODE_PROGRAMS = "/usr/lib/quorate/quorate_node.zip"
 STACK = ("corosync", "quorate-ckptd", "quorate-controld")
 # A corosync.conf change corosync cannot apply live (votequorum's options are read at start).
 RESTART_CLASS_CHANGE = json.dumps({"quorate_corosync_quorum": {"provider": "corosync_votequorum", "wait_for_all": 0}})
@@ -27,45 +25,6 @@ RESTART_CLASS_CHANGE = json.dumps({"quorate_corosync_quorum": {"provider": "coro
 
 def is_quorate(rc: int, output: str) -> bool:
     return rc == 0 and re.search(r"^Quorate:\s+Yes", output, re.MULTILINE) is not None
-
-
-class Writer:
-    """ckpt_writer.py on one node, fed through SSH; stop() closes its stdin and returns what it acked."""
-
-    def __init__(self, cluster, node: str):
-        self.node = node
-        script = (HERE / "ckpt_writer.py").read_text()
-        cluster.check_output(node, f"cat > /root/ckpt_writer.py <<'EOF'\n{script}\nEOF")
-        hostvars = cluster.hostvars[node]
-        argv = [
-            "ssh", "-i", hostvars["ansible_private_key_file"], "-p", str(hostvars.get("ansible_port", 22)),
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", f"root@{hostvars['ansible_host']}",
-            f"PYTHONPATH={NODE_PROGRAMS} python3 -u /root/ckpt_writer.py {node}-",
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.acked: list[int] = []
-        self.summary: dict = {}
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            record = json.loads(line)
-            if "ack" in record:
-                self.acked.append(record["ack"])
-            else:
-                self.summary = record
-
-    def stop(self) -> Writer:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()  # our own ssh client, by its handle
-            self.proc.wait()
-        self._reader.join(timeout=10)
-        return self
 
 
 def stack_pids(cluster) -> dict[str, dict[str, int]]:

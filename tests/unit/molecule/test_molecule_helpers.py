@@ -6,6 +6,7 @@ import importlib.util
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,55 @@ def test_the_controllers_own_play_is_not_counted_among_the_nodes():
     recap = "localhost                  : ok=1    changed=0    unreachable=0    failed=0    skipped=0\n"
     run = helpers.PlaybookRun.from_process(completed(FAILED_RUN + recap, rc=2))
     assert sorted(run.recap) == ["n1", "n2", "n3"]
+
+
+# Stands in for ckpt_writer.py behind ssh: two acks, then its summary once stdin closes.
+FAKE_WRITER = (
+    "import sys\n"
+    "print('{\"ack\": 0}', flush=True)\n"
+    "print('{\"ack\": 1}', flush=True)\n"
+    "sys.stdin.read()\n"
+    'print(\'{"done": 2, "errors": {"TRY_AGAIN": 1}}\', flush=True)\n'
+)
+
+
+class LocalNodes:
+    """Stands in for Cluster: ``ssh_argv`` runs the command here, with the fake writer."""
+
+    def __init__(self):
+        self.commands: list[tuple[str, str]] = []
+
+    def check_output(self, node: str, command: str) -> str:
+        self.commands.append((node, command))
+        return ""
+
+    def ssh_argv(self, node: str, command: str) -> list[str]:
+        self.commands.append((node, command))
+        return [sys.executable, "-c", FAKE_WRITER]
+
+
+def test_a_writer_uploads_the_script_runs_it_and_keeps_its_acks_until_stopped(tmp_path):
+    script = tmp_path / "ckpt_writer.py"
+    script.write_text("print('the writer')\n")
+    nodes = LocalNodes()
+    before = time.monotonic()
+    writer = helpers.Writer(nodes, "n2", script=script)
+    deadline = time.monotonic() + 10
+    while len(writer.acks) < 2:
+        assert time.monotonic() < deadline, writer.acks
+        time.sleep(0.01)
+    assert writer.summary == {}  # still writing
+    assert writer.stop() is writer
+    assert writer.proc.returncode == 0
+    assert writer.acked == [0, 1]
+    assert writer.summary == {"done": 2, "errors": {"TRY_AGAIN": 1}}
+    assert writer.between(before, time.monotonic()) == 2
+    assert writer.between(time.monotonic(), float("inf")) == 0
+    upload, run = nodes.commands
+    assert upload == ("n2", "cat > /root/ckpt_writer.py <<'EOF'\nprint('the writer')\n\nEOF")
+    assert run == ("n2", f"PYTHONPATH={helpers.NODE_PROGRAMS} python3 -u /root/ckpt_writer.py n2-")
+
+
+def test_the_writer_script_is_the_rolling_restart_scenarios():
+    assert helpers.WRITER_SCRIPT.is_file()
+    assert "def payload(prefix: str, index: int)" in helpers.WRITER_SCRIPT.read_text()
