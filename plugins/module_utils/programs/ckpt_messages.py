@@ -70,44 +70,30 @@ class _Bad(Exception):
     """A field that does not fit (internal: turned into MalformedMessage with its context)."""
 
 
+_KINDS = {int: "an integer", str: "a string", bytes: "bytes", bool: "a boolean", list: "a list", dict: "a map"}
+
+
+def _typed(value: Any, what: str, kind: type) -> Any:
+    """``value`` if its type is exactly ``kind`` (one of _KINDS), else _Bad naming ``what``."""
+    if type(value) is not kind:
+        raise _Bad(f"{what} must be {_KINDS[kind]}, got {type(value).__name__}")
+    return value
+
+
 def _int(value: Any, what: str, low: int = 0, high: int = I64_MAX) -> int:
-    if type(value) is not int:
-        raise _Bad(f"{what} must be an integer, got {type(value).__name__}")
-    if not low <= value <= high:
+    if not low <= _typed(value, what, int) <= high:
         raise _Bad(f"{what} {value} is outside {low}..{high}")
     return value
 
 
 def _str(value: Any, what: str, limit: int = MAX_TEXT, empty: bool = True) -> str:
-    if type(value) is not str:
-        raise _Bad(f"{what} must be a string, got {type(value).__name__}")
-    if len(value) > limit or (not empty and not value):
+    if len(_typed(value, what, str)) > limit or (not empty and not value):
         raise _Bad(f"{what} must be {0 if empty else 1}..{limit} characters")
     return value
 
 
-def _bytes(value: Any, what: str) -> bytes:
-    if type(value) is not bytes:
-        raise _Bad(f"{what} must be bytes, got {type(value).__name__}")
-    return value
-
-
-def _bool(value: Any, what: str) -> bool:
-    if type(value) is not bool:
-        raise _Bad(f"{what} must be a boolean, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, what: str) -> list:
-    if type(value) is not list:
-        raise _Bad(f"{what} must be a list, got {type(value).__name__}")
-    return value
-
-
-def _dict(value: Any, what: str) -> dict:
-    if type(value) is not dict:
-        raise _Bad(f"{what} must be a map, got {type(value).__name__}")
-    return value
+def _bytes(value: Any, what: str) -> bytes:  # a field check of _OP_ARGS
+    return _typed(value, what, bytes)
 
 
 def _cid(value: Any) -> str:
@@ -116,8 +102,8 @@ def _cid(value: Any) -> str:
 
 def _view(value: Any) -> list:
     view = []
-    for member in _list(value, "view"):
-        pair = _list(member, "view member")
+    for member in _typed(value, "view", list):
+        pair = _typed(member, "view member", list)
         if len(pair) != 2:
             raise _Bad("a view member is [nodeid, pid]")
         view.append([_int(pair[0], "nodeid", 0, 2**32 - 1), _int(pair[1], "pid", 0, 2**32 - 1)])
@@ -131,21 +117,21 @@ def _sa_time(value: Any, what: str) -> int:
 def _sections(value: Any) -> list:
     # The empty id is the default section (SA_CKPT_DEFAULT_SECTION_ID) of a max_sections 1 checkpoint.
     out = []
-    for entry in _list(value, "sections"):
-        pair = _list(entry, "section entry")
+    for entry in _typed(value, "sections", list):
+        pair = _typed(entry, "section entry", list)
         if len(pair) != 2:
             raise _Bad("a section entry is [id, data]")
-        out.append([_bytes(pair[0], "section id"), _bytes(pair[1], "section data")])
+        out.append([_typed(pair[0], "section id", bytes), _typed(pair[1], "section data", bytes)])
     return out
 
 
 def _expirations(value: Any) -> list:
     out = []
-    for entry in _list(value, "expirations"):
-        pair = _list(entry, "expiration entry")
+    for entry in _typed(value, "expirations", list):
+        pair = _typed(entry, "expiration entry", list)
         if len(pair) != 2:
             raise _Bad("an expiration entry is [section id, time]")
-        out.append([_bytes(pair[0], "section id"), _sa_time(pair[1], "expiration")])
+        out.append([_typed(pair[0], "section id", bytes), _sa_time(pair[1], "expiration")])
     return out
 
 
@@ -158,7 +144,7 @@ def _expirations(value: Any) -> list:
 def _opt_attrs(value: Any, what: str) -> Any:
     if value is None:
         return None
-    return _dict(value, what)  # validate_attributes (in the store's open) checks the rest
+    return _typed(value, what, dict)  # validate_attributes (in the store's open) checks the rest
 
 
 _OP_ARGS: dict = {
@@ -191,7 +177,7 @@ def op_schema(op: str) -> dict | None:
 
 def _check_args(op: str, args: Any) -> dict:
     schema = _OP_ARGS[op]
-    args = _dict(args, "args")
+    args = _typed(args, "args", dict)
     checked = {}
     for spec, check in schema.items():
         key = spec.lstrip("?")
@@ -229,15 +215,15 @@ def _check_section_expire(msg: dict) -> dict:
     return {
         "t": MSG_SECTION_EXPIRE,
         "cid": _cid(msg.get("cid")),
-        "section": _bytes(msg.get("section"), "section"),
+        "section": _typed(msg.get("section"), "section", bytes),
         "expiration": _sa_time(msg.get("expiration"), "expiration"),
     }
 
 
 def _quorum_facts(value: Any) -> dict:
-    facts = _dict(value, "quorum")
+    facts = _typed(value, "quorum", dict)
     return {
-        "quorate": _bool(facts.get("quorate"), "quorate"),
+        "quorate": _typed(facts.get("quorate"), "quorate", bool),
         "votes": _int(facts.get("votes"), "votes", 0, 2**32 - 1),
         "quorum": _int(facts.get("quorum"), "quorum", 0, 2**32 - 1),
     }
@@ -249,17 +235,17 @@ def _check_quorum(msg: dict) -> dict:
 
 def _check_digest(msg: dict) -> dict:
     ckpts = {}
-    for cid, entry in _dict(msg.get("ckpts"), "ckpts").items():
-        entry = _list(entry, "digest entry")
+    for cid, entry in _typed(msg.get("ckpts"), "ckpts", dict).items():
+        entry = _typed(entry, "digest entry", list)
         if len(entry) != 5:
             raise _Bad("a digest entry is [name, generation, hash, unlinked, handles]")
         name, gen, chash, unlinked, mine = entry
-        handles = [_int(h, "handle") for h in _list(mine, "handles")]
+        handles = [_int(h, "handle") for h in _typed(mine, "handles", list)]
         ckpts[_cid(cid)] = [
             _str(name, "name", MAX_TEXT, empty=False),
             _int(gen, "generation"),
             _str(chash, "hash", 64),
-            _bool(unlinked, "unlinked"),
+            _typed(unlinked, "unlinked", bool),
             handles,
         ]
     checked = {"t": MSG_DIGEST, "view": _view(msg.get("view")), "ckpts": ckpts}
@@ -280,8 +266,8 @@ def _check_digest(msg: dict) -> dict:
 
 
 def _check_ckpt(data: Any) -> dict:
-    data = _dict(data, "ckpt")
-    code, why, attrs = validate_attributes(_dict(data.get("attrs"), "attrs"))
+    data = _typed(data, "ckpt", dict)
+    code, why, attrs = validate_attributes(_typed(data.get("attrs"), "attrs", dict))
     if code is not AisError.OK:
         raise _Bad(f"attrs: {why}")
     if set(data["attrs"]) != set(attrs):
@@ -298,7 +284,7 @@ def _check_ckpt(data: Any) -> dict:
         "attrs": attrs,
         "sections": sections,
         "generation": _int(data.get("generation"), "generation"),
-        "unlinked": _bool(data.get("unlinked"), "unlinked"),
+        "unlinked": _typed(data.get("unlinked"), "unlinked", bool),
         "zero_epoch": _int(data.get("zero_epoch"), "zero_epoch"),
     }
     # Absent from a member that predates them (Checkpoint.load: no expirations, the creation retention).
