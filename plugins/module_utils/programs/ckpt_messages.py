@@ -100,14 +100,27 @@ def _cid(value: Any) -> str:
     return _str(value, "cid", MAX_CID_LENGTH, empty=False)
 
 
-def _view(value: Any) -> list:
-    view = []
-    for member in _typed(value, "view", list):
-        pair = _typed(member, "view member", list)
+def _pairs(value: Any, what: str, entry: str, shape: str, first, second) -> list:
+    """``value``, a list (``what``) of two-item lists (each an ``entry``), as ``[first(a), second(b)]``
+    of each entry's items ``a, b``; ``shape`` is the error for an entry of another length."""
+    out = []
+    for item in _typed(value, what, list):
+        pair = _typed(item, entry, list)
         if len(pair) != 2:
-            raise _Bad("a view member is [nodeid, pid]")
-        view.append([_int(pair[0], "nodeid", 0, 2**32 - 1), _int(pair[1], "pid", 0, 2**32 - 1)])
-    return view
+            raise _Bad(shape)
+        out.append([first(pair[0]), second(pair[1])])
+    return out
+
+
+def _view(value: Any) -> list:
+    return _pairs(
+        value,
+        "view",
+        "view member",
+        "a view member is [nodeid, pid]",
+        lambda nodeid: _int(nodeid, "nodeid", 0, 2**32 - 1),
+        lambda pid: _int(pid, "pid", 0, 2**32 - 1),
+    )
 
 
 def _sa_time(value: Any, what: str) -> int:
@@ -116,23 +129,25 @@ def _sa_time(value: Any, what: str) -> int:
 
 def _sections(value: Any) -> list:
     # The empty id is the default section (SA_CKPT_DEFAULT_SECTION_ID) of a max_sections 1 checkpoint.
-    out = []
-    for entry in _typed(value, "sections", list):
-        pair = _typed(entry, "section entry", list)
-        if len(pair) != 2:
-            raise _Bad("a section entry is [id, data]")
-        out.append([_typed(pair[0], "section id", bytes), _typed(pair[1], "section data", bytes)])
-    return out
+    return _pairs(
+        value,
+        "sections",
+        "section entry",
+        "a section entry is [id, data]",
+        lambda sid: _bytes(sid, "section id"),
+        lambda data: _bytes(data, "section data"),
+    )
 
 
 def _expirations(value: Any) -> list:
-    out = []
-    for entry in _typed(value, "expirations", list):
-        pair = _typed(entry, "expiration entry", list)
-        if len(pair) != 2:
-            raise _Bad("an expiration entry is [section id, time]")
-        out.append([_typed(pair[0], "section id", bytes), _sa_time(pair[1], "expiration")])
-    return out
+    return _pairs(
+        value,
+        "expirations",
+        "expiration entry",
+        "an expiration entry is [section id, time]",
+        lambda sid: _bytes(sid, "section id"),
+        lambda expiration: _sa_time(expiration, "expiration"),
+    )
 
 
 # -- operations ----------------------------------------------------------------------------------
