@@ -32,6 +32,30 @@ def sections(store, name):
     return dict(store.lookup(name).sections)
 
 
+def split(group: SimGroup, away: list, stale: bool = False) -> SimGroup:
+    """The members in ``away`` lose the others and form a partition of their own."""
+    stores = []
+    for member in away:  # one at a time: a removed member's store leaves the group at once
+        stores.append(group.remove(member))
+        group.run()
+    other = SimGroup(now=group.now, expected_votes=group.expected_votes)
+    if stale:
+        other.stale_quorum = set(away)  # corosync's quorum news comes after the confchg
+    for member, store in zip(away, stores, strict=True):
+        other.stores[member] = store
+    other.confchg(sorted(away))
+    other.run()
+    return other
+
+
+def heal(group: SimGroup, other: SimGroup) -> None:
+    group.now = max(group.now, other.now)
+    for member in sorted(other.stores):
+        group.stores[member] = other.stores[member]
+    group.confchg(sorted(group.next_view + list(other.stores)))
+    group.run()
+
+
 def test_three_members_sync_and_replicate_every_write():
     group = cluster(A, B, C)
     assert all(not s.syncing for s in group.stores.values())
@@ -215,17 +239,12 @@ def test_partition_merge_higher_generation_wins_and_is_the_same_everywhere():
     cid = create(left, A).values["cid"]
     write_section(left, A, cid)
     # B is cut off and forms its own partition; both sides keep writing.
-    store_b = left.remove(B)
-    left.run()
-    right = SimGroup()
-    right.add(B, store_b)
-    right.run()
+    right = split(left, [B])
     left.do(A, "section_overwrite", cid=cid, section=b"daemon_protocol", data=b"01 01\0")
     right.do(B, "section_overwrite", cid=cid, section=b"daemon_protocol", data=b"02 00\0")
     right.do(B, "section_create", cid=cid, section=b"extra", data=b"x")
     # Heal: one group again.
-    left.add(B, store_b)
-    left.run()
+    heal(left, right)
     seen = {tuple(sorted(s.lookup("global").sections.items())) for s in left.stores.values()}
     assert len(seen) == 1
     assert sections(left.stores[A], "global")[b"daemon_protocol"] == b"02 00\0"  # B had more updates
@@ -234,15 +253,10 @@ def test_partition_merge_higher_generation_wins_and_is_the_same_everywhere():
 def test_partition_merge_tie_goes_to_the_lowest_nodeid():
     left = cluster(A, B)
     cid = create(left, A).values["cid"]
-    store_b = left.remove(B)
-    left.run()
-    right = SimGroup()
-    right.add(B, store_b)
-    right.run()
+    right = split(left, [B])
     left.do(A, "section_create", cid=cid, section=b"s", data=b"from-A")
     right.do(B, "section_create", cid=cid, section=b"s", data=b"from-B")
-    left.add(B, store_b)
-    left.run()
+    heal(left, right)
     assert sections(left.stores[B], "global") == {b"s": b"from-A"}
 
 
@@ -405,30 +419,6 @@ RW = OPEN_READ | OPEN_WRITE
 def quorum_cluster(*members) -> SimGroup:
     """A group whose members are told their node's votequorum state (3 expected votes)."""
     return cluster(*members, expected_votes=3)
-
-
-def split(group: SimGroup, away: list, stale: bool = False) -> SimGroup:
-    """The members in ``away`` lose the others and form a partition of their own."""
-    stores = []
-    for member in away:  # one at a time: a removed member's store leaves the group at once
-        stores.append(group.remove(member))
-        group.run()
-    other = SimGroup(now=group.now, expected_votes=group.expected_votes)
-    if stale:
-        other.stale_quorum = set(away)  # corosync's quorum news comes after the confchg
-    for member, store in zip(away, stores, strict=True):
-        other.stores[member] = store
-    other.confchg(sorted(away))
-    other.run()
-    return other
-
-
-def heal(group: SimGroup, other: SimGroup) -> None:
-    group.now = max(group.now, other.now)
-    for member in sorted(other.stores):
-        group.stores[member] = other.stores[member]
-    group.confchg(sorted(group.next_view + list(other.stores)))
-    group.run()
 
 
 def replica_state(store) -> dict:
