@@ -126,10 +126,11 @@ def test_status_on_every_node(node_cli, node):
     assert sorted(m[0] for m in status["members"]) == NODES
     assert status["checkpoints"] == len(node_cli.json(node, "list"))
     text = node_cli.ok(node, "status").splitlines()
-    assert text[:3] == ["synced:      yes", "corosync:    connected", f"this node:   {node}"]
-    members = text[3].split()
+    assert status["quorate"] is True
+    assert text[:4] == ["synced:      yes", "quorate:     yes", "corosync:    connected", f"this node:   {node}"]
+    members = text[4].split()
     assert members[0] == "members:" and [m.split("/")[0] for m in members[1:4]] == ["1", "2", "3"]
-    assert text[5] == f"checkpoints: {status['checkpoints']}"
+    assert text[6] == f"checkpoints: {status['checkpoints']}"
 
 
 @pytest.mark.parametrize("node", [1, 3])  # the writer's node and another: replicated
