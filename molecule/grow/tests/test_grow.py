@@ -93,8 +93,20 @@ def initial(cluster):
 @pytest.fixture(scope="module")
 def refused(cluster, initial, tmp_path_factory):
     """n4 given n3's node id while n3 is left out of the play: the running nodelist has it."""
-    inventory = tmp_path_factory.mktemp("collide") / "collide.yml"
-    inventory.write_text("all:\n  hosts:\n    n4:\n      quorate_corosync_nodeid: 3\n")
+    # A second inventory source with its own host_vars: molecule's inventory keeps n4's other variables,
+    # and host_vars files outrank host variables written in an inventory file.
+    inventory = tmp_path_factory.mktemp("collide")
+    (inventory / "hosts.yml").write_text("all:\n  hosts:\n    n4:\n")
+    (inventory / "host_vars").mkdir()
+    (inventory / "host_vars" / "n4.yml").write_text("quorate_corosync_nodeid: 3\n")
+    shown = subprocess.run(
+        ["ansible-inventory", "-i", cluster.inventory, "-i", str(inventory), "--host", "n4"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Otherwise the run below would really change the cluster: stop before it.
+    assert json.loads(shown.stdout)["quorate_corosync_nodeid"] == 3, shown.stdout
     run = cluster.playbook(BRINGUP, "-i", str(inventory), "-e", "quorate_hosts=n1:n2:n4")
     return {"run": run, "pids": stack_pids(cluster, OLD), "conf": conf_hashes(cluster, OLD)}
 
