@@ -22,6 +22,7 @@ from ansible_collections.quorate.cluster.plugins.filter import (
     rolling_ckptd_down,
     rolling_ckptd_members,
     rolling_first,
+    shrink_plan,
 )
 
 KEY = {"sha256": "ab" * 32, "mode": "0400", "owner": "root", "group": "root"}
@@ -142,3 +143,12 @@ def test_quorum_without_node():
         quorum_without_node.quorum_without_node({"total_votes": 3})
     with pytest.raises(AnsibleFilterError, match="quorum_without_node: expects a corosync_wait result"):
         quorum_without_node.quorum_without_node(None)
+
+
+def test_shrink_plan():
+    hosts = [{"inventory_hostname": "n1"}, {"inventory_hostname": "n2"}]
+    assert shrink_plan.shrink_plan(hosts, {})["remove"] == []
+    with pytest.raises(AnsibleFilterError, match="shrink_plan: quorum must be the quorum settings"):
+        shrink_plan.shrink_plan(hosts, None)
+    with pytest.raises(AnsibleFilterError, match="shrink_plan: expects the list of the play hosts' vars"):
+        shrink_plan.shrink_plan("n1", {})
