@@ -70,6 +70,19 @@ class Writer:
         return self
 
 
+def reload_to_members(cluster) -> str:
+    """From the reload to 5 members, as n1's corosync logged them."""
+    journal = cluster.check_output("n1", "journalctl --no-pager -o short-unix -u corosync")
+    reload = next((line for line in journal.splitlines() if "Config reload requested" in line), None)
+    if reload is None:
+        return "no reload in n1's corosync log"
+    after = journal[journal.index(reload) :].splitlines()
+    five = next((line for line in after if "Members[5]:" in line), None)
+    if five is None:
+        return "5 members not in n1's corosync log"
+    return f"reload -> 5 members {float(five.split()[0]) - float(reload.split()[0]):.1f}s"
+
+
 def stack_pids(cluster, nodes: list) -> dict[str, dict[str, int]]:
     return {node: {unit: cluster.main_pid(node, unit) for unit in STACK} for node in nodes}
 
@@ -130,7 +143,12 @@ def grown(cluster, initial, refused, previewed):
         time.sleep(3)  # and after the new nodes are in
     for writer in writers:
         writer.stop()
-    print(f"\ngrow 3 -> 5 nodes under load: bring-up {seconds:.1f}s, {len(sampler.samples)} quorum samples; ", end="")
+    if run.rc != 0:  # what the new nodes' daemons said, for the failure message
+        for node in NEW:
+            journal = cluster.ssh(node, "journalctl --no-pager -o short-precise -u quorate-ckptd -u quorate-controld")
+            print(f"\n--- {node}: journal of quorate-ckptd and quorate-controld\n{journal.stdout[-6000:]}")
+    print(f"\ngrow 3 -> 5 nodes under load: bring-up {seconds:.1f}s, {reload_to_members(cluster)}, ", end="")
+    print(f"{len(sampler.samples)} quorum samples; ", end="")
     print(", ".join(f"{w.node}: {len(w.acked)} writes acked, errors {w.summary.get('errors')}" for w in writers))
     return {"run": run, "after": stack_pids(cluster, cluster.nodes), "writers": writers, "samples": sampler.samples}
 
