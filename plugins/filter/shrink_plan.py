@@ -9,7 +9,7 @@ version_added: 0.2.0
 description:
   - Reads, on every host of the play, C(quorate_corosync_remove) (true on a host that leaves the cluster),
     C(quorate_corosync_nodeid) and what M(quorate.cluster.corosync_info) read at the start of the play
-    (C(__quorate_corosync_before): running, quorate, members, the running nodelist).
+    (C(__quorate_corosync_before), whose running, quorate, members and nodelist_nodes it reads).
   - Every node has one vote. After the change the cluster expects one per remaining node and needs a majority,
     or one with C(two_node), which the plan sets when two nodes remain unless C(quorate_corosync_quorum) sets
     C(two_node) either way.
