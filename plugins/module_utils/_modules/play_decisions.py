@@ -59,6 +59,22 @@ def _skipped(result: Any) -> bool:
     return isinstance(result, Mapping) and bool(result.get("skipped", False))
 
 
+def _runs_this_configuration(host: Mapping) -> bool:
+    """The host's corosync ran at the start of the play and was not restarted by the role since."""
+    before = host.get("__quorate_corosync_before") or {}
+    return bool(before.get("running")) and _skipped(host.get("__quorate_corosync_replaced"))
+
+
+def corosync_reload_host(hosts: Iterable[Mapping]) -> str | None:
+    """Where ``corosync-cfgtool -R`` runs: the first host (play order) whose corosync ran at the start
+    and was not restarted, i.e. a member of the running cluster. A host new to the cluster (corosync
+    not running yet) is never chosen; None when there is no such host (nothing to reload)."""
+    for host in hosts:
+        if _runs_this_configuration(host):
+            return host.get("inventory_hostname")
+    return None
+
+
 def corosync_reload_needed(hosts: Iterable[Mapping], expected_token: Any) -> bool:
     """Whether ``corosync-cfgtool -R`` has work to do, from every host's registered results.
 
@@ -70,9 +86,9 @@ def corosync_reload_needed(hosts: Iterable[Mapping], expected_token: Any) -> boo
     """
     expected = _int(expected_token)
     for host in hosts:
-        before = host.get("__quorate_corosync_before") or {}
-        if not before.get("running") or not _skipped(host.get("__quorate_corosync_replaced")):
+        if not _runs_this_configuration(host):
             continue
+        before = host.get("__quorate_corosync_before") or {}
         conf = host.get("__quorate_corosync_conf") or {}
         if conf.get("reloadable") or _int(before.get("token")) != expected:
             return True

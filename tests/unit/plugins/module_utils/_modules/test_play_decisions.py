@@ -9,6 +9,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils._modules.play_deci
     controld_run_daemons,
     corosync_missing,
     corosync_ready,
+    corosync_reload_host,
     corosync_reload_needed,
     quorum_without_node,
     restart_plan_message,
@@ -88,6 +89,24 @@ def test_restarted_or_stopped_nodes_do_not_ask_for_a_reload():
     assert not corosync_reload_needed([host(replaced_skipped=False, reloadable=["totem.token"], token=1)], 3650)
     assert not corosync_reload_needed([host(running=False, reloadable=["totem.token"])], 3650)
     assert not corosync_reload_needed([{"__quorate_corosync_before": {"running": True, "token": 1}}], 3650)
+
+
+def test_grow_reloads_on_the_members_for_the_added_nodes():
+    members = [host(reloadable=["nodelist (adds n4 (id 4))"], token=3650) for _ in range(3)]
+    new = [host(running=False), host(running=False)]
+    assert corosync_reload_needed(members + new, 4950)
+
+
+def test_reload_host_is_the_first_member_never_a_node_the_play_adds():
+    hosts = [
+        dict(host(running=False), inventory_hostname="n0"),  # added, sorts first
+        dict(host(replaced_skipped=False), inventory_hostname="n1"),  # restarted: read the file already
+        dict(host(), inventory_hostname="n2"),
+        dict(host(), inventory_hostname="n3"),
+    ]
+    assert corosync_reload_host(hosts) == "n2"
+    assert corosync_reload_host(hosts[:2]) is None
+    assert corosync_reload_host([]) is None
 
 
 def plan(name: str, restart: list) -> dict:
