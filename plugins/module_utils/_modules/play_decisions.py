@@ -24,14 +24,21 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def authkeys(fingerprints: Mapping[str, Mapping | None]) -> dict:
+def authkeys(fingerprints: Mapping[str, Mapping | None], states: Mapping[str, Mapping | None] | None = None) -> dict:
     """Host -> its authkey fingerprint (corosync_info's ``authkey``), in play order.
 
-    ``holders``: the hosts that have a key, in play order. ``in_sync``: every host holds one and
-    the same key with the mode and owner the role gives it, so there is nothing to copy.
+    ``holders``: the hosts that have a key; first those whose corosync runs this collection's
+    configuration by ``states`` (host -> corosync_info result: ``running``, ``config_managed``),
+    whose key is the one the running cluster uses (a node being added must never hand its own
+    key to the members), then the others, each in play order.
+    ``in_sync``: every host holds one and the same key with the mode and owner the role gives
+    it, so there is nothing to copy.
     """
     prints = {host: dict(fp or {}) for host, fp in fingerprints.items()}
-    holders = [host for host, fp in prints.items() if fp.get("sha256")]
+    live = {
+        host for host, state in (states or {}).items() if state and state.get("running") and state.get("config_managed")
+    }
+    holders = sorted((host for host, fp in prints.items() if fp.get("sha256")), key=lambda host: host not in live)
     values = list(prints.values())
     in_sync = (
         bool(values)

@@ -46,6 +46,18 @@ def test_authkeys_holders_keep_play_order_and_no_key_anywhere_is_not_in_sync():
     assert authkeys({}) == {"holders": [], "in_sync": False}
 
 
+def test_authkeys_a_node_being_added_never_hands_its_own_key_to_the_running_cluster():
+    """n0 sorts first in play order and holds another key; n1-n3 run this collection's corosync."""
+    other = dict(KEY, sha256="cd" * 32)
+    member = {"running": True, "config_managed": True}
+    states = {"n0": {"running": True, "config_managed": False}, "n1": member, "n2": member, "n3": member}
+    keys = authkeys({"n0": other, "n1": KEY, "n2": KEY, "n3": KEY}, states)
+    assert keys == {"holders": ["n1", "n2", "n3", "n0"], "in_sync": False}
+    # Without states (or with no running member) play order decides, as before.
+    assert authkeys({"n0": other, "n1": KEY})["holders"] == ["n0", "n1"]
+    assert authkeys({"n0": other, "n1": KEY}, {"n0": None, "n1": {"running": False}})["holders"] == ["n0", "n1"]
+
+
 READY = {"running": True, "quorate": True, "members": [1, 2, 3], "token": 3650}
 
 
