@@ -141,9 +141,10 @@ class Cluster:
         """What a bring-up could change on the node: file hashes, unit links, daemon PIDs, runtime totem."""
         return parse_snapshot(self.check_output(node, SNAPSHOT_SCRIPT))
 
-    def sampling_quorum(self) -> QuorumSampler:
-        """``with cluster.sampling_quorum() as sampler:`` samples every node's quorum until the block ends."""
-        return QuorumSampler(self)
+    def sampling_quorum(self, nodes: list | None = None) -> QuorumSampler:
+        """``with cluster.sampling_quorum() as sampler:`` samples every node's quorum (or only ``nodes``'s)
+        until the block ends."""
+        return QuorumSampler(self, nodes=nodes)
 
     def playbook(self, playbook: str, *args: str, inventory: str | None = None) -> PlaybookRun:
         proc = subprocess.run(
@@ -159,16 +160,17 @@ class Cluster:
 class QuorumSampler:
     """Reads ``corosync-quorumtool -s`` from the nodes in turn, in a thread, until stopped."""
 
-    def __init__(self, cluster: Cluster, pause: float = 0.2):
+    def __init__(self, cluster: Cluster, pause: float = 0.2, nodes: list | None = None):
         self.cluster = cluster
         self.pause = pause
+        self.nodes = list(nodes or cluster.nodes)
         self.samples: list[tuple[str, int, str]] = []  # (node, rc, output)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="quorum-sampler", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for node in self.cluster.nodes:
+            for node in self.nodes:
                 proc = self.cluster.ssh(node, "corosync-quorumtool -s", timeout=30)
                 self.samples.append((node, proc.returncode, proc.stdout + proc.stderr))
                 if self._stop.wait(self.pause):

@@ -16,6 +16,12 @@ options:
     description: Host name to its C(authkey) fingerprint, in play order.
     type: dict
     required: true
+  states:
+    description:
+      - Host name to its M(quorate.cluster.corosync_info) result. Hosts whose corosync runs this collection's
+        configuration (C(running) and C(config_managed)) hold the running cluster's key and come first among
+        the holders, so a node being added never hands its own key to the members.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -32,7 +38,7 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description:
-    - C(holders), the hosts that have a key, in play order.
+    - C(holders), the hosts that have a key, those of the running cluster (O(states)) first, then in play order.
     - C(in_sync), true when every host holds one and the same key, mode C(0400), owner and group C(root).
   type: dict
 """
@@ -42,10 +48,12 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.play_decisions import authkeys
 
 
-def corosync_authkeys(fingerprints) -> dict:
-    if not isinstance(fingerprints, dict):
-        raise AnsibleFilterError("corosync_authkeys: expects a dict of host name to corosync_info's authkey")
-    return authkeys(fingerprints)
+def corosync_authkeys(fingerprints, states=None) -> dict:
+    if not isinstance(fingerprints, dict) or not isinstance(states, (dict, type(None))):
+        raise AnsibleFilterError(
+            "corosync_authkeys: expects a dict of host name to corosync_info's authkey (states: to its result)"
+        )
+    return authkeys(fingerprints, states)
 
 
 class FilterModule:

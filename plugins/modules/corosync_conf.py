@@ -12,8 +12,9 @@ description:
     validates it with C(corosync -t) on the node, and replaces the file atomically when it differs.
   - Compares the old and the new file section by section and returns RV(apply). V(reload) when only
     values corosync re-reads live on C(corosync-cfgtool -R) changed (the totem timing, knet crypto,
-    logging), V(restart) when anything else changed (transport, cluster name, nodelist, quorum), and
-    V(none) when nothing changed.
+    logging, and a nodelist that only gains nodes, every existing node unchanged), V(restart) when
+    anything else changed (transport, cluster name, a node removed or changed, quorum), and V(none)
+    when nothing changed.
   - It never restarts or reloads corosync itself. The role decides that, one node at a time.
 author:
   - quorate.cluster developers (@quorate)
@@ -102,7 +103,7 @@ reloadable:
   returned: always
   type: list
   elements: str
-  sample: ["totem.token"]
+  sample: ["totem.token", "nodelist (adds n4 (id 4))"]
 restart:
   description: Changed keys or sections that need a corosync restart.
   returned: always

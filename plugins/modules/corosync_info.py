@@ -217,6 +217,12 @@ nodelist_addrs:
   type: list
   elements: str
   sample: ["10.89.81.11", "10.89.81.12", "10.89.81.13"]
+nodelist_nodes:
+  description: The running nodelist, one entry per node with its id, name and addresses (link 0 first).
+  returned: when running
+  type: list
+  elements: dict
+  sample: [{"nodeid": 1, "name": "n1", "addrs": ["10.89.81.11"]}]
 """
 
 import grp
@@ -305,6 +311,7 @@ def gather(runtime: CorosyncRuntime) -> dict:
         "config_version": runtime.config_version(),
         "cluster_name": runtime.cluster_name(),
         "nodelist_addrs": runtime.nodelist_addrs(),
+        "nodelist_nodes": runtime.nodelist_nodes(),
     }
 
 

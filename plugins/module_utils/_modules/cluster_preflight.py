@@ -166,3 +166,50 @@ def foreign_corosync(states: dict) -> dict:
             members.append(host)
             described.append(f"{host} (cluster {state.get('cluster_name')!r}, nodelist {', '.join(addrs)})")
     return {"standalone": standalone, "members": members, "described": described}
+
+
+def nodelist_conflicts(hosts: list) -> list[str]:
+    """Hosts new to the running cluster whose node id or address a live member already has.
+
+    ``hosts``: every play host's vars (``inventory_hostname``, ``quorate_corosync_nodeid``,
+    ``quorate_corosync_addrs`` and ``__quorate_corosync_before`` from corosync_info, whose
+    ``nodelist_nodes`` is the running nodelist). The running nodelist is read on the hosts whose
+    corosync runs this collection's configuration; a host not among them (new, or its corosync
+    stopped) must either match its running nodelist entry exactly (a member coming back) or use a
+    node id and addresses no entry has. Hosts that are live members themselves are not checked
+    here: renumbering or readdressing one is a restart-class change of the corosync role.
+    """
+    live: dict[int, dict] = {}
+    members: set[str] = set()
+    for host in hosts:
+        before = host.get("__quorate_corosync_before") or {}
+        if not before.get("running") or before.get("config_managed") is not True:
+            continue
+        members.add(str(host.get("inventory_hostname")))
+        for node in before.get("nodelist_nodes") or []:
+            if _is_int(node.get("nodeid")):
+                live.setdefault(node["nodeid"], node)
+    by_addr = {str(addr): node for node in live.values() for addr in node.get("addrs") or []}
+    errors: list[str] = []
+    for host in hosts:
+        name = str(host.get("inventory_hostname"))
+        if name in members:
+            continue
+        nodeid = host.get("quorate_corosync_nodeid")
+        addrs = [str(addr) for addr in host.get("quorate_corosync_addrs") or []]
+        entry = live.get(nodeid) if _is_int(nodeid) else None
+        if entry is not None and [str(addr) for addr in entry.get("addrs") or []] == addrs:
+            continue  # its own entry: a member whose corosync is not running, coming back
+        if entry is not None:
+            errors.append(
+                f"{name}: quorate_corosync_nodeid {nodeid} is node {entry.get('name')} "
+                f"({', '.join(entry.get('addrs') or [])}) of the running cluster; give {name} an unused node id"
+            )
+        for addr in addrs:
+            owner = by_addr.get(addr)
+            if owner is not None and owner is not entry:
+                errors.append(
+                    f"{name}: quorate_corosync_addrs {addr} belongs to node {owner.get('name')} "
+                    f"(id {owner.get('nodeid')}) of the running cluster"
+                )
+    return errors

@@ -4,8 +4,9 @@
 
 corosync's parser is strict (one statement per line, ``{`` ends its line, ``}`` stands alone),
 so the file is rendered here rather than templated. Comparing the parsed old file with the new
-one tells whether corosync can take the change live (``corosync-cfgtool -R``: the totem timing
-knet crypto and logging) or needs a restart (transport, cluster name, nodelist, quorum).
+one tells whether corosync can take the change live (``corosync-cfgtool -R``: the totem timing,
+knet crypto, logging, and a nodelist that only gains nodes) or needs a restart (transport, cluster
+name, any other nodelist change, quorum).
 
 Stdlib only: runs on the nodes.
 """
@@ -133,11 +134,44 @@ def parse(text: str) -> dict:
     return root
 
 
+def _nodes(nodelist: Any) -> list | None:
+    """The ``node`` entries of a parsed nodelist section; None when it is not one."""
+    if not isinstance(nodelist, dict) or set(nodelist) - {"node"}:
+        return None
+    nodes = nodelist.get("node", [])
+    nodes = nodes if isinstance(nodes, list) else [nodes]
+    return nodes if all(isinstance(node, dict) for node in nodes) else None
+
+
+def nodes_added(before: Any, after: Any) -> list[str]:
+    """The nodes (``"<name> (id <nodeid>)"``) that ``after`` adds to ``before``, two parsed nodelist
+    sections, when that is all that changed: every node of ``before`` is in ``after`` unchanged.
+
+    corosync 3 applies such a change live on ``corosync-cfgtool -R`` (measured on 3.1.7: a fourth
+    node added to every node's nodelist, one reload, corosync started on the new node: 4 members,
+    expected votes 4, the old corosync processes unchanged). An empty list means anything else:
+    no node added, or a node removed or changed, which stays a restart here.
+    """
+    old, new = _nodes(before), _nodes(after)
+    if old is None or new is None or len(new) <= len(old):
+        return []
+    remaining = list(new)
+    for node in old:
+        if node not in remaining:
+            return []
+        remaining.remove(node)
+    ids = [node.get("nodeid") for node in new]
+    if len(set(ids)) != len(ids):
+        return []
+    return [f"{node.get('name', '?')} (id {node.get('nodeid')})" for node in remaining]
+
+
 def classify_change(old_text: str | None, new_text: str) -> dict:
     """What applying ``new_text`` over ``old_text`` needs.
 
     Returns ``{"changed": bool, "reloadable": [...keys], "restart": [...keys]}`` where the key
-    lists name what differs (``totem.token``, ``nodelist``...).
+    lists name what differs (``totem.token``, ``nodelist``...). A nodelist that only gains nodes is
+    reloadable, named ``nodelist (adds n4 (id 4), ...)``; any other nodelist change is ``nodelist``.
     """
     if old_text is None:
         return {"changed": True, "reloadable": [], "restart": ["(new file)"]}
@@ -157,6 +191,8 @@ def classify_change(old_text: str | None, new_text: str) -> dict:
                     (reloadable if key in RELOADABLE_TOTEM else restart).append(f"totem.{key}")
         elif section in RELOADABLE_SECTIONS:
             reloadable.append(section)
+        elif section == "nodelist" and (added := nodes_added(before, after)):
+            reloadable.append(f"nodelist (adds {', '.join(added)})")
         else:
             restart.append(section)
     return {

@@ -24,14 +24,21 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def authkeys(fingerprints: Mapping[str, Mapping | None]) -> dict:
+def authkeys(fingerprints: Mapping[str, Mapping | None], states: Mapping[str, Mapping | None] | None = None) -> dict:
     """Host -> its authkey fingerprint (corosync_info's ``authkey``), in play order.
 
-    ``holders``: the hosts that have a key, in play order. ``in_sync``: every host holds one and
-    the same key with the mode and owner the role gives it, so there is nothing to copy.
+    ``holders``: the hosts that have a key; first those whose corosync runs this collection's
+    configuration by ``states`` (host -> corosync_info result: ``running``, ``config_managed``),
+    whose key is the one the running cluster uses (a node being added must never hand its own
+    key to the members), then the others, each in play order.
+    ``in_sync``: every host holds one and the same key with the mode and owner the role gives
+    it, so there is nothing to copy.
     """
     prints = {host: dict(fp or {}) for host, fp in fingerprints.items()}
-    holders = [host for host, fp in prints.items() if fp.get("sha256")]
+    live = {
+        host for host, state in (states or {}).items() if state and state.get("running") and state.get("config_managed")
+    }
+    holders = sorted((host for host, fp in prints.items() if fp.get("sha256")), key=lambda host: host not in live)
     values = list(prints.values())
     in_sync = (
         bool(values)
@@ -59,6 +66,22 @@ def _skipped(result: Any) -> bool:
     return isinstance(result, Mapping) and bool(result.get("skipped", False))
 
 
+def _runs_this_configuration(host: Mapping) -> bool:
+    """The host's corosync ran at the start of the play and was not restarted by the role since."""
+    before = host.get("__quorate_corosync_before") or {}
+    return bool(before.get("running")) and _skipped(host.get("__quorate_corosync_replaced"))
+
+
+def corosync_reload_host(hosts: Iterable[Mapping]) -> str | None:
+    """Where ``corosync-cfgtool -R`` runs: the first host (play order) whose corosync ran at the start
+    and was not restarted, i.e. a member of the running cluster. A host new to the cluster (corosync
+    not running yet) is never chosen; None when there is no such host (nothing to reload)."""
+    for host in hosts:
+        if _runs_this_configuration(host):
+            return host.get("inventory_hostname")
+    return None
+
+
 def corosync_reload_needed(hosts: Iterable[Mapping], expected_token: Any) -> bool:
     """Whether ``corosync-cfgtool -R`` has work to do, from every host's registered results.
 
@@ -70,9 +93,9 @@ def corosync_reload_needed(hosts: Iterable[Mapping], expected_token: Any) -> boo
     """
     expected = _int(expected_token)
     for host in hosts:
-        before = host.get("__quorate_corosync_before") or {}
-        if not before.get("running") or not _skipped(host.get("__quorate_corosync_replaced")):
+        if not _runs_this_configuration(host):
             continue
+        before = host.get("__quorate_corosync_before") or {}
         conf = host.get("__quorate_corosync_conf") or {}
         if conf.get("reloadable") or _int(before.get("token")) != expected:
             return True

@@ -203,6 +203,26 @@ class CorosyncRuntime:
         cmap = self.cmap("nodelist.node.")
         return sorted(str(v) for k, v in cmap.items() if re.search(r"\.ring\d+_addr$", k))
 
+    def nodelist_nodes(self) -> list[dict[str, Any]]:
+        """The configured nodelist, one ``{"nodeid", "name", "addrs"}`` per node (addresses in link
+        order), sorted by node id."""
+        nodes: dict[str, dict[str, Any]] = {}
+        for key, value in self.cmap("nodelist.node.").items():
+            match = re.match(r"nodelist\.node\.(\d+)\.(nodeid|name|ring(\d+)_addr)$", key)
+            if match:
+                node = nodes.setdefault(match[1], {"nodeid": None, "name": None, "links": {}})
+                if match[3] is not None:
+                    node["links"][int(match[3])] = str(value)
+                else:
+                    node[match[2]] = int(value) if match[2] == "nodeid" else str(value)
+        return sorted(
+            (
+                {"nodeid": n["nodeid"], "name": n["name"], "addrs": [n["links"][link] for link in sorted(n["links"])]}
+                for n in nodes.values()
+            ),
+            key=lambda n: (n["nodeid"] is None, n["nodeid"] or 0),
+        )
+
     def quorum(self) -> QuorumState:
         out = self._invoke([self.quorumtool, "-s", "-p"], ok_rcs=_QUORUMTOOL_OK_RCS)[1]
         return parse_quorumtool(out)

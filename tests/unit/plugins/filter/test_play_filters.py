@@ -13,13 +13,16 @@ from ansible_collections.quorate.cluster.plugins.filter import (
     controld_run_daemons,
     corosync_authkeys,
     corosync_missing,
+    corosync_nodelist_conflicts,
     corosync_ready,
+    corosync_reload_host,
     corosync_reload_needed,
     quorum_without_node,
     restart_plan_message,
     rolling_ckptd_down,
     rolling_ckptd_members,
     rolling_first,
+    shrink_plan,
 )
 
 KEY = {"sha256": "ab" * 32, "mode": "0400", "owner": "root", "group": "root"}
@@ -55,6 +58,34 @@ def test_corosync_reload_needed():
     assert not corosync_reload_needed.corosync_reload_needed([], 3650)
     with pytest.raises(AnsibleFilterError, match="play hosts' vars"):
         corosync_reload_needed.corosync_reload_needed("n1", 3650)
+
+
+def test_corosync_reload_host():
+    member = {
+        "inventory_hostname": "n2",
+        "__quorate_corosync_before": {"running": True},
+        "__quorate_corosync_replaced": {"skipped": True},
+    }
+    assert corosync_reload_host.corosync_reload_host([{"inventory_hostname": "n1"}, member]) == "n2"
+    with pytest.raises(AnsibleFilterError, match="corosync_reload_host: expects the list of the play hosts' vars"):
+        corosync_reload_host.corosync_reload_host("n1")
+
+
+def test_corosync_nodelist_conflicts():
+    member = {
+        "inventory_hostname": "n1",
+        "__quorate_corosync_before": {
+            "running": True,
+            "config_managed": True,
+            "nodelist_nodes": [{"nodeid": 1, "name": "n1", "addrs": ["10.0.0.1"]}],
+        },
+    }
+    new = {"inventory_hostname": "n2", "quorate_corosync_nodeid": 1, "quorate_corosync_addrs": ["10.0.0.2"]}
+    assert corosync_nodelist_conflicts.corosync_nodelist_conflicts([member, new]) == [
+        "n2: quorate_corosync_nodeid 1 is node n1 (10.0.0.1) of the running cluster; give n2 an unused node id"
+    ]
+    with pytest.raises(AnsibleFilterError, match="corosync_nodelist_conflicts: expects the list"):
+        corosync_nodelist_conflicts.corosync_nodelist_conflicts({"n1": {}})
 
 
 def test_rolling_first():
@@ -112,3 +143,12 @@ def test_quorum_without_node():
         quorum_without_node.quorum_without_node({"total_votes": 3})
     with pytest.raises(AnsibleFilterError, match="quorum_without_node: expects a corosync_wait result"):
         quorum_without_node.quorum_without_node(None)
+
+
+def test_shrink_plan():
+    hosts = [{"inventory_hostname": "n1"}, {"inventory_hostname": "n2"}]
+    assert shrink_plan.shrink_plan(hosts, {})["remove"] == []
+    with pytest.raises(AnsibleFilterError, match="shrink_plan: quorum must be the quorum settings"):
+        shrink_plan.shrink_plan(hosts, None)
+    with pytest.raises(AnsibleFilterError, match="shrink_plan: expects the list of the play hosts' vars"):
+        shrink_plan.shrink_plan("n1", {})

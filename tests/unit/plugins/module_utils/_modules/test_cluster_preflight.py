@@ -8,6 +8,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils._modules.cluster_p
     controld_errors,
     corosync_errors,
     foreign_corosync,
+    nodelist_conflicts,
 )
 
 REPO = Path(__file__).resolve().parents[5]
@@ -170,3 +171,53 @@ def test_foreign_corosync_of_a_node_without_corosync_is_nothing():
         "members": [],
         "described": [],
     }
+
+
+LIVE_NODELIST = [
+    {"nodeid": 1, "name": "n1", "addrs": ["10.0.0.1"]},
+    {"nodeid": 2, "name": "n2", "addrs": ["10.0.0.2"]},
+    {"nodeid": 3, "name": "n3", "addrs": ["10.0.0.3"]},
+]
+
+
+def _play_host(name, nodeid, addr, running=False):
+    before = {"running": running, "config_managed": True if running else None}
+    if running:
+        before["nodelist_nodes"] = LIVE_NODELIST
+    return {
+        "inventory_hostname": name,
+        "quorate_corosync_nodeid": nodeid,
+        "quorate_corosync_addrs": [addr],
+        "__quorate_corosync_before": before,
+    }
+
+
+MEMBERS = [_play_host("n1", 1, "10.0.0.1", True), _play_host("n2", 2, "10.0.0.2", True)]
+
+
+def test_nodes_new_to_the_cluster_with_unused_ids_and_addresses_pass():
+    assert nodelist_conflicts(MEMBERS + [_play_host("n4", 4, "10.0.0.4"), _play_host("n5", 5, "10.0.0.5")]) == []
+
+
+def test_a_member_whose_corosync_is_stopped_matches_its_own_entry():
+    assert nodelist_conflicts(MEMBERS + [_play_host("n3", 3, "10.0.0.3")]) == []
+
+
+def test_a_new_node_with_a_live_members_node_id_is_refused_naming_the_variable():
+    assert nodelist_conflicts(MEMBERS + [_play_host("n4", 3, "10.0.0.4")]) == [
+        "n4: quorate_corosync_nodeid 3 is node n3 (10.0.0.3) of the running cluster; give n4 an unused node id"
+    ]
+
+
+def test_a_new_node_with_a_live_members_address_is_refused_naming_the_variable():
+    assert nodelist_conflicts(MEMBERS + [_play_host("n4", 4, "10.0.0.2")]) == [
+        "n4: quorate_corosync_addrs 10.0.0.2 belongs to node n2 (id 2) of the running cluster"
+    ]
+
+
+def test_members_themselves_and_clusters_not_ours_are_not_checked_here():
+    renumbered = _play_host("n2", 7, "10.0.0.2", True)  # a restart-class change of a member
+    assert nodelist_conflicts([MEMBERS[0], renumbered]) == []
+    foreign = dict(_play_host("n1", 1, "10.0.0.1", True))
+    foreign["__quorate_corosync_before"] = dict(foreign["__quorate_corosync_before"], config_managed=False)
+    assert nodelist_conflicts([foreign, _play_host("n4", 2, "10.0.0.2")]) == []

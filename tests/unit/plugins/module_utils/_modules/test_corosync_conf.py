@@ -15,6 +15,7 @@ NODES = [
     {"nodeid": 2, "name": "n2", "addrs": ["10.0.0.2", "10.1.0.2"]},
     {"nodeid": 1, "name": "n1", "addrs": ["10.0.0.1", "10.1.0.1"]},
 ]
+N3 = {"nodeid": 3, "name": "n3", "addrs": ["10.0.0.3", "10.1.0.3"]}
 TOTEM = {"token": 3000, "token_coefficient": 650, "consensus": None, "crypto_cipher": "aes256"}
 
 
@@ -72,7 +73,27 @@ def test_parse_errors(text):
         pytest.param({"logging": {"to_syslog": False}}, ["logging"], [], id="logging-live"),
         pytest.param({"totem": dict(TOTEM, crypto_cipher="aes128")}, ["totem.crypto_cipher"], [], id="crypto-live"),
         pytest.param({"cluster_name": "other"}, [], ["totem.cluster_name"], id="name-restart"),
-        pytest.param({"nodes": NODES[:1]}, [], ["nodelist"], id="nodelist-restart"),
+        pytest.param({"nodes": NODES[:1]}, [], ["nodelist"], id="nodelist-remove-restart"),
+        pytest.param({"nodes": [*NODES, N3]}, ["nodelist (adds n3 (id 3))"], [], id="nodelist-add-live"),
+        pytest.param(
+            {"nodes": [*NODES, N3, dict(N3, nodeid=4, name="n4", addrs=["10.0.0.4", "10.1.0.4"])]},
+            ["nodelist (adds n3 (id 3), n4 (id 4))"],
+            [],
+            id="nodelist-add-two-live",
+        ),
+        pytest.param({"nodes": [NODES[0], N3]}, [], ["nodelist"], id="nodelist-add-and-remove-restart"),
+        pytest.param(
+            {"nodes": [dict(NODES[0], addrs=["10.0.0.9", "10.1.0.2"]), NODES[1], N3]},
+            [],
+            ["nodelist"],
+            id="nodelist-add-and-readdress-restart",
+        ),
+        pytest.param(
+            {"nodes": [*NODES, N3], "quorum": {"provider": "corosync_votequorum"}},
+            ["nodelist (adds n3 (id 3))"],
+            ["quorum"],
+            id="nodelist-add-with-quorum-restart",
+        ),
         pytest.param({"quorum": {"provider": "corosync_votequorum"}}, [], ["quorum"], id="quorum-restart"),
     ],
 )

@@ -9,6 +9,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils._modules.play_deci
     controld_run_daemons,
     corosync_missing,
     corosync_ready,
+    corosync_reload_host,
     corosync_reload_needed,
     quorum_without_node,
     restart_plan_message,
@@ -43,6 +44,18 @@ def test_authkeys_holders_keep_play_order_and_no_key_anywhere_is_not_in_sync():
     assert authkeys({"n3": KEY, "n1": NO_KEY, "n2": KEY})["holders"] == ["n3", "n2"]
     assert authkeys({"n1": NO_KEY, "n2": None}) == {"holders": [], "in_sync": False}
     assert authkeys({}) == {"holders": [], "in_sync": False}
+
+
+def test_authkeys_a_node_being_added_never_hands_its_own_key_to_the_running_cluster():
+    """n0 sorts first in play order and holds another key; n1-n3 run this collection's corosync."""
+    other = dict(KEY, sha256="cd" * 32)
+    member = {"running": True, "config_managed": True}
+    states = {"n0": {"running": True, "config_managed": False}, "n1": member, "n2": member, "n3": member}
+    keys = authkeys({"n0": other, "n1": KEY, "n2": KEY, "n3": KEY}, states)
+    assert keys == {"holders": ["n1", "n2", "n3", "n0"], "in_sync": False}
+    # Without states (or with no running member) play order decides, as before.
+    assert authkeys({"n0": other, "n1": KEY})["holders"] == ["n0", "n1"]
+    assert authkeys({"n0": other, "n1": KEY}, {"n0": None, "n1": {"running": False}})["holders"] == ["n0", "n1"]
 
 
 READY = {"running": True, "quorate": True, "members": [1, 2, 3], "token": 3650}
@@ -88,6 +101,24 @@ def test_restarted_or_stopped_nodes_do_not_ask_for_a_reload():
     assert not corosync_reload_needed([host(replaced_skipped=False, reloadable=["totem.token"], token=1)], 3650)
     assert not corosync_reload_needed([host(running=False, reloadable=["totem.token"])], 3650)
     assert not corosync_reload_needed([{"__quorate_corosync_before": {"running": True, "token": 1}}], 3650)
+
+
+def test_grow_reloads_on_the_members_for_the_added_nodes():
+    members = [host(reloadable=["nodelist (adds n4 (id 4))"], token=3650) for _ in range(3)]
+    new = [host(running=False), host(running=False)]
+    assert corosync_reload_needed(members + new, 4950)
+
+
+def test_reload_host_is_the_first_member_never_a_node_the_play_adds():
+    hosts = [
+        dict(host(running=False), inventory_hostname="n0"),  # added, sorts first
+        dict(host(replaced_skipped=False), inventory_hostname="n1"),  # restarted: read the file already
+        dict(host(), inventory_hostname="n2"),
+        dict(host(), inventory_hostname="n3"),
+    ]
+    assert corosync_reload_host(hosts) == "n2"
+    assert corosync_reload_host(hosts[:2]) is None
+    assert corosync_reload_host([]) is None
 
 
 def plan(name: str, restart: list) -> dict:

@@ -160,3 +160,18 @@ def test_nodelist_addrs_are_every_links_address():
     )
     runner = FakeRunner({"nodelist.node.": (0, text, "")})
     assert CorosyncRuntime(runner).nodelist_addrs() == ["10.0.0.2", "10.1.0.2", "127.0.0.1"]
+
+
+def test_nodelist_nodes_pair_each_id_with_its_name_and_links():
+    text = (
+        "nodelist.local_node_pos (u32) = 0\n"
+        "nodelist.node.1.ring1_addr (str) = 10.1.0.2\nnodelist.node.1.ring0_addr (str) = 10.0.0.2\n"
+        "nodelist.node.1.name (str) = n2\nnodelist.node.1.nodeid (u32) = 2\n"
+        "nodelist.node.0.name (str) = n1\nnodelist.node.0.nodeid (u32) = 1\n"
+        "nodelist.node.0.ring0_addr (str) = 10.0.0.1\nnodelist.node.0.ring1_addr (str) = 10.1.0.1\n"
+    )
+    runner = FakeRunner({"nodelist.node.": (0, text, "")})
+    assert CorosyncRuntime(runner).nodelist_nodes() == [
+        {"nodeid": 1, "name": "n1", "addrs": ["10.0.0.1", "10.1.0.1"]},
+        {"nodeid": 2, "name": "n2", "addrs": ["10.0.0.2", "10.1.0.2"]},
+    ]
