@@ -104,7 +104,7 @@ def test_restarted_or_stopped_nodes_do_not_ask_for_a_reload():
 
 
 def test_grow_reloads_on_the_members_for_the_added_nodes():
-    members = [host(reloadable=["nodelist (adds n4 (id 4))"], token=3650) for _ in range(3)]
+    members = [host(reloadable=["nodelist (adds n4 (id 4))"], token=3650) for _index in range(3)]
     new = [host(running=False), host(running=False)]
     assert corosync_reload_needed(members + new, 4950)
 
