@@ -2,7 +2,7 @@
 
 The scenario converges n1-n3 (group grow_initial); these tests run quorate.cluster.bringup on all five
 while n1-n3 keep writing checkpoint sections and their quorum is sampled (fixtures in ../../conftest.py).
-The writer is the rolling_restart scenario's (molecule/rolling_restart/tests/ckpt_writer.py).
+The writer is the shared one (molecule/conftest.py Writer, running rolling_restart's ckpt_writer.py).
 """
 
 from __future__ import annotations
@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from conftest import Writer
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 BRINGUP = str(REPO / "playbooks" / "bringup.yml")
-WRITER = REPO / "molecule" / "rolling_restart" / "tests" / "ckpt_writer.py"
-NODE_PROGRAMS = "/usr/lib/quorate/quorate_node.zip"
 STACK = ("corosync", "quorate-ckptd", "quorate-controld")
 OLD, NEW = ["n1", "n2", "n3"], ["n4", "n5"]
 # token 3000 + (5 - 2) x token_coefficient 650, as the effective_token filter computes it.
@@ -30,44 +28,6 @@ TOKEN_5_NODES = 4950
 def quorum_fields(output: str) -> dict[str, str]:
     """corosync-quorumtool -s as "Key: value" pairs (Quorate, Expected votes, Total votes...)."""
     return {m[1].strip(): m[2].strip() for m in re.finditer(r"^([A-Za-z][A-Za-z ]+):\s+(.*)$", output, re.MULTILINE)}
-
-
-class Writer:
-    """ckpt_writer.py on one node, fed through SSH; stop() closes its stdin and returns what it acked."""
-
-    def __init__(self, cluster, node: str):
-        self.node = node
-        cluster.check_output(node, f"cat > /root/ckpt_writer.py <<'EOF'\n{WRITER.read_text()}\nEOF")
-        hostvars = cluster.hostvars[node]
-        argv = [
-            "ssh", "-i", hostvars["ansible_private_key_file"], "-p", str(hostvars.get("ansible_port", 22)),
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", f"root@{hostvars['ansible_host']}",
-            f"PYTHONPATH={NODE_PROGRAMS} python3 -u /root/ckpt_writer.py {node}-",
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.acked: list[int] = []
-        self.summary: dict = {}
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            record = json.loads(line)
-            if "ack" in record:
-                self.acked.append(record["ack"])
-            else:
-                self.summary = record
-
-    def stop(self) -> Writer:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()  # our own ssh client, by its handle
-            self.proc.wait()
-        self._reader.join(timeout=10)
-        return self
 
 
 def reload_to_members(cluster) -> str:
