@@ -7,15 +7,18 @@ name: shrink_plan
 short_description: Plan the removal of the hosts marked quorate_corosync_remove, or say why it is refused
 version_added: 0.2.0
 description:
-  - Reads, on every host of the play, C(quorate_corosync_remove) (true on a host that leaves the cluster),
-    C(quorate_corosync_nodeid) and what M(quorate.cluster.corosync_info) read at the start of the play
-    (C(__quorate_corosync_before), whose running, quorate, members and nodelist_nodes it reads).
-  - Every node has one vote. After the change the cluster expects one per remaining node and needs a majority,
-    or one with C(two_node), which the plan sets when two nodes remain unless C(quorate_corosync_quorum) sets
-    C(two_node) either way.
-  - Refuses, naming the variable, a removal of every host, the removal of a host the running cluster does not
-    have (it would be added and removed at once), and a removal after which the live votes of the remaining
-    nodes do not reach quorum (unless O(force)).
+  - Reads, on every host of the cluster's group, C(quorate_corosync_remove) (true on a host that leaves),
+    C(quorate_corosync_dead) (true on a host gone for good, never contacted), C(quorate_corosync_nodeid) and,
+    on the reachable hosts, what M(quorate.cluster.corosync_info) read at the start of the play
+    (C(__quorate_corosync_before): running, quorate, members, nodelist_nodes, removed).
+  - Plans one step per leaving node still in the running nodelist, the dead ones first; each step stops the
+    node (when reachable), drops it from the nodelist of the nodes that stay, and reloads once.
+  - Every node has one vote. A nodelist of n nodes expects n votes and needs a majority, or one with
+    C(two_node) at two nodes (written there unless C(quorate_corosync_quorum) sets C(two_node) either way).
+  - Refuses, naming the variable, a removal of every host; a host marked for removal that the running cluster
+    does not have and did not remove before; a dead host that is a member; a host of the group that is not in
+    the running nodelist (this plan only removes); a running nodelist entry with no host in the group; and a
+    removal after which, or during which, the live votes do not reach quorum (unless O(force)).
 author:
   - quorate.cluster developers (@quorate)
 extends_documentation_fragment:
@@ -29,6 +32,10 @@ options:
     description: C(quorate_force_remove); go ahead even when the remaining nodes would not be quorate.
     type: bool
     default: false
+  cluster_name:
+    description: C(quorate_corosync_cluster_name), to recognise the marker an earlier removal left on a node.
+    type: str
+    version_added: 0.3.0
 """
 
 EXAMPLES = r"""
@@ -38,8 +45,9 @@ EXAMPLES = r"""
   when: plan.errors | length > 0
   vars:
     plan: >-
-      {{ ansible_play_hosts_all | map('extract', hostvars)
-         | quorate.cluster.shrink_plan(quorate_corosync_quorum, quorate_force_remove | default(false)) }}
+      {{ groups['quorate_cluster'] | map('extract', hostvars)
+         | quorate.cluster.shrink_plan(quorate_corosync_quorum, quorate_force_remove | default(false),
+                                       quorate_corosync_cluster_name) }}
 """
 
 RETURN = r"""
@@ -55,6 +63,28 @@ _value:
       description: The hosts that remain, in play order.
       type: list
       elements: str
+    dead:
+      description: The hosts declared dead (never contacted).
+      type: list
+      elements: str
+      version_added: 0.3.0
+    steps:
+      description:
+        - One per leaving node still in the running nodelist, in the order they run.
+        - Each holds C(host), C(nodeid), C(contact) (reachable, stopped in its step), C(nodes_after) (the
+          hosts in the nodelist after the step) and C(expected_votes) (after the step).
+      type: list
+      elements: dict
+      version_added: 0.3.0
+    done:
+      description: Hosts marked for removal that are already out of the running nodelist.
+      type: list
+      elements: str
+      version_added: 0.3.0
+    expected_votes_before:
+      description: The expected votes of the running nodelist.
+      type: int
+      version_added: 0.3.0
     expected_votes:
       description: The expected votes after the change.
       type: int
@@ -64,9 +94,6 @@ _value:
     quorum_votes:
       description: The votes the remaining nodes need (null when nothing is removed).
       type: int
-    quorum:
-      description: The quorum section to write on the remaining nodes.
-      type: dict
     errors:
       description: Why the removal is refused; empty when it may go ahead.
       type: list
@@ -84,11 +111,11 @@ from ansible_collections.quorate.cluster.plugins.module_utils._modules.shrink_pl
 from ansible_collections.quorate.cluster.plugins.plugin_utils.play_hosts import play_hosts_vars
 
 
-def shrink_plan(hosts, quorum, force=False) -> dict:
+def shrink_plan(hosts, quorum, force=False, cluster_name=None) -> dict:
     hosts = play_hosts_vars(hosts, "shrink_plan")
     if not isinstance(quorum, Mapping):
         raise AnsibleFilterError("shrink_plan: quorum must be the quorum settings, a dict")
-    return decide(hosts, quorum, force)
+    return decide(hosts, quorum, force, cluster_name)
 
 
 class FilterModule:

@@ -12,9 +12,11 @@ description:
     validates it with C(corosync -t) on the node, and replaces the file atomically when it differs.
   - Compares the old and the new file section by section and returns RV(apply). V(reload) when only
     values corosync re-reads live on C(corosync-cfgtool -R) changed (the totem timing, knet crypto,
-    logging, and a nodelist that only gains nodes, every existing node unchanged), V(restart) when
-    anything else changed (transport, cluster name, a node removed or changed, quorum), and V(none)
-    when nothing changed.
+    logging, a nodelist that only gains or only loses nodes, every other node unchanged, and the
+    quorum keys C(expected_votes) and C(two_node)), V(restart) when anything else changed (transport,
+    cluster name, a node changed, other quorum keys), and V(none) when nothing changed.
+  - A nodelist of two nodes gets C(two_node: 1) in the quorum section unless O(quorum) sets
+    C(two_node) either way (with one vote each, a majority of two is both nodes).
   - It never restarts or reloads corosync itself. The role decides that, one node at a time.
 author:
   - quorate.cluster developers (@quorate)
@@ -124,6 +126,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.corosync_conf import (
     ConfError,
     classify_change,
+    quorum_section,
     render,
 )
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_support import command_runner
@@ -177,7 +180,7 @@ def main() -> None:
             params["cluster_name"],
             params["totem"],
             params["nodes"],
-            params["quorum"],
+            quorum_section(params["quorum"], len(params["nodes"])),
             params["logging"],
             params["keyfile"],
         )

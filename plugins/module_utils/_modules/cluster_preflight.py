@@ -177,7 +177,8 @@ def nodelist_conflicts(hosts: list) -> list[str]:
     corosync runs this collection's configuration; a host not among them (new, or its corosync
     stopped) must either match its running nodelist entry exactly (a member coming back) or use a
     node id and addresses no entry has. Hosts that are live members themselves are not checked
-    here: renumbering or readdressing one is a restart-class change of the corosync role.
+    here: renumbering or readdressing one is a restart-class change of the corosync role. A node of
+    the running nodelist that no host of the play has is refused too (the bring-up never removes).
     """
     live: dict[int, dict] = {}
     members: set[str] = set()
@@ -191,6 +192,17 @@ def nodelist_conflicts(hosts: list) -> list[str]:
                 live.setdefault(node["nodeid"], node)
     by_addr = {str(addr): node for node in live.values() for addr in node.get("addrs") or []}
     errors: list[str] = []
+    # A node of the running cluster left out of the play would be dropped from every nodelist by the
+    # reload, while its daemons keep running: removing a node is the remove_nodes playbook's job.
+    play_ids = {host.get("quorate_corosync_nodeid") for host in hosts}
+    play_names = {str(host.get("quorate_corosync_name", host.get("inventory_hostname"))) for host in hosts}
+    for nodeid, node in sorted(live.items()):
+        if nodeid not in play_ids and str(node.get("name")) not in play_names:
+            errors.append(
+                f"node {node.get('name')} (id {nodeid}) of the running cluster is not a host of this play, and the "
+                f"bring-up never removes nodes: put {node.get('name')} back in the group, or remove it with the "
+                "quorate.cluster.remove_nodes playbook (quorate_corosync_remove: true)"
+            )
     for host in hosts:
         name = str(host.get("inventory_hostname"))
         if name in members:

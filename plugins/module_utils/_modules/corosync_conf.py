@@ -5,8 +5,9 @@
 corosync's parser is strict (one statement per line, ``{`` ends its line, ``}`` stands alone),
 so the file is rendered here rather than templated. Comparing the parsed old file with the new
 one tells whether corosync can take the change live (``corosync-cfgtool -R``: the totem timing,
-knet crypto, logging, and a nodelist that only gains nodes) or needs a restart (transport, cluster
-name, any other nodelist change, quorum).
+knet crypto, logging, a nodelist that only gains or only loses nodes, and votequorum's
+expected_votes and two_node) or needs a restart (transport, cluster name, any other nodelist or
+quorum change).
 
 Stdlib only: runs on the nodes.
 """
@@ -43,6 +44,9 @@ RELOADABLE_TOTEM = frozenset(
     }
 )
 RELOADABLE_SECTIONS = frozenset({"logging"})
+# votequorum(5): "Only votes, quorum_votes, expected_votes and two_node can be changed at runtime."
+# (votes and quorum_votes belong to the nodelist's node entries, which this collection never sets.)
+RELOADABLE_QUORUM = frozenset({"expected_votes", "two_node"})
 _ORDER = ("totem", "nodelist", "quorum", "logging")
 
 
@@ -166,12 +170,62 @@ def nodes_added(before: Any, after: Any) -> list[str]:
     return [f"{node.get('name', '?')} (id {node.get('nodeid')})" for node in remaining]
 
 
+def nodes_removed(before: Any, after: Any) -> list[str]:
+    """The nodes (``"<name> (id <nodeid>)"``) that ``after`` drops from ``before`` when that is all
+    that changed: every node of ``after`` is in ``before`` unchanged, and at least one remains.
+
+    corosync 3 applies it live on ``corosync-cfgtool -R`` once the dropped node is stopped
+    (corosync.conf(5): stop the node, remove it from every nodelist, reload); votequorum then
+    recomputes the expected votes from the nodelist.
+    """
+    old, new = _nodes(before), _nodes(after)
+    if old is None or new is None or not new or len(new) >= len(old):
+        return []
+    kept = list(old)
+    for node in new:
+        if node not in kept:
+            return []
+        kept.remove(node)
+    return [f"{node.get('name', '?')} (id {node.get('nodeid')})" for node in kept]
+
+
+def _quorum_reloadable(before: Any, after: Any) -> bool:
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return False
+    differ = {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
+    return bool(differ) and differ <= RELOADABLE_QUORUM
+
+
+def quorum_section(quorum: dict, nodes: int) -> dict:
+    """The quorum section written for a nodelist of ``nodes`` nodes.
+
+    Two nodes with one vote each need both for a majority, so a two-node cluster gets
+    ``two_node: 1`` (quorum is then one vote; votequorum turns wait_for_all on with it) unless the
+    user's ``quorum`` sets ``two_node`` either way. Any other size: ``quorum`` as given (the
+    preflight refuses two_node there).
+    """
+    section = dict(quorum or {})
+    if nodes == 2 and "two_node" not in section:
+        section["two_node"] = True
+    return section
+
+
+def quorum_votes(expected_votes: int, two_node: bool = False) -> int:
+    """Votes votequorum needs for quorum: a majority of the expected votes, or 1 with two_node on
+    a two-vote cluster."""
+    if two_node and expected_votes == 2:
+        return 1
+    return expected_votes // 2 + 1
+
+
 def classify_change(old_text: str | None, new_text: str) -> dict:
     """What applying ``new_text`` over ``old_text`` needs.
 
     Returns ``{"changed": bool, "reloadable": [...keys], "restart": [...keys]}`` where the key
     lists name what differs (``totem.token``, ``nodelist``...). A nodelist that only gains nodes is
-    reloadable, named ``nodelist (adds n4 (id 4), ...)``; any other nodelist change is ``nodelist``.
+    reloadable, named ``nodelist (adds n4 (id 4), ...)``, as is one that only loses nodes
+    (``nodelist (removes ...)``); any other nodelist change is ``nodelist``. A quorum section whose
+    only differences are expected_votes or two_node is reloadable (``quorum.two_node``).
     """
     if old_text is None:
         return {"changed": True, "reloadable": [], "restart": ["(new file)"]}
@@ -193,6 +247,12 @@ def classify_change(old_text: str | None, new_text: str) -> dict:
             reloadable.append(section)
         elif section == "nodelist" and (added := nodes_added(before, after)):
             reloadable.append(f"nodelist (adds {', '.join(added)})")
+        elif section == "nodelist" and (dropped := nodes_removed(before, after)):
+            reloadable.append(f"nodelist (removes {', '.join(dropped)})")
+        elif section == "quorum" and _quorum_reloadable(before, after):
+            for key in sorted(set(before) | set(after)):
+                if before.get(key) != after.get(key):
+                    reloadable.append(f"quorum.{key}")
         else:
             restart.append(section)
     return {

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 # What the corosync role gives /etc/corosync/authkey (tasks/authkey.yml).
 AUTHKEY_MODE, AUTHKEY_OWNER, AUTHKEY_GROUP = "0400", "root", "root"
 
@@ -193,3 +195,18 @@ def quorum_without_node(votes: Mapping) -> bool:
     """The other nodes keep quorum when this one stops: the votes present (``total_votes``) less
     this node's (``node_votes``) still reach ``quorum_votes`` (corosync_wait's result)."""
     return int(votes["total_votes"]) - int(votes["node_votes"]) >= int(votes["quorum_votes"])
+
+
+def hosts_flagged(hosts: Iterable[Mapping], var: str) -> list:
+    """The hosts (in order) whose ``var`` is true, as Ansible reads true and false (an extra var
+    ``-e name=true`` is the string "true"); ValueError naming the host and ``var`` for anything else."""
+    names = []
+    for host in hosts:
+        value = host.get(var, False)
+        try:
+            on = boolean(value, strict=True)
+        except TypeError:
+            raise ValueError(f"{host.get('inventory_hostname')}: {var} must be true or false, got {value!r}") from None
+        if on:
+            names.append(host.get("inventory_hostname"))
+    return names

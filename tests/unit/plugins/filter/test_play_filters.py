@@ -17,6 +17,7 @@ from ansible_collections.quorate.cluster.plugins.filter import (
     corosync_ready,
     corosync_reload_host,
     corosync_reload_needed,
+    hosts_flagged,
     quorum_without_node,
     restart_plan_message,
     rolling_ckptd_down,
@@ -152,3 +153,19 @@ def test_shrink_plan():
         shrink_plan.shrink_plan(hosts, None)
     with pytest.raises(AnsibleFilterError, match="shrink_plan: expects the list of the play hosts' vars"):
         shrink_plan.shrink_plan("n1", {})
+
+
+def test_hosts_flagged():
+    hosts = [
+        {"inventory_hostname": "n1", "quorate_corosync_dead": True},
+        {"inventory_hostname": "n2"},
+        {"inventory_hostname": "n3", "quorate_corosync_dead": "yes"},
+        {"inventory_hostname": "n4", "quorate_corosync_dead": "false"},
+    ]
+    assert hosts_flagged.hosts_flagged(hosts, "quorate_corosync_dead") == ["n1", "n3"]
+    with pytest.raises(AnsibleFilterError, match="n5: quorate_corosync_dead must be true or false, got 'maybe'"):
+        hosts_flagged.hosts_flagged(
+            [{"inventory_hostname": "n5", "quorate_corosync_dead": "maybe"}], "quorate_corosync_dead"
+        )
+    with pytest.raises(AnsibleFilterError, match="hosts_flagged: expects the list"):
+        hosts_flagged.hosts_flagged("n1", "quorate_corosync_dead")

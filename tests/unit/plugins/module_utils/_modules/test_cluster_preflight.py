@@ -192,7 +192,12 @@ def _play_host(name, nodeid, addr, running=False):
     }
 
 
-MEMBERS = [_play_host("n1", 1, "10.0.0.1", True), _play_host("n2", 2, "10.0.0.2", True)]
+# n1 and n2 run; n3, the third node of the running nodelist, is stopped.
+MEMBERS = [
+    _play_host("n1", 1, "10.0.0.1", True),
+    _play_host("n2", 2, "10.0.0.2", True),
+    _play_host("n3", 3, "10.0.0.3"),
+]
 
 
 def test_nodes_new_to_the_cluster_with_unused_ids_and_addresses_pass():
@@ -200,11 +205,19 @@ def test_nodes_new_to_the_cluster_with_unused_ids_and_addresses_pass():
 
 
 def test_a_member_whose_corosync_is_stopped_matches_its_own_entry():
-    assert nodelist_conflicts(MEMBERS + [_play_host("n3", 3, "10.0.0.3")]) == []
+    assert nodelist_conflicts(MEMBERS) == []
+
+
+def test_a_node_of_the_running_cluster_left_out_of_the_play_is_refused():
+    assert nodelist_conflicts(MEMBERS[:2]) == [
+        "node n3 (id 3) of the running cluster is not a host of this play, and the bring-up never removes nodes: "
+        "put n3 back in the group, or remove it with the quorate.cluster.remove_nodes playbook "
+        "(quorate_corosync_remove: true)"
+    ]
 
 
 def test_a_new_node_with_a_live_members_node_id_is_refused_naming_the_variable():
-    assert nodelist_conflicts(MEMBERS + [_play_host("n4", 3, "10.0.0.4")]) == [
+    assert nodelist_conflicts(MEMBERS[:2] + [_play_host("n4", 3, "10.0.0.4")]) == [
         "n4: quorate_corosync_nodeid 3 is node n3 (10.0.0.3) of the running cluster; give n4 an unused node id"
     ]
 
@@ -217,7 +230,7 @@ def test_a_new_node_with_a_live_members_address_is_refused_naming_the_variable()
 
 def test_members_themselves_and_clusters_not_ours_are_not_checked_here():
     renumbered = _play_host("n2", 7, "10.0.0.2", True)  # a restart-class change of a member
-    assert nodelist_conflicts([MEMBERS[0], renumbered]) == []
+    assert nodelist_conflicts([MEMBERS[0], renumbered, MEMBERS[2]]) == []
     foreign = dict(_play_host("n1", 1, "10.0.0.1", True))
     foreign["__quorate_corosync_before"] = dict(foreign["__quorate_corosync_before"], config_managed=False)
     assert nodelist_conflicts([foreign, _play_host("n4", 2, "10.0.0.2")]) == []

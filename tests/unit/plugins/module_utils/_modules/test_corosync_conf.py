@@ -8,6 +8,8 @@ from ansible_collections.quorate.cluster.plugins.module_utils._modules.corosync_
     effective_token,
     is_managed,
     parse,
+    quorum_section,
+    quorum_votes,
     render,
 )
 
@@ -73,7 +75,11 @@ def test_parse_errors(text):
         pytest.param({"logging": {"to_syslog": False}}, ["logging"], [], id="logging-live"),
         pytest.param({"totem": dict(TOTEM, crypto_cipher="aes128")}, ["totem.crypto_cipher"], [], id="crypto-live"),
         pytest.param({"cluster_name": "other"}, [], ["totem.cluster_name"], id="name-restart"),
-        pytest.param({"nodes": NODES[:1]}, [], ["nodelist"], id="nodelist-remove-restart"),
+        pytest.param({"nodes": NODES[:1]}, ["nodelist (removes n1 (id 1))"], [], id="nodelist-remove-live"),
+        pytest.param(
+            {"nodes": [dict(NODES[0], addrs=["10.0.0.9", "10.1.0.2"])]}, [], ["nodelist"], id="remove-and-readdress"
+        ),
+        pytest.param({"nodes": []}, [], ["nodelist"], id="nodelist-emptied-restart"),
         pytest.param({"nodes": [*NODES, N3]}, ["nodelist (adds n3 (id 3))"], [], id="nodelist-add-live"),
         pytest.param(
             {"nodes": [*NODES, N3, dict(N3, nodeid=4, name="n4", addrs=["10.0.0.4", "10.1.0.4"])]},
@@ -90,11 +96,23 @@ def test_parse_errors(text):
         ),
         pytest.param(
             {"nodes": [*NODES, N3], "quorum": {"provider": "corosync_votequorum"}},
-            ["nodelist (adds n3 (id 3))"],
-            ["quorum"],
-            id="nodelist-add-with-quorum-restart",
+            ["nodelist (adds n3 (id 3))", "quorum.two_node"],
+            [],
+            id="nodelist-add-with-two-node-live",
         ),
-        pytest.param({"quorum": {"provider": "corosync_votequorum"}}, [], ["quorum"], id="quorum-restart"),
+        pytest.param({"quorum": {"provider": "corosync_votequorum"}}, ["quorum.two_node"], [], id="two-node-live"),
+        pytest.param(
+            {"quorum": {"provider": "corosync_votequorum", "two_node": True, "expected_votes": 3}},
+            ["quorum.expected_votes"],
+            [],
+            id="expected-votes-live",
+        ),
+        pytest.param(
+            {"quorum": {"provider": "corosync_votequorum", "two_node": True, "wait_for_all": False}},
+            [],
+            ["quorum"],
+            id="wait-for-all-restart",
+        ),
     ],
 )
 def test_classify_change(change, reloadable, restart):
@@ -126,3 +144,24 @@ def test_what_the_role_writes_is_recognised_as_its_own_and_nothing_else_is():
     assert not is_managed("# Please read the corosync.conf.5 manual page\ntotem {\n")
     assert not is_managed("")
     assert not is_managed("totem {\n# Managed by the quorate.cluster.corosync role: local edits are overwritten.\n")
+
+
+QUORUM = {"provider": "corosync_votequorum"}
+
+
+def test_two_nodes_get_two_node_unless_the_user_set_it():
+    assert quorum_section({"provider": "corosync_votequorum"}, 2) == {
+        "provider": "corosync_votequorum",
+        "two_node": True,
+    }
+    assert quorum_section({"two_node": False}, 2) == {"two_node": False}
+    assert quorum_section({"provider": "corosync_votequorum"}, 3) == {"provider": "corosync_votequorum"}
+    assert quorum_section({}, 1) == {}
+
+
+@pytest.mark.parametrize(
+    "expected, two_node, needed",
+    [(1, False, 1), (2, False, 2), (2, True, 1), (3, False, 2), (4, False, 3), (5, False, 3), (3, True, 2)],
+)
+def test_quorum_votes(expected, two_node, needed):
+    assert quorum_votes(expected, two_node) == needed
