@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -434,3 +435,88 @@ def test_returns_the_retry_report_on_timeout_too(run_module, corosync):
     failed, result = run_module(corosync_wait.main, {"members": [1, 2, 3], "timeout": 0.2})
     assert failed
     assert set(RETURNED_REPORT_KEYS) <= set(result)
+
+
+# -- corosync_info: the removal marker -----------------------------------------------------
+
+MARKER = {"cluster_name": "quorate", "nodeid": 4, "name": "n4"}
+
+
+@pytest.fixture
+def warnings(monkeypatch):
+    """What the module passed to module.warn, in order."""
+    seen: list[str] = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, warning: seen.append(warning))
+    return seen
+
+
+def test_info_returns_the_removal_marker(run_module, corosync, tmp_path, warnings):
+    marker = tmp_path / "removed"
+    marker.write_text(json.dumps(MARKER))
+    failed, result = run_module(corosync_info.main, {"removed_marker": str(marker)})
+    assert not failed, result
+    assert result["removed"] == MARKER
+    assert result["running"] is True and warnings == []
+
+
+def test_info_without_a_removal_marker_returns_null_quietly(run_module, corosync, tmp_path, warnings):
+    failed, result = run_module(corosync_info.main, {"removed_marker": str(tmp_path / "removed")})
+    assert not failed, result
+    assert result["removed"] is None and warnings == []
+
+
+def test_info_reads_the_marker_of_a_stopped_node(run_module, corosync, tmp_path, warnings):
+    # A removed node: corosync stopped (or uninstalled), the marker left behind.
+    marker = tmp_path / "removed"
+    marker.write_text(json.dumps(MARKER) + "\n")
+    corosync["down"] = True
+    failed, result = run_module(corosync_info.main, {"require_running": False, "removed_marker": str(marker)})
+    assert not failed and result["running"] is False
+    assert result["removed"] == MARKER
+
+
+def test_info_reads_the_marker_on_a_node_without_corosync(run_module, monkeypatch, tmp_path, warnings):
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: None)
+    marker = tmp_path / "removed"
+    marker.write_text(json.dumps(MARKER))
+    args = {"require_running": False, "authkey_path": str(tmp_path / "authkey"), "removed_marker": str(marker)}
+    failed, result = run_module(corosync_info.main, args)
+    assert not failed and (result["installed"], result["running"]) == (False, False)
+    assert result["removed"] == MARKER and warnings == []
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        pytest.param(b"{not json", "is not valid JSON", id="not-json"),
+        pytest.param(b"", "is not valid JSON", id="empty"),
+        pytest.param(b"[4]", "holds an array, not a JSON object", id="array"),
+        pytest.param(b"null", "holds null, not a JSON object", id="null"),
+        pytest.param(b'"n4"', "holds a string, not a JSON object", id="string"),
+        pytest.param(b"\xff\xfe{}", "cannot read the removal marker", id="not-utf8"),
+    ],
+)
+def test_info_warns_about_a_marker_it_cannot_parse(run_module, corosync, tmp_path, warnings, content, fragment):
+    marker = tmp_path / "removed"
+    marker.write_bytes(content)
+    failed, result = run_module(corosync_info.main, {"removed_marker": str(marker)})
+    assert not failed, result
+    assert result["removed"] is None
+    assert len(warnings) == 1 and fragment in warnings[0] and str(marker) in warnings[0]
+
+
+def test_info_warns_about_a_marker_it_cannot_read(run_module, corosync, tmp_path, warnings):
+    marker = tmp_path / "removed"
+    marker.mkdir()  # unreadable as a file whoever runs the test (root reads any mode)
+    failed, result = run_module(corosync_info.main, {"require_running": False, "removed_marker": str(marker)})
+    assert not failed, result
+    assert result["removed"] is None
+    assert len(warnings) == 1 and f"cannot read the removal marker {marker}" in warnings[0]
+
+
+def test_info_documents_the_removal_marker():
+    option = yaml.safe_load(corosync_info.DOCUMENTATION)["options"]["removed_marker"]
+    assert (option["type"], option["default"], option["version_added"]) == ("path", "/var/lib/quorate/removed", "0.3.0")
+    returned = yaml.safe_load(corosync_info.RETURN)["removed"]
+    assert (returned["returned"], returned["type"], returned["version_added"]) == ("always", "dict", "0.3.0")
+    assert returned["sample"] == MARKER
