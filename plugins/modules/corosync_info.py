@@ -17,6 +17,8 @@ description:
     without reading the key out, whether the node holds
     an authkey, its SHA-256, mode and owner, so a play can see that every node holds the same key
     without copying it around.
+  - Reads the marker the node removal leaves on a removed node (O(removed_marker)), so a re-run can
+    tell a node already removed from this cluster from one that never was a member.
   - Never changes anything.
 author:
   - quorate.cluster developers (@quorate)
@@ -40,6 +42,13 @@ options:
     description: Where corosync.conf is looked for (RV(config_managed)).
     type: path
     default: /etc/corosync/corosync.conf
+  removed_marker:
+    description:
+      - The marker file the node removal leaves on a removed node, a JSON object with the
+        C(cluster_name) it was removed from, its C(nodeid) and C(name); returned as RV(removed).
+    type: path
+    default: /var/lib/quorate/removed
+    version_added: 0.3.0
 requirements:
   - corosync 3 (C(corosync-cmapctl) and C(corosync-quorumtool)) on the node
 seealso:
@@ -59,6 +68,11 @@ EXAMPLES = r"""
   quorate.cluster.corosync_info:
     require_running: false
   register: corosync_state
+
+- name: Tell a node already removed from this cluster from one that never was a member
+  ansible.builtin.debug:
+    msg: "removed as node {{ corosync_state.removed.nodeid }} from {{ corosync_state.removed.cluster_name }}"
+  when: corosync_state.removed is not none
 """
 
 RETURN = r"""
@@ -98,6 +112,16 @@ authkey:
       description: Owning group name (or gid when it has no name).
       type: str
   sample: {sha256: 5f0c9a..., mode: "0400", owner: root, group: root}
+removed:
+  description:
+    - The JSON object in O(removed_marker), left there when this node was removed from a cluster;
+      null when there is no such file.
+    - An unreadable file or one that does not hold a JSON object also gives null, with a warning that
+      names the file.
+  returned: always
+  type: dict
+  version_added: 0.3.0
+  sample: {"cluster_name": "quorate", "nodeid": 4, "name": "n4"}
 config_managed:
   description:
     - Whether O(config_path) was written by this collection (its first line is the marker the
@@ -227,6 +251,7 @@ nodelist_nodes:
 
 import grp
 import hashlib
+import json
 import os
 import pwd
 import stat
@@ -324,12 +349,44 @@ def config_managed(path: str):
         return None
 
 
+# What json.loads gives for each kind of JSON value, in words, for the warning.
+_JSON_KINDS = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+def removed_marker(path: str) -> tuple[dict | None, str | None]:
+    """The JSON object in the removal marker and a warning: ``(None, None)`` when there is no
+    file, ``(None, warning)`` when it cannot be read or holds no JSON object."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"cannot read the removal marker {path} (removed_marker): {exc}"
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        return None, f"the removal marker {path} (removed_marker) is not valid JSON: {exc}"
+    if not isinstance(value, dict):
+        kind = _JSON_KINDS.get(type(value), "a JSON value")
+        return None, f"the removal marker {path} (removed_marker) holds {kind}, not a JSON object"
+    return value, None
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "require_running": {"type": "bool", "default": True},
             "authkey_path": {"type": "path", "default": "/etc/corosync/authkey"},
             "config_path": {"type": "path", "default": "/etc/corosync/corosync.conf"},
+            "removed_marker": {"type": "path", "default": "/var/lib/quorate/removed"},
         },
         supports_check_mode=True,
     )
@@ -341,6 +398,9 @@ def main() -> None:
         node["config_managed"] = config_managed(module.params["config_path"])
     except OSError as exc:
         module.fail_json(msg=f"cannot read {module.params['config_path']} (config_path): {exc}")
+    node["removed"], warning = removed_marker(module.params["removed_marker"])
+    if warning:
+        module.warn(warning)
     node["installed"] = all(module.get_bin_path(tool) for tool in (CMAPCTL, QUORUMTOOL))
     node["service"] = service_state(module)
     if not node["installed"] and not module.params["require_running"]:
