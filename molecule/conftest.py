@@ -9,6 +9,7 @@ read the nodes over plain SSH: quick enough to sample a node while a playbook ru
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -145,6 +146,25 @@ class Cluster:
         """``with cluster.sampling_quorum() as sampler:`` samples every node's quorum (or only ``nodes``'s)
         until the block ends."""
         return QuorumSampler(self, nodes=nodes)
+
+    @staticmethod
+    def container(node: str) -> str:
+        """The node's podman container: hack/podman_cluster.py names it <prefix>-<node>, and
+        molecule/resources/create.yml sets the prefix from the scenario's name."""
+        return f"mol-{os.environ['MOLECULE_SCENARIO_NAME']}-{node}"
+
+    def overlay_inventory(self, directory: Path, host_vars: dict[str, dict]) -> str:
+        """A second inventory source in ``directory`` that sets ``host_vars`` (node -> vars) on top of
+        molecule's; pass it as ``"-i", path`` after molecule's inventory. Host_vars files outrank the
+        variables molecule writes into its inventory file, and molecule's other variables stay."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "host_vars").mkdir(exist_ok=True)
+        (directory / "hosts.yml").write_text(
+            "all:\n  hosts:\n" + "".join(f"    {node}:\n" for node in sorted(host_vars))
+        )
+        for node, values in host_vars.items():
+            (directory / "host_vars" / f"{node}.yml").write_text(json.dumps(values) + "\n")
+        return str(directory)
 
     def playbook(self, playbook: str, *args: str, inventory: str | None = None) -> PlaybookRun:
         proc = subprocess.run(

@@ -72,7 +72,8 @@ _value:
       description:
         - One per leaving node still in the running nodelist, in the order they run.
         - Each holds C(host), C(nodeid), C(contact) (reachable, stopped in its step), C(nodes_after) (the
-          hosts in the nodelist after the step) and C(expected_votes) (after the step).
+          hosts in the nodelist after the step), C(members_after) (the node ids that should then be members)
+          and C(expected_votes) (after the step).
       type: list
       elements: dict
       version_added: 0.3.0
@@ -94,6 +95,10 @@ _value:
     quorum_votes:
       description: The votes the remaining nodes need (null when nothing is removed).
       type: int
+    summary:
+      description: One line for the operator, once the plan is sound (which nodes, in which order, the votes).
+      type: str
+      version_added: 0.3.0
     errors:
       description: Why the removal is refused; empty when it may go ahead.
       type: list

@@ -9,14 +9,13 @@ untouched and quorate, and a run after the link is back must finish the job.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import PlaybookRun
+from conftest import Cluster, PlaybookRun
 
 REPO = Path(__file__).resolve().parents[3]
 ROLLING_RESTART = str(REPO / "playbooks" / "rolling_restart.yml")
@@ -25,13 +24,10 @@ STACK = ("corosync", "quorate-ckptd", "quorate-controld")
 FAST_FAIL = ("-e", "quorate_corosync_wait_timeout=20", "-e", "quorate_rolling_restart_health_timeout=20")
 
 
-def container(node: str) -> str:
-    # hack/podman_cluster.py names the containers <prefix>-<node>; molecule/resources/create.yml sets the prefix.
-    return f"mol-{os.environ.get('MOLECULE_SCENARIO_NAME', 'partition')}-{node}"
-
-
 def set_link(node: str, state: str) -> None:
-    subprocess.run(["podman", "exec", container(node), "ip", "link", "set", "eth1", state], check=True, timeout=60)
+    subprocess.run(
+        ["podman", "exec", Cluster.container(node), "ip", "link", "set", "eth1", state], check=True, timeout=60
+    )
 
 
 def is_quorate(rc: int, output: str) -> bool:

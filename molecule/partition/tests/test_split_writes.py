@@ -10,12 +10,11 @@ any writer saw acknowledged, identically. Runs after test_partition.py (which he
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 
 import pytest
-from conftest import Writer
+from conftest import Cluster, Writer
 
 CHECKPOINT = "quorate:rolltest"  # the writer's
 PARTITION_S = 25.0  # long enough for corosync to notice (token 3650 ms + consensus) and to write a lot
@@ -26,12 +25,10 @@ def payload(node: str, index: int) -> str:
     return f"{node}-{index}:written-through-a-rolling-restart"  # ckpt_writer.payload
 
 
-def container(node: str) -> str:
-    return f"mol-{os.environ.get('MOLECULE_SCENARIO_NAME', 'partition')}-{node}"
-
-
 def set_link(node: str, state: str) -> None:
-    subprocess.run(["podman", "exec", container(node), "ip", "link", "set", "eth1", state], check=True, timeout=60)
+    subprocess.run(
+        ["podman", "exec", Cluster.container(node), "ip", "link", "set", "eth1", state], check=True, timeout=60
+    )
 
 
 def diagnostics(cluster, node: str) -> str:

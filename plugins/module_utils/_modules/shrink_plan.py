@@ -103,11 +103,13 @@ def shrink_plan(
     ``cluster_name``: ``quorate_corosync_cluster_name`` (to recognise an earlier run's marker).
 
     Returns ``remove``, ``keep`` and ``dead`` (names, play order); ``steps``, each ``{host, nodeid,
-    contact, nodes_after, expected_votes}`` (``nodes_after``: the names the nodelist holds after the
-    step; ``contact``: the host is reachable and is stopped in its step); ``done`` (hosts already
-    out of the running nodelist); ``expected_votes_before``, ``expected_votes``, ``votes_left``
-    (live members left at the end), ``quorum_votes`` (what they need then); ``errors`` (empty: go
-    ahead) and, with ``force``, ``forced`` (the quorum refusal overridden).
+    contact, nodes_after, members_after, expected_votes}`` (``nodes_after``: the names the nodelist
+    holds after the step; ``members_after``: the node ids that should then be members; ``contact``:
+    the host is reachable and is stopped in its step); ``done`` (hosts already out of the running
+    nodelist); ``summary`` (one line for the operator, once the plan is sound);
+    ``expected_votes_before``, ``expected_votes``, ``votes_left`` (live members left at the end),
+    ``quorum_votes`` (what they need then); ``errors`` (empty: go ahead) and, with ``force``,
+    ``forced`` (the quorum refusal overridden).
     """
     hosts = list(hosts)
     quorum = dict(quorum or {})
@@ -138,6 +140,7 @@ def shrink_plan(
     members = _members(reachable)
     plan.update(expected_votes_before=len(running), expected_votes=len(running), votes_left=None, quorum_votes=None)
     if not remove:
+        plan["summary"] = f"no host of the group has {REMOVE_VAR}: true, nothing to remove"
         return plan
     if not keep:
         errors.append(
@@ -207,6 +210,7 @@ def shrink_plan(
                 "nodeid": nodeid[name],
                 "contact": contact,
                 "nodes_after": [other for other in by_name if nodeid[other] in in_nodelist],
+                "members_after": sorted(present),
                 "expected_votes": len(in_nodelist),
             }
         )
@@ -218,6 +222,7 @@ def shrink_plan(
             f"removing {', '.join(remove)} leaves {len(left)} live vote(s) ({', '.join(left) or 'none'}) with "
             f"{len(in_nodelist)} expected after the change, and quorum needs {needed}"
         )
+    plan["summary"] = _summary(plan, order, len(members & set(running)), _needed(quorum, len(running)))
     if short:
         message = (
             "; ".join(short) + ": the remaining nodes would not be quorate; start corosync on the nodes that stay "
@@ -228,3 +233,22 @@ def shrink_plan(
         else:
             errors.append(message)
     return plan
+
+
+def _summary(plan: dict, order: list, live_before: int, needed_before: int) -> str:
+    """What the removal does, in one line: which nodes, in which order, the votes before and after,
+    and that the nodes that stay restart nothing."""
+    parts = []
+    if order:
+        steps = " then ".join(
+            f"{name} ({'declared dead, not contacted' if name in plan['dead'] else 'stopped, cleaned'})"
+            for name in order
+        )
+        parts.append(
+            f"remove {steps}, one corosync-cfgtool -R each: expected votes {plan['expected_votes_before']} -> "
+            f"{plan['expected_votes']}, live votes {live_before} -> {plan['votes_left']}, quorum needs "
+            f"{needed_before} -> {plan['quorum_votes']}; {', '.join(plan['keep'])} restart nothing"
+        )
+    if plan["done"]:
+        parts.append(f"already removed: {', '.join(plan['done'])}")
+    return "; ".join(parts) or "nothing to remove"

@@ -47,7 +47,14 @@ def test_one_of_four_leaves_three_expected_two_needed_in_one_step():
     assert plan["errors"] == []
     assert plan["remove"] == ["n4"] and plan["keep"] == ["n1", "n2", "n3"] and plan["done"] == []
     assert plan["steps"] == [
-        {"host": "n4", "nodeid": 4, "contact": True, "nodes_after": ["n1", "n2", "n3"], "expected_votes": 3}
+        {
+            "host": "n4",
+            "nodeid": 4,
+            "contact": True,
+            "nodes_after": ["n1", "n2", "n3"],
+            "members_after": [1, 2, 3],
+            "expected_votes": 3,
+        }
     ]
     assert (plan["expected_votes_before"], plan["expected_votes"]) == (4, 3)
     assert (plan["votes_left"], plan["quorum_votes"]) == (3, 2)
@@ -103,7 +110,14 @@ def test_a_dead_host_is_dropped_first_without_contact_and_costs_no_vote():
     plan = shrink_plan(hosts, QUORUM)
     assert plan["errors"] == [] and plan["dead"] == ["n4"]
     assert plan["steps"] == [
-        {"host": "n4", "nodeid": 4, "contact": False, "nodes_after": ["n1", "n2", "n3"], "expected_votes": 3}
+        {
+            "host": "n4",
+            "nodeid": 4,
+            "contact": False,
+            "nodes_after": ["n1", "n2", "n3"],
+            "members_after": [1, 2, 3],
+            "expected_votes": 3,
+        }
     ]
     # Already out of the nodelist: done, and nothing to refuse (it cannot be asked).
     after = [host(i, members=(1, 2, 3), nodes=(1, 2, 3)) for i in (1, 2, 3)] + [dead(4)]
@@ -191,3 +205,31 @@ def test_extra_vars_strings_are_booleans_as_ansible_reads_them():
     hosts.append(host(4, remove="true", members=(1, 4)))
     forced = shrink_plan(hosts, QUORUM, force="true")
     assert forced["errors"] == [] and forced["remove"] == ["n4"] and "forced" in forced
+
+
+def test_the_summary_says_what_goes_in_which_order_and_the_votes():
+    members = (1, 2, 3, 4, 5)
+    hosts = [host(i, members=members, nodes=members, remove=i == 5) for i in (1, 2, 3, 5)] + [dead(4)]
+    plan = shrink_plan(hosts, QUORUM)
+    assert plan["errors"] == [
+        "n4: quorate_corosync_dead is set but node 4 is a member of the running cluster, so it is not dead; unset "
+        "quorate_corosync_dead (then n4 is stopped and cleaned as it leaves)"
+    ]
+    members = (1, 2, 3, 5)
+    hosts = [host(i, members=members, nodes=(1, 2, 3, 4, 5), remove=i == 5) for i in (1, 2, 3, 5)] + [dead(4)]
+    plan = shrink_plan(hosts, QUORUM)
+    assert plan["errors"] == []
+    assert [step["members_after"] for step in plan["steps"]] == [[1, 2, 3, 5], [1, 2, 3]]
+    assert plan["summary"] == (
+        "remove n4 (declared dead, not contacted) then n5 (stopped, cleaned), one corosync-cfgtool -R each: "
+        "expected votes 5 -> 3, live votes 4 -> 3, quorum needs 3 -> 2; n1, n2, n3 restart nothing"
+    )
+
+
+def test_the_summary_of_a_rerun():
+    hosts = [host(i, members=(1, 2, 3), nodes=(1, 2, 3)) for i in (1, 2, 3)] + [dead(4)]
+    assert shrink_plan(hosts, QUORUM)["summary"] == "already removed: n4"
+    assert (
+        shrink_plan(hosts[:3], QUORUM)["summary"]
+        == "no host of the group has quorate_corosync_remove: true, nothing to remove"
+    )
