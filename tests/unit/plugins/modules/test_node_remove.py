@@ -63,6 +63,26 @@ class NodeSystemctl(FakeSystemctl):
         return 0, "", ""
 
 
+@pytest.fixture(autouse=True)
+def only_under_tmp_path(monkeypatch, tmp_path):
+    """Every removal the module makes in these tests must be under tmp_path: a validation that let a
+    real path through would fail the test here instead of deleting it from the machine that runs it."""
+    real_rmtree, real_unlink = node_remove.shutil.rmtree, node_remove.os.unlink
+    root = str(tmp_path) + os.sep
+
+    def guarded(real):
+        def remove(path, *args, **kwargs):
+            # shutil.rmtree unlinks the entries of a tree it holds open by name relative to dir_fd.
+            if kwargs.get("dir_fd") is None and not os.path.abspath(str(path)).startswith(root):
+                raise AssertionError(f"the module tried to remove {path!r}, outside the test's directory")
+            return real(path, *args, **kwargs)
+
+        return remove
+
+    monkeypatch.setattr(node_remove.shutil, "rmtree", guarded(real_rmtree))
+    monkeypatch.setattr(node_remove.os, "unlink", guarded(real_unlink))
+
+
 @pytest.fixture
 def node(monkeypatch, tmp_path):
     """A node with the collection installed: unit files in a unit directory, a program directory, a config
