@@ -10,7 +10,7 @@ description:
   - Reads, on every host of the cluster's group, C(quorate_corosync_remove) (true on a host that leaves),
     C(quorate_corosync_dead) (true on a host gone for good, never contacted), C(quorate_corosync_nodeid) and,
     on the reachable hosts, what M(quorate.cluster.corosync_info) read at the start of the play
-    (C(__quorate_corosync_before): running, quorate, members, nodelist_nodes, removed).
+    (C(__quorate_corosync_before), whose running, quorate, members, nodelist_nodes and removed it reads).
   - Plans one step per leaving node still in the running nodelist, the dead ones first; each step stops the
     node (when reachable), drops it from the nodelist of the nodes that stay, and reloads once.
   - Every node has one vote. A nodelist of n nodes expects n votes and needs a majority, or one with

@@ -15,7 +15,7 @@ description:
     logging, a nodelist that only gains or only loses nodes, every other node unchanged, and the
     quorum keys C(expected_votes) and C(two_node)), V(restart) when anything else changed (transport,
     cluster name, a node changed, other quorum keys), and V(none) when nothing changed.
-  - A nodelist of two nodes gets C(two_node: 1) in the quorum section unless O(quorum) sets
+  - A nodelist of two nodes gets C(two_node) set to 1 in the quorum section unless O(quorum) sets
     C(two_node) either way (with one vote each, a majority of two is both nodes).
   - It never restarts or reloads corosync itself. The role decides that, one node at a time.
 author:
