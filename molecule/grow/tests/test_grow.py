@@ -125,6 +125,9 @@ def test_check_mode_previews_the_added_nodes_and_changes_nothing(initial, previe
     run = previewed["run"]
     assert run.rc == 0, run.tail()
     assert "+        name: n4" in run.output and "+        name: n5" in run.output, run.tail()
+    said = " ".join(run.output.split())
+    assert "nodelist (adds n4 (id 4), n5 (id 5)): applied with one corosync-cfgtool -R on n1" in said, run.tail()
+    assert "expected votes 3 -> 5; the members restart nothing" in said, run.tail()
     assert previewed["pids"] == initial["pids"]
     assert previewed["conf"] == initial["conf"]
 
