@@ -195,3 +195,63 @@ def test_the_bringup_of_the_three_changes_nothing(cluster, shrunk):
     run = cluster.playbook(BRINGUP, "-e", "quorate_hosts=n1:n2:n3")
     assert run.rc == 0, run.tail()
     assert set(run.changed().values()) == {0}, run.tail()
+
+
+# Last, on the cluster these tests leave (n1-n3 up, n4 and n5 removed): the whole cluster destroyed.
+DESTROY = "quorate.cluster.destroy"
+
+
+@pytest.fixture(scope="module")
+def destroyed(cluster, shrunk):
+    refused = cluster.playbook(DESTROY)
+    wrong = cluster.playbook(DESTROY, "-e", "quorate_destroy_confirm=other")
+    after_refusal = stack_pids(cluster, STAY)
+    preview = cluster.playbook(DESTROY, "-e", "quorate_destroy_confirm=quorate", "--check")
+    after_preview = stack_pids(cluster, STAY)
+    run = cluster.playbook(DESTROY, "-e", "quorate_destroy_confirm=quorate")
+    again = cluster.playbook(DESTROY, "-e", "quorate_destroy_confirm=quorate")
+    return {
+        "refused": refused,
+        "wrong": wrong,
+        "after_refusal": after_refusal,
+        "preview": preview,
+        "after_preview": after_preview,
+        "run": run,
+        "again": again,
+    }
+
+
+def test_destroy_is_refused_without_the_cluster_name(shrunk, destroyed):
+    for run in (destroyed["refused"], destroyed["wrong"]):
+        assert run.rc != 0, run.tail()
+        assert "To go ahead, set quorate_destroy_confirm=quorate" in " ".join(run.output.split()), run.tail()
+    assert "(it is other)" in " ".join(destroyed["wrong"].output.split())
+    assert destroyed["after_refusal"] == shrunk["after"]
+
+
+def test_destroy_in_check_mode_lists_and_changes_nothing(shrunk, destroyed):
+    preview = destroyed["preview"]
+    assert preview.rc == 0, preview.tail()
+    assert all(preview.changed()[node] > 0 for node in STAY), preview.tail()
+    assert destroyed["after_preview"] == shrunk["after"]
+
+
+def test_destroy_stops_and_cleans_every_node_and_a_rerun_changes_nothing(cluster, destroyed):
+    assert destroyed["run"].rc == 0, destroyed["run"].tail()
+    for node in cluster.nodes:
+        for unit in STACK:
+            state = cluster.ssh(node, f"systemctl is-active {unit}").stdout.strip()
+            assert state in ("inactive", "unknown"), (node, unit, state)
+        present = [path for path in WRITTEN if cluster.ssh(node, f"test -e {path}").returncode == 0]
+        assert not present, f"{node} still has {present}"
+    again = destroyed["again"]
+    assert again.rc == 0 and set(again.changed().values()) == {0}, again.tail()
+
+
+def test_the_destroyed_nodes_can_be_brought_up_fresh(cluster, destroyed):
+    run = cluster.playbook(BRINGUP, "-e", "quorate_hosts=n1:n2:n3")
+    assert run.rc == 0, run.tail()
+    fields = quorum_fields(cluster.check_output("n1", "corosync-quorumtool -s"))
+    assert fields["Quorate"] == "Yes" and fields["Total votes"] == "3", fields
+    listed = cluster.check_output("n1", "quorate-ckpt list")
+    assert "quorate:controld" in listed and "rolltest" not in listed, listed
