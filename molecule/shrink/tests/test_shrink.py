@@ -100,7 +100,8 @@ def shrunk(cluster, initial, refused, previewed, marked):
         time.sleep(3)  # and after n4 and n5 are gone
     for writer in writers:
         writer.stop()
-    print(f"\nshrink 5 -> 3 nodes under load: remove_nodes {seconds:.1f}s, {len(sampler.samples)} quorum samples; ", end="")
+    print(f"\nshrink 5 -> 3 nodes under load: remove_nodes {seconds:.1f}s, ", end="")
+    print(f"{len(sampler.samples)} quorum samples; ", end="")
     print(", ".join(f"{w.node}: {len(w.acked)} writes acked, errors {w.summary.get('errors')}" for w in writers))
     return {"run": run, "after": stack_pids(cluster, STAY), "writers": writers, "samples": sampler.samples}
 
@@ -151,7 +152,8 @@ def test_the_removed_nodes_are_stopped_disabled_cleaned_and_marked(cluster, shru
     for node in LEAVE:
         for unit in STACK:
             state = cluster.ssh(node, f"systemctl is-active {unit}; systemctl is-enabled {unit}").stdout.split()
-            assert state[0] in ("inactive", "unknown") and (len(state) < 2 or state[1] != "enabled"), (node, unit, state)
+            enabled = len(state) > 1 and state[1] == "enabled"
+            assert state[0] in ("inactive", "unknown") and not enabled, (node, unit, state)
         present = [path for path in WRITTEN if cluster.ssh(node, f"test -e {path}").returncode == 0]
         assert not present, f"{node} still has {present}"
         marker = json.loads(cluster.check_output(node, "cat /var/lib/quorate/removed"))
