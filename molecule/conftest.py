@@ -24,6 +24,8 @@ GROUP = "quorate_cluster"
 SCENARIOS = Path(__file__).resolve().parent
 NODE_PROGRAMS = "/usr/lib/quorate/quorate_node.zip"  # the quorate_node bundle the roles install
 WRITER_SCRIPT = SCENARIOS / "rolling_restart" / "tests" / "ckpt_writer.py"
+WRITER_CHECKPOINT = "quorate:rolltest"  # where ckpt_writer.py writes
+STACK = ("corosync", "quorate-ckptd", "quorate-controld")  # a node's stack, bottom-up
 
 _RECAP_LINE = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
@@ -47,6 +49,11 @@ for key in token consensus; do
     printf 'runtime.config.totem.%s\t%s\n' "$key" "$(corosync-cmapctl -g "runtime.config.totem.$key" 2>&1)"
 done
 """
+
+
+def quorum_fields(output: str) -> dict[str, str]:
+    """corosync-quorumtool -s as "Key: value" pairs (Quorate, Expected votes, Total votes, Flags...)."""
+    return {m[1].strip(): m[2].strip() for m in re.finditer(r"^([A-Za-z][A-Za-z ]+):\s+(.*)$", output, re.MULTILINE)}
 
 
 def parse_snapshot(text: str) -> dict[str, str]:
@@ -138,6 +145,25 @@ class Cluster:
     def main_pid(self, node: str, unit: str) -> int:
         return int(self.check_output(node, f"systemctl show -p MainPID --value {unit}"))
 
+    def stack_pids(self, nodes: list) -> dict[str, dict[str, int]]:
+        """Node -> unit -> MainPID of its stack (0: not running)."""
+        return {node: {unit: self.main_pid(node, unit) for unit in STACK} for node in nodes}
+
+    def quorum(self, node: str) -> dict[str, str]:
+        return quorum_fields(self.check_output(node, "corosync-quorumtool -s"))
+
+    def lost_writes(self, node: str, writers: list[Writer]) -> dict[str, list[int]]:
+        """Per writer, the acknowledged writes that ``node`` does not hold (empty lists: none lost)."""
+        stored = json.loads(self.check_output(node, f"quorate-ckpt --json show {WRITER_CHECKPOINT}"))
+        return {
+            writer.node: [
+                index
+                for index in writer.acked
+                if stored.get(f"{writer.node}-{index:06d}", "").split(":", 1)[0] != f"{writer.node}-{index}"
+            ]
+            for writer in writers
+        }
+
     def snapshot(self, node: str) -> dict[str, str]:
         """What a bring-up could change on the node: file hashes, unit links, daemon PIDs, runtime totem."""
         return parse_snapshot(self.check_output(node, SNAPSHOT_SCRIPT))
@@ -196,6 +222,18 @@ class QuorumSampler:
                 if self._stop.wait(self.pause):
                     return
 
+    def unquorate(self) -> list[tuple[str, int, str]]:
+        """The samples in which the node was not quorate (node, rc, the end of the output)."""
+        return [
+            (node, rc, out.strip()[-200:])
+            for node, rc, out in self.samples
+            if quorum_fields(out).get("Quorate") != "Yes"
+        ]
+
+    def expected_votes(self) -> list[str | None]:
+        """The expected votes of every sample, in order."""
+        return [quorum_fields(out).get("Expected votes") for _node, _rc, out in self.samples]
+
     def __enter__(self) -> QuorumSampler:
         self._thread.start()
         return self
@@ -250,6 +288,25 @@ class Writer:
             self.proc.wait()
         self._reader.join(timeout=10)
         return self
+
+
+def assert_no_acknowledged_write_lost(cluster: Cluster, nodes: list, writers: list[Writer]) -> None:
+    """Every writer ended cleanly after enough writes to prove anything, and every write it saw
+    acknowledged is readable on every one of ``nodes``."""
+    for writer in writers:
+        assert writer.summary, f"{writer.node}: the writer did not end cleanly"
+        assert len(writer.acked) > 100, f"{writer.node}: too few writes to prove anything ({len(writer.acked)})"
+    for node in nodes:
+        for name, lost in cluster.lost_writes(node, writers).items():
+            assert not lost, f"{node} lacks {len(lost)} of {name}'s acknowledged writes, e.g. {lost[:5]}"
+
+
+def assert_quorum_held(sampler: QuorumSampler, at_least: int) -> list[str | None]:
+    """Every sample (at least ``at_least`` of them) quorate; returns the expected votes sampled, in order."""
+    assert len(sampler.samples) >= at_least, f"the sampler did not run ({len(sampler.samples)} samples)"
+    lost = sampler.unquorate()
+    assert not lost, f"quorum lost in {len(lost)} of {len(sampler.samples)} samples, first: {lost[0]}"
+    return sampler.expected_votes()
 
 
 @pytest.fixture(scope="session")

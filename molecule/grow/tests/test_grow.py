@@ -8,26 +8,19 @@ The writer is the shared one (molecule/conftest.py Writer, running rolling_resta
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import Writer
+from conftest import STACK, Writer, assert_no_acknowledged_write_lost, assert_quorum_held
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 BRINGUP = str(REPO / "playbooks" / "bringup.yml")
-STACK = ("corosync", "quorate-ckptd", "quorate-controld")
 OLD, NEW = ["n1", "n2", "n3"], ["n4", "n5"]
 # token 3000 + (5 - 2) x token_coefficient 650, as the effective_token filter computes it.
 TOKEN_5_NODES = 4950
-
-
-def quorum_fields(output: str) -> dict[str, str]:
-    """corosync-quorumtool -s as "Key: value" pairs (Quorate, Expected votes, Total votes...)."""
-    return {m[1].strip(): m[2].strip() for m in re.finditer(r"^([A-Za-z][A-Za-z ]+):\s+(.*)$", output, re.MULTILINE)}
 
 
 def reload_to_members(cluster) -> str:
@@ -43,10 +36,6 @@ def reload_to_members(cluster) -> str:
     return f"reload -> 5 members {float(five.split()[0]) - float(reload.split()[0]):.1f}s"
 
 
-def stack_pids(cluster, nodes: list) -> dict[str, dict[str, int]]:
-    return {node: {unit: cluster.main_pid(node, unit) for unit in STACK} for node in nodes}
-
-
 def conf_hashes(cluster, nodes: list) -> dict[str, str]:
     return {node: cluster.check_output(node, "sha256sum /etc/corosync/corosync.conf") for node in nodes}
 
@@ -55,12 +44,12 @@ def conf_hashes(cluster, nodes: list) -> dict[str, str]:
 def initial(cluster):
     """The converged three-node cluster, before anything else runs."""
     assert cluster.nodes == OLD + NEW
-    fields = quorum_fields(cluster.check_output("n1", "corosync-quorumtool -s"))
+    fields = cluster.quorum("n1")
     assert fields["Expected votes"] == "3" and fields["Total votes"] == "3", fields
     for node in NEW:
         running = cluster.ssh(node, "systemctl is-active --quiet corosync").returncode == 0
         assert not running, f"{node} already runs corosync"
-    return {"pids": stack_pids(cluster, OLD), "conf": conf_hashes(cluster, OLD)}
+    return {"pids": cluster.stack_pids(OLD), "conf": conf_hashes(cluster, OLD)}
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +70,14 @@ def refused(cluster, initial, tmp_path_factory):
     # Otherwise the run below would really change the cluster: stop before it.
     assert json.loads(shown.stdout)["quorate_corosync_nodeid"] == 3, shown.stdout
     run = cluster.playbook(BRINGUP, "-i", str(inventory), "-e", "quorate_hosts=n1:n2:n4")
-    return {"run": run, "pids": stack_pids(cluster, OLD), "conf": conf_hashes(cluster, OLD)}
+    return {"run": run, "pids": cluster.stack_pids(OLD), "conf": conf_hashes(cluster, OLD)}
 
 
 @pytest.fixture(scope="module")
 def previewed(cluster, initial, refused):
     """The grow in check mode with --diff: the nodelist diff shown, nothing applied."""
     run = cluster.playbook(BRINGUP, "--check", "--diff")
-    return {"run": run, "pids": stack_pids(cluster, OLD), "conf": conf_hashes(cluster, OLD)}
+    return {"run": run, "pids": cluster.stack_pids(OLD), "conf": conf_hashes(cluster, OLD)}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +99,7 @@ def grown(cluster, initial, refused, previewed):
     print(f"\ngrow 3 -> 5 nodes under load: bring-up {seconds:.1f}s, {reload_to_members(cluster)}, ", end="")
     print(f"{len(sampler.samples)} quorum samples; ", end="")
     print(", ".join(f"{w.node}: {len(w.acked)} writes acked, errors {w.summary.get('errors')}" for w in writers))
-    return {"run": run, "after": stack_pids(cluster, cluster.nodes), "writers": writers, "samples": sampler.samples}
+    return {"run": run, "after": cluster.stack_pids(cluster.nodes), "writers": writers, "sampler": sampler}
 
 
 def test_a_new_node_with_a_live_members_node_id_is_refused_before_any_change(initial, refused):
@@ -143,7 +132,7 @@ def test_the_grow_restarted_nothing_on_the_members(initial, grown):
 
 def test_five_members_expected_votes_five_and_the_token_grew(cluster, grown):
     for node in cluster.nodes:
-        fields = quorum_fields(cluster.check_output(node, "corosync-quorumtool -s"))
+        fields = cluster.quorum(node)
         assert fields["Quorate"] == "Yes", (node, fields)
         assert fields["Expected votes"] == "5" and fields["Total votes"] == "5", (node, fields)
         assert cluster.cmap_int(node, "runtime.config.totem.token") == TOKEN_5_NODES, node
@@ -157,27 +146,11 @@ def test_the_new_nodes_controld_joined_the_running_protocol(cluster, grown):
 
 
 def test_every_acknowledged_write_is_readable_on_all_five(cluster, grown):
-    writers = grown["writers"]
-    for writer in writers:
-        assert writer.summary, f"{writer.node}: the writer did not end cleanly"
-        assert len(writer.acked) > 100, f"{writer.node}: too few writes to prove anything ({len(writer.acked)})"
-    for node in cluster.nodes:
-        stored = json.loads(cluster.check_output(node, "quorate-ckpt --json show quorate:rolltest"))
-        for writer in writers:
-            lost = [
-                i
-                for i in writer.acked
-                if stored.get(f"{writer.node}-{i:06d}", "").split(":", 1)[0] != f"{writer.node}-{i}"
-            ]
-            assert not lost, f"{node} lacks {len(lost)} of {writer.node}'s acknowledged writes, e.g. {lost[:5]}"
+    assert_no_acknowledged_write_lost(cluster, cluster.nodes, grown["writers"])
 
 
 def test_quorum_held_in_every_sample(grown):
-    samples = grown["samples"]
-    assert len(samples) > 30, "the sampler did not run"
-    lost = [(node, rc, out.strip()[-200:]) for node, rc, out in samples if quorum_fields(out).get("Quorate") != "Yes"]
-    assert not lost, f"quorum lost in {len(lost)} of {len(samples)} samples, first: {lost[0]}"
-    grew = [quorum_fields(out).get("Expected votes") for _node, _rc, out in samples]
+    grew = assert_quorum_held(grown["sampler"], at_least=30)
     assert grew[0] == "3" and grew[-1] == "5", "the sampler did not see the cluster grow"
 
 
@@ -185,4 +158,4 @@ def test_a_rerun_changes_nothing(cluster, grown):
     run = cluster.playbook(BRINGUP)
     assert run.rc == 0, run.tail()
     assert set(run.changed().values()) == {0}, run.tail()
-    assert stack_pids(cluster, cluster.nodes) == grown["after"]
+    assert cluster.stack_pids(cluster.nodes) == grown["after"]

@@ -9,30 +9,19 @@ sections (the shared Writer, molecule/conftest.py) and their quorum is sampled.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 
 import pytest
-from conftest import Cluster, Writer
+from conftest import STACK, Cluster, Writer, assert_no_acknowledged_write_lost, assert_quorum_held, quorum_fields
 
 REMOVE_NODES = "quorate.cluster.remove_nodes"
 BRINGUP = "quorate.cluster.bringup"
 ROLLING_RESTART = "quorate.cluster.rolling_restart"
-STACK = ("corosync", "quorate-ckptd", "quorate-controld")
 STAY = ["n1", "n2"]
 INITIAL = "quorate_hosts=replace_initial"
 # token 3000 + (3 - 2) x token_coefficient 650, as the effective_token filter computes it.
 TOKEN_3_NODES = 3650
-
-
-def quorum_fields(output: str) -> dict[str, str]:
-    """corosync-quorumtool -s as "Key: value" pairs (Quorate, Expected votes, Flags...)."""
-    return {m[1].strip(): m[2].strip() for m in re.finditer(r"^([A-Za-z][A-Za-z ]+):\s+(.*)$", output, re.MULTILINE)}
-
-
-def stack_pids(cluster, nodes: list) -> dict[str, dict[str, int]]:
-    return {node: {unit: cluster.main_pid(node, unit) for unit in STACK} for node in nodes}
 
 
 def one_line(run) -> str:
@@ -69,16 +58,16 @@ def overlays(cluster, tmp_path_factory):
 @pytest.fixture(scope="module")
 def initial(cluster):
     assert cluster.nodes == ["n1", "n2", "n3", "n4"]
-    fields = quorum_fields(cluster.check_output("n1", "corosync-quorumtool -s"))
+    fields = cluster.quorum("n1")
     assert fields["Expected votes"] == "3" and fields["Total votes"] == "3", fields
     assert cluster.ssh("n4", "systemctl is-active --quiet corosync").returncode != 0, "n4 already runs corosync"
-    return {"pids": stack_pids(cluster, ["n1", "n2", "n3"])}
+    return {"pids": cluster.stack_pids(["n1", "n2", "n3"])}
 
 
 @pytest.fixture(scope="module")
 def not_a_member(cluster, initial, overlays):
     run = cluster.playbook(REMOVE_NODES, "-i", overlays["n4 marked"])
-    return {"run": run, "pids": stack_pids(cluster, ["n1", "n2", "n3"])}
+    return {"run": run, "pids": cluster.stack_pids(["n1", "n2", "n3"])}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +87,7 @@ def refused_dead(cluster, killed, overlays):
         "dead member": cluster.playbook(REMOVE_NODES, "-i", overlays["n2 dead"], "-e", INITIAL),
         "bring-up": cluster.playbook(BRINGUP, "-i", overlays["n3 dead"], "-e", INITIAL),
     }
-    return {"runs": runs, "pids": stack_pids(cluster, STAY)}
+    return {"runs": runs, "pids": cluster.stack_pids(STAY)}
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +97,7 @@ def rolled(cluster, killed, refused_dead, overlays):
     forced = cluster.playbook(
         ROLLING_RESTART, "-i", overlays["n3 dead"], "-e", INITIAL, "-e", "quorate_rolling_restart_force=true"
     )
-    return {"plain": plain, "forced": forced, "pids": stack_pids(cluster, STAY)}
+    return {"plain": plain, "forced": forced, "pids": cluster.stack_pids(STAY)}
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +109,7 @@ def replaced(cluster, initial, killed, refused_dead, rolled, overlays):
         started = time.monotonic()
         removed = cluster.playbook(REMOVE_NODES, "-i", overlays["n3 dead and marked"], "-e", INITIAL)
         remove_seconds = time.monotonic() - started
-        two_nodes = {node: quorum_fields(cluster.check_output(node, "corosync-quorumtool -s")) for node in STAY}
+        two_nodes = {node: cluster.quorum(node) for node in STAY}
         started = time.monotonic()
         added = cluster.playbook(BRINGUP, "-e", "quorate_hosts=n1:n2:n4")
         add_seconds = time.monotonic() - started
@@ -135,8 +124,8 @@ def replaced(cluster, initial, killed, refused_dead, rolled, overlays):
         "added": added,
         "two_nodes": two_nodes,
         "writers": writers,
-        "samples": sampler.samples,
-        "after": stack_pids(cluster, [*STAY, "n4"]),
+        "sampler": sampler,
+        "after": cluster.stack_pids([*STAY, "n4"]),
     }
 
 
@@ -190,7 +179,7 @@ def test_n4_joined_in_n3s_place_and_nothing_restarted_on_n1_n2(cluster, initial,
     for unit in STACK:
         assert replaced["after"]["n4"][unit] > 0, f"n4: {unit} is not running"
     for node in [*STAY, "n4"]:
-        fields = quorum_fields(cluster.check_output(node, "corosync-quorumtool -s"))
+        fields = cluster.quorum(node)
         assert fields["Quorate"] == "Yes" and fields["Expected votes"] == "3", (node, fields)
         assert fields["Total votes"] == "3" and "2Node" not in fields["Flags"], (node, fields)
         assert cluster.cmap_int(node, "runtime.config.totem.token") == TOKEN_3_NODES, node
@@ -199,27 +188,11 @@ def test_n4_joined_in_n3s_place_and_nothing_restarted_on_n1_n2(cluster, initial,
 
 
 def test_every_acknowledged_write_is_readable_on_the_three(cluster, replaced):
-    writers = replaced["writers"]
-    for writer in writers:
-        assert writer.summary, f"{writer.node}: the writer did not end cleanly"
-        assert len(writer.acked) > 100, f"{writer.node}: too few writes to prove anything ({len(writer.acked)})"
-    for node in [*STAY, "n4"]:
-        stored = json.loads(cluster.check_output(node, "quorate-ckpt --json show quorate:rolltest"))
-        for writer in writers:
-            lost = [
-                i
-                for i in writer.acked
-                if stored.get(f"{writer.node}-{i:06d}", "").split(":", 1)[0] != f"{writer.node}-{i}"
-            ]
-            assert not lost, f"{node} lacks {len(lost)} of {writer.node}'s acknowledged writes, e.g. {lost[:5]}"
+    assert_no_acknowledged_write_lost(cluster, [*STAY, "n4"], replaced["writers"])
 
 
 def test_quorum_held_in_every_sample(replaced):
-    samples = replaced["samples"]
-    assert len(samples) > 20, "the sampler did not run"
-    lost = [(node, rc, out.strip()[-200:]) for node, rc, out in samples if quorum_fields(out).get("Quorate") != "Yes"]
-    assert not lost, f"quorum lost in {len(lost)} of {len(samples)} samples, first: {lost[0]}"
-    expected = [quorum_fields(out).get("Expected votes") for _node, _rc, out in samples]
+    expected = assert_quorum_held(replaced["sampler"], at_least=20)
     assert expected[0] == "3" and "2" in expected and expected[-1] == "3", "the sampler did not see 3 -> 2 -> 3"
 
 
@@ -232,4 +205,4 @@ def test_reruns_change_nothing(cluster, replaced, overlays):
     added = cluster.playbook(BRINGUP, "-e", "quorate_hosts=n1:n2:n4")
     assert added.rc == 0, added.tail()
     assert set(added.changed().values()) == {0}, added.tail()
-    assert stack_pids(cluster, [*STAY, "n4"]) == replaced["after"]
+    assert cluster.stack_pids([*STAY, "n4"]) == replaced["after"]

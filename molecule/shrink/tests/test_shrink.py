@@ -13,11 +13,10 @@ import re
 import time
 
 import pytest
-from conftest import Writer
+from conftest import STACK, Writer, assert_no_acknowledged_write_lost, assert_quorum_held
 
 REMOVE_NODES = "quorate.cluster.remove_nodes"
 BRINGUP = "quorate.cluster.bringup"
-STACK = ("corosync", "quorate-ckptd", "quorate-controld")
 STAY, LEAVE = ["n1", "n2", "n3"], ["n4", "n5"]
 # token 3000 + (3 - 2) x token_coefficient 650, as the effective_token filter computes it.
 TOKEN_3_NODES = 3650
@@ -32,21 +31,12 @@ WRITTEN = (
 )
 
 
-def quorum_fields(output: str) -> dict[str, str]:
-    """corosync-quorumtool -s as "Key: value" pairs (Quorate, Expected votes, Total votes...)."""
-    return {m[1].strip(): m[2].strip() for m in re.finditer(r"^([A-Za-z][A-Za-z ]+):\s+(.*)$", output, re.MULTILINE)}
-
-
-def stack_pids(cluster, nodes: list) -> dict[str, dict[str, int]]:
-    return {node: {unit: cluster.main_pid(node, unit) for unit in STACK} for node in nodes}
-
-
 def conf_hashes(cluster, nodes: list) -> dict[str, str]:
     return {node: cluster.check_output(node, "sha256sum /etc/corosync/corosync.conf") for node in nodes}
 
 
 def untouched(cluster) -> dict:
-    return {"pids": stack_pids(cluster, cluster.nodes), "conf": conf_hashes(cluster, cluster.nodes)}
+    return {"pids": cluster.stack_pids(cluster.nodes), "conf": conf_hashes(cluster, cluster.nodes)}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +50,7 @@ def marked(cluster, tmp_path_factory):
 @pytest.fixture(scope="module")
 def initial(cluster):
     assert cluster.nodes == STAY + LEAVE
-    fields = quorum_fields(cluster.check_output("n1", "corosync-quorumtool -s"))
+    fields = cluster.quorum("n1")
     assert fields["Expected votes"] == "5" and fields["Total votes"] == "5", fields
     return untouched(cluster)
 
@@ -103,7 +93,7 @@ def shrunk(cluster, initial, refused, previewed, marked):
     print(f"\nshrink 5 -> 3 nodes under load: remove_nodes {seconds:.1f}s, ", end="")
     print(f"{len(sampler.samples)} quorum samples; ", end="")
     print(", ".join(f"{w.node}: {len(w.acked)} writes acked, errors {w.summary.get('errors')}" for w in writers))
-    return {"run": run, "after": stack_pids(cluster, STAY), "writers": writers, "samples": sampler.samples}
+    return {"run": run, "after": cluster.stack_pids(STAY), "writers": writers, "sampler": sampler}
 
 
 def test_bad_input_is_refused_naming_the_variable_before_any_change(initial, refused):
@@ -140,7 +130,7 @@ def test_the_shrink_restarted_nothing_on_the_nodes_that_stay(initial, shrunk):
 
 def test_three_members_expected_votes_three_and_the_token_shrank(cluster, shrunk):
     for node in STAY:
-        fields = quorum_fields(cluster.check_output(node, "corosync-quorumtool -s"))
+        fields = cluster.quorum(node)
         assert fields["Quorate"] == "Yes", (node, fields)
         assert fields["Expected votes"] == "3" and fields["Total votes"] == "3", (node, fields)
         assert cluster.cmap_int(node, "runtime.config.totem.token") == TOKEN_3_NODES, node
@@ -161,27 +151,11 @@ def test_the_removed_nodes_are_stopped_disabled_cleaned_and_marked(cluster, shru
 
 
 def test_every_acknowledged_write_is_readable_on_the_nodes_that_stay(cluster, shrunk):
-    writers = shrunk["writers"]
-    for writer in writers:
-        assert writer.summary, f"{writer.node}: the writer did not end cleanly"
-        assert len(writer.acked) > 100, f"{writer.node}: too few writes to prove anything ({len(writer.acked)})"
-    for node in STAY:
-        stored = json.loads(cluster.check_output(node, "quorate-ckpt --json show quorate:rolltest"))
-        for writer in writers:
-            lost = [
-                i
-                for i in writer.acked
-                if stored.get(f"{writer.node}-{i:06d}", "").split(":", 1)[0] != f"{writer.node}-{i}"
-            ]
-            assert not lost, f"{node} lacks {len(lost)} of {writer.node}'s acknowledged writes, e.g. {lost[:5]}"
+    assert_no_acknowledged_write_lost(cluster, STAY, shrunk["writers"])
 
 
 def test_quorum_held_in_every_sample(shrunk):
-    samples = shrunk["samples"]
-    assert len(samples) > 30, "the sampler did not run"
-    lost = [(node, rc, out.strip()[-200:]) for node, rc, out in samples if quorum_fields(out).get("Quorate") != "Yes"]
-    assert not lost, f"quorum lost in {len(lost)} of {len(samples)} samples, first: {lost[0]}"
-    expected = [quorum_fields(out).get("Expected votes") for _node, _rc, out in samples]
+    expected = assert_quorum_held(shrunk["sampler"], at_least=30)
     assert expected[0] == "5" and expected[-1] == "3", "the sampler did not see the cluster shrink"
 
 
@@ -190,7 +164,7 @@ def test_a_rerun_changes_nothing_and_says_already_removed(cluster, shrunk, marke
     assert run.rc == 0, run.tail()
     assert set(run.changed().values()) == {0}, run.tail()
     assert "already removed: n4, n5" in run.output, run.tail()
-    assert stack_pids(cluster, STAY) == shrunk["after"]
+    assert cluster.stack_pids(STAY) == shrunk["after"]
 
 
 def test_the_bringup_of_the_three_changes_nothing(cluster, shrunk):
@@ -207,9 +181,9 @@ DESTROY = "quorate.cluster.destroy"
 def destroyed(cluster, shrunk):
     refused = cluster.playbook(DESTROY)
     wrong = cluster.playbook(DESTROY, "-e", "quorate_destroy_confirm=other")
-    after_refusal = stack_pids(cluster, STAY)
+    after_refusal = cluster.stack_pids(STAY)
     preview = cluster.playbook(DESTROY, "-e", "quorate_destroy_confirm=quorate", "--check")
-    after_preview = stack_pids(cluster, STAY)
+    after_preview = cluster.stack_pids(STAY)
     run = cluster.playbook(DESTROY, "-e", "quorate_destroy_confirm=quorate")
     again = cluster.playbook(DESTROY, "-e", "quorate_destroy_confirm=quorate")
     return {
@@ -253,7 +227,7 @@ def test_destroy_stops_and_cleans_every_node_and_a_rerun_changes_nothing(cluster
 def test_the_destroyed_nodes_can_be_brought_up_fresh(cluster, destroyed):
     run = cluster.playbook(BRINGUP, "-e", "quorate_hosts=n1:n2:n3")
     assert run.rc == 0, run.tail()
-    fields = quorum_fields(cluster.check_output("n1", "corosync-quorumtool -s"))
+    fields = cluster.quorum("n1")
     assert fields["Quorate"] == "Yes" and fields["Total votes"] == "3", fields
     listed = cluster.check_output("n1", "quorate-ckpt list")
     assert "quorate:controld" in listed and "rolltest" not in listed, listed
