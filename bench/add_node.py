@@ -147,11 +147,11 @@ def run_writer(prefix: str, pause: float = PAUSE_S) -> int:
                 client.close_connection()
                 state["handle"] = None
                 time.sleep(0.1)
+        errors.update(seen)
         if unfinished:
             break
         done = time.monotonic()
         longest_write = max(longest_write, done - began)
-        errors.update(seen)
         if index == 0:
             _emit({"ev": "ready", "t": done})
         if first:
@@ -185,6 +185,20 @@ def phase_seconds(timeline: Path) -> dict[str, float]:
     """Where a playbook's time went: the play's time per role phase (the timeline callback's record)."""
     play = json.loads((timeline / "timeline.json").read_text())["play"]
     return {phase: round(seconds, 1) for phase, seconds in play["phase_seconds"].items()}
+
+
+def slowest_tasks(events: list[dict[str, Any]], count: int = 6) -> list[dict[str, Any]]:
+    """The tasks that held the play longest: per task, its slowest host's time, the longest first."""
+    longest: dict[str, tuple[float, str, str]] = {}
+    for event in events:
+        seconds = event["end"] - event["start"]
+        if seconds > longest.get(event["task"], (-1.0, "", ""))[0]:
+            longest[event["task"]] = (seconds, event["host"], event.get("phase", ""))
+    ranked = sorted(longest.items(), key=lambda item: -item[1][0])[:count]
+    return [
+        {"task": task, "host": host, "phase": phase, "seconds": round(seconds, 1)}
+        for task, (seconds, host, phase) in ranked
+    ]
 
 
 def stack_pids(cluster: Any, nodes: list[int]) -> dict[str, dict[str, int]]:
@@ -318,6 +332,7 @@ def measure_add(cluster: Any, members: list[int], new: int, run_playbook: Any, w
         result["add_s"] = added["seconds"]
         result["add_changed"] = added["changed"]
         result["add_phase_s"] = phase_seconds(workdir / "tl-add")
+        result["add_slowest_tasks"] = slowest_tasks(added["events"])
         spans = [e for e in added["events"] if e["host"] == f"n{new}"]
         if spans:  # the new node's own tasks, first start to last end (the playbook's own start excluded)
             result["new_node_tasks_s"] = round(max(e["end"] for e in spans) - min(e["start"] for e in spans), 1)

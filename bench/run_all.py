@@ -681,6 +681,14 @@ def add_section(cluster: dict[str, Any] | None, images: dict[str, str]) -> list[
             ):
                 cells = " | ".join(_s(seconds.get(phase)) for phase in PHASES)
                 lines.append(f"| {n} | {label} | {cells} | {_s(total - sum(seconds.values()))} | {_s(total)} |")
+    slow = [
+        (row["nodes"], row["add_node"]["add_slowest_tasks"]) for row in rows if row["add_node"].get("add_slowest_tasks")
+    ]
+    if slow:
+        lines += ["", "The add's slowest tasks (each at its slowest host):", ""]
+        for n, tasks in slow:
+            text = "; ".join(f"{t['phase']}: {t['task']} ({t['host']}) {_s(t['seconds'])}" for t in tasks)
+            lines.append(f"- {n} → {n + 1}: {text}")
     return lines
 
 
