@@ -104,35 +104,35 @@ def run_writer(prefix: str, pause: float = PAUSE_S) -> int:
     )
     client = CheckpointClient(time_left=retry.time_left)
     state: dict[str, Any] = {"handle": None, "written": False}
+    # The write in hand: its data, when it first met TRY_AGAIN, the errors it met.
+    current: dict[str, Any] = {}
     section = f"{prefix}w".encode()
     errors: Counter = Counter()
     longest_write = 0.0
     index = 0
     unfinished = None
+
+    def attempt() -> None:
+        try:
+            if state["handle"] is None:
+                state["handle"] = client.create(CHECKPOINT, ATTRS)
+            if state["written"]:
+                client.section_overwrite(state["handle"], section, current["data"])
+            else:  # the first write creates the section (or finds it from a reconnect)
+                client.section_put(state["handle"], section, current["data"])
+                state["written"] = True
+        except AisException as exc:
+            current["seen"][exc.code.sa_name] += 1
+            if exc.code is AisError.TRY_AGAIN and current["first"] is None:
+                current["first"] = time.monotonic()
+            raise
+
+    def reconnect() -> None:
+        state["handle"] = None  # a handle does not outlive its connection
+        client.reconnect()
+
     while not _stdin_closed():
-        data = f"{prefix}{index}".encode()
-        first: list[float] = []
-        seen: Counter = Counter()
-
-        def attempt(data: bytes = data, first: list = first, seen: Counter = seen) -> None:
-            try:
-                if state["handle"] is None:
-                    state["handle"] = client.create(CHECKPOINT, ATTRS)
-                if state["written"]:
-                    client.section_overwrite(state["handle"], section, data)
-                else:  # the first write creates the section (or finds it from a reconnect)
-                    client.section_put(state["handle"], section, data)
-                    state["written"] = True
-            except AisException as exc:
-                seen[exc.code.sa_name] += 1
-                if exc.code is AisError.TRY_AGAIN and not first:
-                    first.append(time.monotonic())
-                raise
-
-        def reconnect() -> None:
-            state["handle"] = None  # a handle does not outlive its connection
-            client.reconnect()
-
+        current.update(data=f"{prefix}{index}".encode(), first=None, seen=Counter())
         began = time.monotonic()
         while True:
             try:
@@ -142,20 +142,21 @@ def run_writer(prefix: str, pause: float = PAUSE_S) -> int:
                 # Past the client's deadline (or fatal): the same write again, its window still open.
                 errors[f"retry_failed:{failed.error.sa_name if failed.error else 'deadline'}"] += 1
                 if time.monotonic() - began > WRITE_LIMIT_S:
-                    unfinished = {"index": index, "first": first[0] if first else None, "since": began}
+                    unfinished = {"index": index, "first": current["first"], "since": began}
                     break
                 client.close_connection()
                 state["handle"] = None
                 time.sleep(0.1)
-        errors.update(seen)
+        errors.update(current["seen"])
         if unfinished:
             break
         done = time.monotonic()
         longest_write = max(longest_write, done - began)
         if index == 0:
             _emit({"ev": "ready", "t": done})
-        if first:
-            _emit({"ev": "try_again", "index": index, "first": first[0], "ok": done, "tries": dict(seen)})
+        if current["first"] is not None:
+            window = {"index": index, "first": current["first"], "ok": done, "tries": dict(current["seen"])}
+            _emit({"ev": "try_again", **window})
         index += 1
         time.sleep(pause)
     _emit(

@@ -1070,10 +1070,10 @@ def plot_add(plt: Any, rows: list[dict[str, Any]], subtitle: str, out: Path) -> 
         (1, "fresh bring-up of N", "C0", [r["bringup_s"] for r in rows]),
     ):
         bars = ax1.bar([x + offset * width for x in xs], values, width=width, color=color, label=label)
-        for bar, value in zip(bars, values):
+        for column, value in zip(bars, values):
             ax1.annotate(
                 f"{value:.0f}",
-                (bar.get_x() + bar.get_width() / 2, value),
+                (column.get_x() + column.get_width() / 2, value),
                 textcoords="offset points",
                 xytext=(0, 2),
                 ha="center",
@@ -1107,10 +1107,10 @@ def plot_add(plt: Any, rows: list[dict[str, Any]], subtitle: str, out: Path) -> 
     windows = [r["add_node"].get("longest_try_again_s") or 0.0 for r in rows]
     bounds = [r["add_node"].get("try_again_bound_s") for r in rows]
     bars = ax2.bar(xs, [max(w, 1e-3) for w in windows], width=0.5, color="C2", label="longest TRY_AGAIN window")
-    for bar, window in zip(bars, windows):
+    for column, window in zip(bars, windows):
         ax2.annotate(
             f"{window:.3f} s",
-            (bar.get_x() + bar.get_width() / 2, max(window, 1e-3)),
+            (column.get_x() + column.get_width() / 2, max(window, 1e-3)),
             textcoords="offset points",
             xytext=(0, 3),
             ha="center",
