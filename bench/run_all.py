@@ -3,6 +3,7 @@
     python bench/run_all.py                 # the full run (`make bench`), about 45 minutes on 2 vCPUs
     python bench/run_all.py --quick         # a smoke run: fewer trials, 3 nodes only
     python bench/run_all.py --from-json     # regenerate docs/benchmarks.md and docs/img/ only
+    python bench/run_all.py --skip checkpoint --keep-skipped   # one benchmark; the page keeps the other's
 
 One after the other, never side by side (they would measure each other):
 
@@ -12,8 +13,10 @@ One after the other, never side by side (they would measure each other):
 2. ``bench/bench_cluster.py --sizes 3,5,7`` (podman nodes): bring-up, re-run, forced rolling
    restart vs the sum of the per-node rejoins, no-op rolling restart, and the simultaneous-start
    race (docs/design.md#the-simultaneous-start-race; our barrier vs the two-try retry,
-   --race-trials starts of each, default 25) for each size; writes
-   bench/results/run_all/cluster.json (and bench/results/race_<N>.json with every trial).
+   --race-trials starts of each, default 25) for each size, then adding node N+1 to the running N
+   (bench/add_node.py: its time beside the rolling restart and the bring-up, the longest TRY_AGAIN
+   window the members' writers saw); writes bench/results/run_all/cluster.json (and
+   bench/results/race_<N>.json with every trial).
 
 Between two benchmarks the run settles: the load one leaves behind (the 1-min load average decays
 over minutes) would otherwise slow the first figures of the next. It pauses at least --settle-min
@@ -26,6 +29,10 @@ end) in bench/results/run_all/run.json, then renders the figures against their t
 (docs/design.md#targets): PASS or "not met", each beside what it is compared with in the same
 run. Each benchmark tears down what it started, also when it is stopped: SIGTERM here is passed
 on to the running benchmark, which is then waited for.
+
+``--keep-skipped``: a benchmark with no JSON in --results (one left out with --skip) keeps its
+section and its target rows as the existing page shows them, marked † with the run they come
+from; without it the page shows this run's benchmarks only.
 """
 
 from __future__ import annotations
@@ -42,11 +49,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import add_node  # the add's verdicts, one definition for bench_cluster's print and the page
 from targets import (  # docs/design.md#targets, defined once for every benchmark
+    ADD_BRINGUP_RATIO_TARGET,
+    ADD_ROLL_RATIO_TARGET,
     BRINGUP_TARGET_S,
     RERUN_TARGET_S,
     ROLL_RATIO_TARGET,
     START_MIN_TRIALS,
+    TRY_AGAIN_WINDOW_FACTOR,
     WAIT_P99_TARGET_MS,
     WRITE_RATIO_TARGET,
 )
@@ -353,6 +364,8 @@ def judge(checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None) -> 
                 "result": verdict(row["rolling_ratio"] <= ROLL_RATIO_TARGET),
             }
         )
+    for row in rows_by_size.values():
+        rows += add_rows(row)
     t = (checkpoint or {}).get("throughput")
     if t:
         best = max(t["replicated"], key=lambda r: r["ratio_to_raw"] or 0.0)
@@ -367,6 +380,66 @@ def judge(checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None) -> 
             }
         )
     return rows
+
+
+def add_rows(row: dict[str, Any]) -> list[dict[str, str]]:
+    """The three targets of adding node N+1 to a running N (bench_cluster with bench/add_node.py)."""
+    add = row.get("add_node")
+    if not add:
+        return []
+    n = row["nodes"]
+    what = f"adding a node to a running {n}-node cluster ({n} → {n + 1})"
+    failed = "; ".join(add.get("failed") or [])
+    if "add_s" not in add:
+        return [
+            {
+                "what": what,
+                "measured": "failed",
+                "beside": f"`{(add.get('error') or failed)[:200]}`",
+                "target": "the add completes",
+                "result": NOT_MET,
+            }
+        ]
+    ok = add_node.verdicts(row)
+    roll, up = add["add_s"] / row["rolling_restart_s"], add["add_s"] / row["bringup_s"]
+
+    def result(key: str) -> str:
+        return verdict(ok[key]) + (f" (the row failed: {failed})" if failed else "")
+
+    rows = [
+        {
+            "what": f"{what}, vs a forced rolling restart of the {n}",
+            "measured": _s(add["add_s"]),
+            "beside": f"rolling restart {_s(row['rolling_restart_s'])}: ratio **{roll:.2f}**",
+            "target": f"≤ {ADD_ROLL_RATIO_TARGET} × rolling restart",
+            "result": result("roll"),
+        },
+        {
+            "what": f"{what}, vs the fresh bring-up of the {n}",
+            "measured": _s(add["add_s"]),
+            "beside": f"bring-up {_s(row['bringup_s'])}: ratio **{up:.2f}**",
+            "target": f"≤ {ADD_BRINGUP_RATIO_TARGET:g} × bring-up",
+            "result": result("bringup"),
+        },
+    ]
+    if "try_again_bound_s" in add:
+        rows.append(
+            {
+                "what": f"longest TRY_AGAIN window of a member's writer while {n} → {n + 1}",
+                "measured": f"{add['longest_try_again_s']:.3f} s ({_window_where(add)})",
+                "beside": f"{TRY_AGAIN_WINDOW_FACTOR} × (token {add['token_ms']} + consensus {add['consensus_ms']} ms) "
+                f"= {add['try_again_bound_s']:.2f} s",
+                "target": f"≤ {TRY_AGAIN_WINDOW_FACTOR} × (runtime token + consensus)",
+                "result": result("window"),
+            }
+        )
+    return rows
+
+
+def _window_where(add: dict[str, Any]) -> str:
+    if not add.get("try_again_writes"):
+        return f"no write of {add.get('writes', 0)} saw TRY_AGAIN"
+    return f"{add['longest_try_again_node']}; {add['try_again_writes']} of {add['writes']} writes saw TRY_AGAIN"
 
 
 # --------------------------------------------------------------------------- markdown
@@ -387,8 +460,14 @@ def render(
     checkpoint: dict[str, Any] | None,
     cluster: dict[str, Any] | None,
     images: dict[str, str],
+    kept: dict[str, Any] | None = None,
 ) -> str:
-    """docs/benchmarks.md from the JSON of one run; ``images`` maps a plot's name to its path from docs/."""
+    """docs/benchmarks.md from the JSON of one run; ``images`` maps a plot's name to its path from docs/.
+
+    ``kept`` (:func:`kept_parts`): the earlier page's target rows and sections of the benchmarks this
+    run has no JSON for, shown marked † with the run they come from.
+    """
+    kept = kept or {"rows": [], "sections": {}, "origin": ""}
     command = run.get("command") or "python bench/run_all.py" + (" --quick" if run.get("quick") else "")
     make = " (`make bench`)" if command == "python bench/run_all.py" else ""
     commit = f" of commit `{run['commit']}`" if run.get("commit") else ""
@@ -396,7 +475,8 @@ def render(
         "# Benchmarks",
         "",
         f"Generated by `{command}`{make} from the JSON of one run{commit}, {run['date']}; "
-        "`python bench/run_all.py --from-json` regenerates this page and its plots from bench/results/run_all/. "
+        f"`python bench/run_all.py --from-json{' --keep-skipped' if kept['rows'] or kept['sections'] else ''}` "
+        "regenerates this page and its plots from bench/results/run_all/. "
         f"Earlier runs, and what each of them found and fixed, are in [the benchmark history]({HISTORY}).",
         "",
         f"**Machine:** {machine_line(run)}.",
@@ -406,6 +486,8 @@ def render(
     ]
     if run.get("quick"):
         lines += ["", "**Smoke run (`--quick`)**: fewer trials and sizes than the targets ask for."]
+    if kept["rows"] or kept["sections"]:
+        lines += ["", f"**Not all of it from this run:** {kept_note(kept)}"]
     if run.get("stopped"):
         lines += ["", "**The run was stopped before it finished**; only the figures measured until then are shown."]
     for step in run.get("steps", []):
@@ -422,8 +504,11 @@ def render(
         f"| {r['what']} | {r['measured']} | {r['beside']} | {r['target']} | {r['result']} |"
         for r in judge(checkpoint, cluster)
     ]
-    lines += scaling_section(cluster, images)
-    lines += checkpoint_section(checkpoint, images)
+    lines += kept["rows"]
+    if kept["rows"] or kept["sections"]:
+        lines += ["", f"{KEPT_MARK} {kept_note(kept)}"]
+    lines += kept["sections"].get("cluster") or scaling_section(cluster, images) + add_section(cluster, images)
+    lines += kept["sections"].get("checkpoint") or checkpoint_section(checkpoint, images)
     lines += [
         "",
         "## Steps of this run",
@@ -457,7 +542,14 @@ def scaling_section(cluster: dict[str, Any] | None, images: dict[str, str]) -> l
         "## How the cost grows with the cluster (podman nodes)",
         "",
         f"`bench/bench_cluster.py`, {cluster['machine']}; load average at the end "
-        f"{_load(cluster.get('loadavg_end'))}. For each size: N podman containers with systemd (token 3000; the "
+        f"{_load(cluster.get('loadavg_end'))}. For each size: "
+        + (
+            "N+1 podman containers with systemd, the figures of this section measured on the first N "
+            "(`-e quorate_hosts=bench_initial`) while node N+1 idles beside them "
+            if any("add_node" in row for row in sizes_ok(cluster))
+            else "N podman containers with systemd "
+        )
+        + "(token 3000; the "
         "runtime token grows by `token_coefficient` per node), the bring-up playbook on fresh nodes, 3 re-runs "
         "(the figure is their median, each shown in brackets), "
         "`quorate.cluster.rolling_restart -e quorate_rolling_restart_force=true` and its lower bound from the same "
@@ -509,6 +601,108 @@ def scaling_section(cluster: dict[str, Any] | None, images: dict[str, str]) -> l
     if failures:
         lines += ["", "Most frequent race failures (per node and trial):", "", *failures]
     return lines
+
+
+def add_section(cluster: dict[str, Any] | None, images: dict[str, str]) -> list[str]:
+    """Adding node N+1 to the running N of each size (bench_cluster's last step, bench/add_node.py)."""
+    rows = [row for row in sizes_ok(cluster) if row.get("add_node")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Adding a node to a running cluster (podman nodes)",
+        "",
+        "The same run and nodes as the section above, last for each size: the bring-up over all N+1 "
+        "(`quorate_cluster`; one `corosync-cfgtool -R` on a member, then corosync, quorate-ckptd and "
+        "quorate-controld started on the new node only), timed, beside the forced rolling restart and the fresh "
+        "bring-up of the N above. While it runs, a writer on each of the N members (`bench/add_node.py`, run with "
+        "`podman exec`) overwrites its own section of one checkpoint, pausing 20 ms between writes, each write "
+        "under the collection's `RetryClient` with the live totem timing, as the modules retry. A TRY_AGAIN "
+        "window runs from a write's first TRY_AGAIN to that write's success (seen to within the client's poll, "
+        "10–80 ms); its bound is "
+        f"{TRY_AGAIN_WINDOW_FACTOR} × (`runtime.config.totem.token` + `runtime.config.totem.consensus`), read on "
+        "n1 after the change. Then the members' corosync, quorate-ckptd and quorate-controld must have kept their "
+        "PIDs, the new node must run all three, and a re-run of the bring-up over the N+1 must report changed=0: "
+        "a row that fails one of these meets none of its targets.",
+        "",
+    ]
+    if "add_node" in images:
+        lines += [
+            f"![adding a node: time beside the rolling restart and the bring-up; TRY_AGAIN]({images['add_node']})",
+            "",
+        ]
+    lines += [
+        "| nodes | add | forced rolling restart of N | fresh bring-up of N "
+        f"| add / rolling (≤ {ADD_ROLL_RATIO_TARGET}) | add / bring-up (≤ {ADD_BRINGUP_RATIO_TARGET:g}) "
+        "| longest TRY_AGAIN window | "
+        f"{TRY_AGAIN_WINDOW_FACTOR} × (token + consensus) | writes, of them with TRY_AGAIN | longest write "
+        "| members' PIDs kept, re-run changed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    phases = []
+    for row in rows:
+        add, n = row["add_node"], row["nodes"]
+        if "add_s" not in add:
+            lines.append(f"| {n} → {n + 1} | failed | " + "– | " * 8 + f"`{(add.get('error') or '')[:200]}` |")
+            continue
+        ok = add_node.verdicts(row)
+        bound = (
+            f"{add['token_ms']} + {add['consensus_ms']} ms → {_s3(add['try_again_bound_s'])}"
+            if "try_again_bound_s" in add
+            else "–"
+        )
+        checks = (
+            f"{'yes' if add.get('pids_kept') else '**no**'}, {add.get('rerun_changed', '–')}"
+            if not add.get("failed")
+            else f"**failed:** {'; '.join(add['failed'])}"
+        )
+        lines.append(
+            f"| {n} → {n + 1} | {_s(add['add_s'])} | {_s(row['rolling_restart_s'])} | {_s(row['bringup_s'])} "
+            f"| {add['add_s'] / row['rolling_restart_s']:.2f} {verdict(ok['roll'])} "
+            f"| {add['add_s'] / row['bringup_s']:.2f} {verdict(ok['bringup'])} "
+            f"| {_s3(add.get('longest_try_again_s'))}{_node(add)} | {bound} {verdict(ok['window'])} "
+            f"| {add.get('writes', '–')}, {add.get('try_again_writes', '–')} | {_s3(add.get('longest_write_s'))} "
+            f"| {checks} |"
+        )
+        if add.get("add_phase_s") and row.get("bringup_phase_s"):
+            phases.append((n, add, row))
+    if phases:
+        lines += [
+            "",
+            "Where the time went, per role phase of the play (the timeline callback; the rest is Ansible's start, "
+            "the inventory check and the controller between phases):",
+            "",
+            "| nodes | playbook | " + " | ".join(PHASES) + " | outside the phases | whole playbook |",
+            "|---|---|" + "---|" * (len(PHASES) + 2),
+        ]
+        for n, add, row in phases:
+            for label, seconds, total in (
+                (f"fresh bring-up of {n}", row["bringup_phase_s"], row["bringup_s"]),
+                (f"add of n{n + 1}", add["add_phase_s"], add["add_s"]),
+            ):
+                cells = " | ".join(_s(seconds.get(phase)) for phase in PHASES)
+                lines.append(f"| {n} | {label} | {cells} | {_s(total - sum(seconds.values()))} | {_s(total)} |")
+    slow = [
+        (row["nodes"], row["add_node"]["add_slowest_tasks"]) for row in rows if row["add_node"].get("add_slowest_tasks")
+    ]
+    if slow:
+        lines += ["", "The add's slowest tasks (each at its slowest host):", ""]
+        for n, tasks in slow:
+            text = "; ".join(f"{t['phase']}: {t['task']} ({t['host']}) {_s(t['seconds'])}" for t in tasks)
+            lines.append(f"- {n} → {n + 1}: {text}")
+    return lines
+
+
+# The bring-up's role phases, in play order (the timeline callback's names).
+PHASES = ("preflight", "corosync", "ckptd", "controld")
+
+
+def _s3(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f} s"
+
+
+def _node(add: dict[str, Any]) -> str:
+    return f" ({add['longest_try_again_node']})" if add.get("longest_try_again_node") else ""
 
 
 def _reruns(row: dict[str, Any]) -> str:
@@ -648,13 +842,87 @@ def _writer(row: dict[str, Any]) -> str:
     return row.get("label") or f"{row['clients']} clients"
 
 
+# --------------------------------------------------------------------------- keeping an earlier page's parts
+
+KEPT_MARK = "†"
+# Each benchmark's sections on the page, by the start of their heading.
+SECTIONS = {
+    "cluster": ("## How the cost grows with the cluster", "## Adding a node to a running cluster"),
+    "checkpoint": ("## Checkpoint service",),
+}
+# The checkpoint benchmark's target rows, by the start of their first cell (as older pages worded them
+# too); every other row is the cluster benchmark's.
+CHECKPOINT_ROWS = ("| `ckpt_wait`", "| simultaneous `quorate-controld`", "| replicated ")
+_GENERATED = re.compile(
+    r"^Generated by (`[^`]+`)(?: \(`make bench`\))? from the JSON of one run((?: of commit `[^`]+`)?), ([^;]+);",
+    re.MULTILINE,
+)
+_ORIGIN = re.compile(rf"^{KEPT_MARK} (?:.*?)kept from (.+?)(?:, not measured in this run)?\.$", re.MULTILINE)
+
+
+def kept_parts(page: str, missing: list[str]) -> dict[str, Any]:
+    """From an earlier ``page``: the target rows and sections of the ``missing`` benchmarks, and the
+    run they come from (that page's own origin line when it kept them from a run before it)."""
+    kept: dict[str, Any] = {"rows": [], "sections": {}, "origin": ""}
+    if not page or not missing:
+        return kept
+    earlier, generated = _ORIGIN.search(page), _GENERATED.search(page)
+    if earlier:
+        kept["origin"] = earlier[1]
+    elif generated:
+        kept["origin"] = f"the run {generated[1]}{generated[2]}, {generated[3]}"
+    else:
+        kept["origin"] = "an earlier run"
+    lines = page.splitlines()
+    start = lines.index("## Targets") if "## Targets" in lines else len(lines)
+    for line in lines[start + 1 :]:
+        if line.startswith("## "):
+            break
+        if not line.startswith("| ") or line.startswith("| figure |"):
+            continue
+        owner = "checkpoint" if line.startswith(CHECKPOINT_ROWS) else "cluster"
+        if owner in missing:
+            cells = line.split(" | ", 1)
+            mark = "" if cells[0].endswith(KEPT_MARK) else f" {KEPT_MARK}"
+            kept["rows"].append(f"{cells[0]}{mark} | {cells[1]}")
+    for name in missing:
+        section: list[str] = []
+        taking = False
+        for line in lines:
+            if line.startswith("## "):
+                taking = line.startswith(SECTIONS[name])
+                if taking:
+                    section += ["", line, "", f"*{KEPT_MARK} Kept from {kept['origin']}: not measured in this run.*"]
+                continue
+            if taking and not line.startswith(f"*{KEPT_MARK} Kept from "):
+                section.append(line)
+        while section and not section[-1]:
+            section.pop()
+        if section:
+            kept["sections"][name] = _squeeze(section)
+    return kept
+
+
+def _squeeze(lines: list[str]) -> list[str]:
+    """No two blank lines in a row (a kept section's own blank lines beside the ones added)."""
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return [""] + out if out and out[0] else out
+
+
+def kept_note(kept: dict[str, Any]) -> str:
+    return f"The rows and sections marked {KEPT_MARK} are kept from {kept['origin']}, not measured in this run."
+
+
 # --------------------------------------------------------------------------- plots
 
 
 def plot(
     run: dict[str, Any], checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None, img: Path
 ) -> dict[str, Path]:
-    """The PNGs this run's data allows: scaling.png, ckpt_wait.png, throughput.png."""
+    """The PNGs this run's data allows: scaling.png, add_node.png, ckpt_wait.png, throughput.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -735,6 +1003,9 @@ def plot(
         written["scaling"] = img / "scaling.png"
         fig.savefig(written["scaling"], dpi=100)
         plt.close(fig)
+    added = [r for r in rows if "add_s" in (r.get("add_node") or {})]
+    if added:
+        written["add_node"] = plot_add(plt, added, subtitle, img / "add_node.png")
     w = (checkpoint or {}).get("wait_latency")
     samples = sorted(s["latency_ms"] for s in (w or {}).get("samples", []) if s.get("latency_ms") is not None)
     if samples:
@@ -786,16 +1057,121 @@ def plot(
     return written
 
 
+def plot_add(plt: Any, rows: list[dict[str, Any]], subtitle: str, out: Path) -> Path:
+    """add_node.png: the add beside the rolling restart and the bring-up with both targets; the longest
+    TRY_AGAIN window against its bound; and when in the add each member's writes saw TRY_AGAIN."""
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 5.5))
+    labels = [f"{r['nodes']} → {r['nodes'] + 1}" for r in rows]
+    xs = list(range(len(rows)))
+    width = 0.26
+    for offset, label, color, values in (
+        (-1, "add node N+1 (bring-up over N+1)", "C2", [r["add_node"]["add_s"] for r in rows]),
+        (0, "forced rolling restart of N", "C1", [r["rolling_restart_s"] for r in rows]),
+        (1, "fresh bring-up of N", "C0", [r["bringup_s"] for r in rows]),
+    ):
+        bars = ax1.bar([x + offset * width for x in xs], values, width=width, color=color, label=label)
+        for column, value in zip(bars, values):
+            ax1.annotate(
+                f"{value:.0f}",
+                (column.get_x() + column.get_width() / 2, value),
+                textcoords="offset points",
+                xytext=(0, 2),
+                ha="center",
+                fontsize=8,
+            )
+    add_x = [x - width for x in xs]
+    ax1.scatter(
+        add_x,
+        [ADD_ROLL_RATIO_TARGET * r["rolling_restart_s"] for r in rows],
+        marker="_",
+        s=900,
+        linewidths=2.5,
+        color="red",
+        zorder=3,
+        label=f"target: add ≤ {ADD_ROLL_RATIO_TARGET} × rolling restart",
+    )
+    ax1.scatter(
+        add_x,
+        [ADD_BRINGUP_RATIO_TARGET * r["bringup_s"] for r in rows],
+        marker="_",
+        s=900,
+        linewidths=2.5,
+        color="purple",
+        zorder=3,
+        label=f"target: add ≤ {ADD_BRINGUP_RATIO_TARGET:g} × bring-up",
+    )
+    ax1.set(xticks=xs, xticklabels=labels, xlabel="nodes", ylabel="seconds", title="adding one node, same run")
+    ax1.set_ylim(0, 1.5 * max(max(r["rolling_restart_s"], 2 * r["bringup_s"]) for r in rows))
+    ax1.legend(fontsize=8, loc="upper left")
+    ax1.grid(alpha=0.3, axis="y")
+    windows = [r["add_node"].get("longest_try_again_s") or 0.0 for r in rows]
+    bounds = [r["add_node"].get("try_again_bound_s") for r in rows]
+    bars = ax2.bar(xs, [max(w, 1e-3) for w in windows], width=0.5, color="C2", label="longest TRY_AGAIN window")
+    for column, window in zip(bars, windows):
+        ax2.annotate(
+            f"{window:.3f} s",
+            (column.get_x() + column.get_width() / 2, max(window, 1e-3)),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="center",
+            fontsize=8,
+        )
+    ax2.scatter(
+        [x for x, b in zip(xs, bounds) if b],
+        [b for b in bounds if b],
+        marker="_",
+        s=900,
+        linewidths=2.5,
+        color="red",
+        zorder=3,
+        label=f"bound: {TRY_AGAIN_WINDOW_FACTOR} × (runtime token + consensus)",
+    )
+    ax2.set_yscale("log")
+    ax2.set_ylim(1e-3, 1000)
+    ax2.set(xticks=xs, xticklabels=labels, xlabel="nodes", ylabel="seconds (log)", title="longest TRY_AGAIN window")
+    ax2.legend(fontsize=8, loc="upper left")
+    ax2.grid(alpha=0.3, axis="y", which="both")
+    ticks, names, y = [], [], 0
+    for r in rows:
+        add = r["add_node"]
+        for writer in add.get("writers", []):
+            ax3.hlines(y, 0, add["add_s"], color="0.85", lw=6)
+            for window in writer["windows"]:
+                ax3.hlines(y, window["start_s"], window["start_s"] + window["seconds"], color="C3", lw=6)
+                ax3.plot([window["start_s"]], [y], "|", color="C3", ms=12, mew=2)
+            ticks.append(y)
+            names.append(f"{r['nodes']} → {r['nodes'] + 1}: {writer['node']}")
+            y += 1
+        y += 0.6
+    ax3.plot([], [], "|", color="C3", ms=12, mew=2, label="a write's TRY_AGAIN window (start)")
+    ax3.hlines([], 0, 0, color="0.85", lw=6, label="the add playbook")
+    ax3.set_yticks(ticks, names, fontsize=7)
+    ax3.set_ylim(y - 0.4, -2.5)  # top down, with room above the first row for the legend
+    ax3.set(xlabel="seconds since the add began", title="when the members' writes saw TRY_AGAIN")
+    ax3.legend(fontsize=8, loc="upper right")
+    ax3.grid(alpha=0.3, axis="x")
+    for ax in (ax1, ax2):
+        ax.set_xlim(-0.7, len(rows) - 0.3)
+    fig.suptitle(f"adding a node to a running cluster, podman nodes — {subtitle}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 def _plot_label(row: dict[str, Any]) -> str:
     if row.get("window", 1) > 1:
         return f"{row['window']} in flight\n(pipelined)"
     return f"{row['clients']} client{'s' if row['clients'] > 1 else ''}"
 
 
-def write_docs(results: Path, doc: Path, img: Path) -> str:
+def write_docs(results: Path, doc: Path, img: Path, keep_skipped: bool = False) -> str:
     run, checkpoint, cluster = load(results)
+    missing = [name for name, data in (("checkpoint", checkpoint), ("cluster", cluster)) if data is None]
+    kept = kept_parts(doc.read_text() if doc.exists() else "", missing) if keep_skipped else None
     images = plot(run, checkpoint, cluster, img)
-    text = render(run, checkpoint, cluster, {name: os.path.relpath(path, doc.parent) for name, path in images.items()})
+    relative = {name: os.path.relpath(path, doc.parent) for name, path in images.items()}
+    text = render(run, checkpoint, cluster, relative, kept)
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
     log(f"wrote {doc} and {', '.join(str(p) for p in images.values()) or 'no plots'}")
@@ -832,6 +1208,11 @@ def main(argv: list[str] | None = None) -> int:
         default=SETTLE_MAX_S,
         help=f"between benchmarks: wait at most this long in all, 0: no pause (default {SETTLE_MAX_S:.0f} s)",
     )
+    parser.add_argument(
+        "--keep-skipped",
+        action="store_true",
+        help="a benchmark without JSON in --results keeps its rows and sections from the existing --doc, marked †",
+    )
     parser.add_argument("--results", type=Path, default=RUN_RESULTS, help="where the JSON goes / is read from")
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--img", type=Path, default=IMG)
@@ -847,7 +1228,12 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _on_sigterm)
         run = run_benchmarks(args)
         failed = bool(run.get("stopped")) or any(step["rc"] for step in run["steps"])
-    text = write_docs(args.results, args.doc, args.img)
+    # Only when asked: the plain call is the one the page has always been written with.
+    text = (
+        write_docs(args.results, args.doc, args.img, keep_skipped=True)
+        if args.keep_skipped
+        else write_docs(args.results, args.doc, args.img)
+    )
     print(text)
     return 1 if failed else 0
 

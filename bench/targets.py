@@ -16,3 +16,8 @@ WAIT_P99_TARGET_MS = 100.0  # (a) ckpt_wait reaction latency, p99
 START_MIN_TRIALS = 50  # (b) 100 % over at least this many simultaneous starts
 START_LIMIT_S = 30.0  # (b) success = ready within this many seconds of the launch
 WRITE_RATIO_TARGET = 0.50  # (c) replicated writes >= this fraction of raw CPG (best row)
+
+# Adding one node to a running cluster (bench_cluster.py with bench/add_node.py, podman nodes).
+ADD_ROLL_RATIO_TARGET = 0.3  # the add <= this x a forced rolling restart of the same N nodes, same run
+ADD_BRINGUP_RATIO_TARGET = 2.0  # the add <= this x the fresh bring-up of the same N nodes, same run
+TRY_AGAIN_WINDOW_FACTOR = 1.1  # longest TRY_AGAIN window <= this x (runtime token + consensus)
