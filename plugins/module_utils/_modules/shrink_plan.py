@@ -139,6 +139,13 @@ def shrink_plan(
     running = _running_nodelist(reachable)
     members = _members(reachable)
     plan.update(expected_votes_before=len(running), expected_votes=len(running), votes_left=None, quorum_votes=None)
+    # Whatever else is asked: a node that answers in the membership is not dead.
+    for name in dead:
+        if nodeid[name] in members:
+            errors.append(
+                f"{name}: {DEAD_VAR} is set but node {nodeid[name]} is a member of the running cluster, so it is "
+                f"not dead; unset {DEAD_VAR} (then {name} is stopped and cleaned as it leaves)"
+            )
     if not remove:
         plan["summary"] = f"no host of the group has {REMOVE_VAR}: true, nothing to remove"
         return plan
@@ -167,12 +174,6 @@ def shrink_plan(
             errors.append(
                 f"{name} is not a node of the running cluster: this playbook only removes nodes; unset its "
                 "host from the group now and add it with quorate.cluster.bringup once the removal is done"
-            )
-    for name in dead:
-        if nodeid[name] in members:
-            errors.append(
-                f"{name}: {DEAD_VAR} is set but node {nodeid[name]} is a member of the running cluster, so it is "
-                f"not dead; unset {DEAD_VAR} (then {name} is stopped and cleaned as it leaves)"
             )
     leaving = []
     for name in remove:

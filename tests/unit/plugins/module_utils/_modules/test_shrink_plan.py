@@ -233,3 +233,11 @@ def test_the_summary_of_a_rerun():
         shrink_plan(hosts[:3], QUORUM)["summary"]
         == "no host of the group has quorate_corosync_remove: true, nothing to remove"
     )
+
+
+def test_a_dead_host_that_is_a_member_is_refused_even_with_nothing_to_remove():
+    hosts = [host(1), host(2), host(3), dead(4, remove=False)]
+    assert shrink_plan(hosts, QUORUM)["errors"] == [
+        "n4: quorate_corosync_dead is set but node 4 is a member of the running cluster, so it is not dead; unset "
+        "quorate_corosync_dead (then n4 is stopped and cleaned as it leaves)"
+    ]
