@@ -86,6 +86,7 @@ def refused_dead(cluster, killed, overlays):
         "quorum": cluster.playbook(REMOVE_NODES, "-i", overlays["n3 dead, n2 marked"], "-e", INITIAL),
         "dead member": cluster.playbook(REMOVE_NODES, "-i", overlays["n2 dead"], "-e", INITIAL),
         "bring-up": cluster.playbook(BRINGUP, "-i", overlays["n3 dead"], "-e", INITIAL),
+        "roll, dead member": cluster.playbook(ROLLING_RESTART, "-i", overlays["n2 dead"], "-e", INITIAL),
     }
     return {"runs": runs, "pids": cluster.stack_pids(STAY)}
 
@@ -141,6 +142,7 @@ def test_bad_input_with_a_dead_node_is_refused_before_any_change(initial, refuse
         "quorum": "stopping n2 leaves 1 live vote(s) while 3 are expected, and quorum needs 2",
         "dead member": "n2: quorate_corosync_dead is set but node 2 is a member of the running cluster",
         "bring-up": "n3: quorate_corosync_dead is set, and this playbook needs every node of the group",
+        "roll, dead member": "node(s) 2 declared dead (quorate_corosync_dead) are members of the running cluster",
     }
     for case, run in refused_dead["runs"].items():
         assert run.rc != 0, (case, run.tail())
