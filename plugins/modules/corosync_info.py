@@ -92,7 +92,27 @@ service:
     enabled:
       description: Whether it starts at boot (enabled or static).
       type: bool
-  sample: {active: true, enabled: true}
+    main_pid:
+      description: Its main process id, 0 when it is not running.
+      type: int
+      version_added: 0.3.0
+  sample: {active: true, enabled: true, main_pid: 1234}
+version:
+  description:
+    - The version the installed corosync binary reports (C(corosync -v)); null when corosync is not installed.
+    - A running corosync started before a package upgrade still runs its old version, see RV(version_replaced).
+  returned: always
+  type: str
+  sample: 3.1.7
+  version_added: 0.3.0
+version_replaced:
+  description:
+    - The running corosync maps a program file (its executable or a library) replaced since it started, so it
+      runs another version than RV(version) until it is restarted.
+  returned: always
+  type: bool
+  sample: false
+  version_added: 0.3.0
 authkey:
   description:
     - The authkey's fingerprint, never its content; RV(authkey.sha256) is null when there is no key.
@@ -254,6 +274,7 @@ import hashlib
 import json
 import os
 import pwd
+import re
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
@@ -263,7 +284,9 @@ from ansible_collections.quorate.cluster.plugins.module_utils._modules.module_su
     command_runner,
     corosync_runtime,
 )
+from ansible_collections.quorate.cluster.plugins.module_utils._modules.restart_state import deleted_program_files
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.systemd_units import (
+    UNIT_PROPERTIES,
     Systemctl,
     SystemctlError,
     is_active,
@@ -279,15 +302,45 @@ from ansible_collections.quorate.cluster.plugins.module_utils.shared.corosync_ru
 
 
 def service_state(module) -> dict:
-    """corosync.service's ActiveState and UnitFileState, in one systemctl call."""
+    """corosync.service's ActiveState, UnitFileState and MainPID, in one systemctl call."""
     path = module.get_bin_path("systemctl")
     if path is None:
-        return {"active": False, "enabled": False}
+        return {"active": False, "enabled": False, "main_pid": 0}
     try:
-        props = Systemctl(command_runner(module), path).show("corosync.service")
+        props = Systemctl(command_runner(module), path).show("corosync.service", (*UNIT_PROPERTIES, "MainPID"))
     except SystemctlError:
         props = {}
-    return {"active": is_active(props), "enabled": is_enabled(props)}
+    try:
+        main_pid = int(props.get("MainPID") or 0)
+    except ValueError:
+        main_pid = 0
+    return {"active": is_active(props), "enabled": is_enabled(props), "main_pid": main_pid}
+
+
+_VERSION = re.compile(r"version '([^']+)'")
+
+
+def installed_version(module) -> str | None:
+    """The version the installed corosync binary reports (``corosync -v``); None without one."""
+    corosync = module.get_bin_path("corosync")
+    if corosync is None:
+        return None
+    rc, out, err = command_runner(module)([corosync, "-v"])
+    match = _VERSION.search(out or "")
+    return match[1] if rc == 0 and match else None
+
+
+def running_replaced(pid: int, proc: str = "/proc") -> bool:
+    """The running corosync maps a program file that was replaced since it started (a package
+    upgrade without a restart): it still runs the old version, whatever ``corosync -v`` says now."""
+    if pid <= 0:
+        return False
+    try:
+        exe = os.readlink(f"{proc}/{pid}/exe")
+        with open(f"{proc}/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+            return bool(deleted_program_files(maps.read(), exe))
+    except OSError:
+        return False
 
 
 def authkey_fingerprint(path: str) -> dict:
@@ -403,6 +456,8 @@ def main() -> None:
         module.warn(warning)
     node["installed"] = all(module.get_bin_path(tool) for tool in (CMAPCTL, QUORUMTOOL))
     node["service"] = service_state(module)
+    node["version"] = installed_version(module)
+    node["version_replaced"] = running_replaced(node["service"]["main_pid"])
     if not node["installed"] and not module.params["require_running"]:
         module.exit_json(changed=False, running=False, msg="corosync is not installed", **node)
     runtime = corosync_runtime(module, snapshot=True)  # one cmap read for all the keys below

@@ -208,3 +208,29 @@ def test_reruns_change_nothing(cluster, replaced, overlays):
     assert added.rc == 0, added.tail()
     assert set(added.changed().values()) == {0}, added.tail()
     assert cluster.stack_pids([*STAY, "n4"]) == replaced["after"]
+
+
+def test_a_live_change_while_corosync_versions_differ_is_refused_before_any_change(cluster, replaced):
+    # n1's corosync binary replaced as a package upgrade replaces it (a new file in its place): the running
+    # corosync still maps the old one until it restarts, so n1 runs a version other than the installed one.
+    cluster.check_output(
+        "n1", "cp -p /usr/sbin/corosync /usr/sbin/corosync.new && mv /usr/sbin/corosync.new /usr/sbin/corosync"
+    )
+    nodes = [*STAY, "n4"]
+    confs = {node: cluster.check_output(node, "sha256sum /etc/corosync/corosync.conf") for node in nodes}
+    totem = {
+        "token": 4000,
+        "token_coefficient": 650,
+        "join": 50,
+        "token_retransmits_before_loss_const": 4,
+        "crypto_cipher": "aes256",
+        "crypto_hash": "sha256",
+    }
+    run = cluster.playbook(BRINGUP, "-e", "quorate_hosts=n1:n2:n4", "-e", json.dumps({"quorate_corosync_totem": totem}))
+    assert run.rc != 0, run.tail()
+    said = one_line(run)
+    assert "would change live (totem.token)" in said, run.tail()
+    assert "n1 still run(s) the corosync binary replaced since it started" in said, run.tail()
+    assert "corosync-cfgtool -R across versions is unsupported" in said, run.tail()
+    assert {node: cluster.check_output(node, "sha256sum /etc/corosync/corosync.conf") for node in nodes} == confs
+    assert cluster.stack_pids(nodes) == replaced["after"]

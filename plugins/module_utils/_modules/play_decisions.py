@@ -210,3 +210,38 @@ def hosts_flagged(hosts: Iterable[Mapping], var: str) -> list:
         if on:
             names.append(host.get("inventory_hostname"))
     return names
+
+
+def corosync_version_skew(hosts: Iterable[Mapping]) -> str:
+    """Why ``corosync-cfgtool -R`` must not run now, or "" when it may.
+
+    corosync-cfgtool(8): running -R "where nodes are running different versions of corosync
+    (including minor versions) is unsupported and may result in undefined behaviour". Read from
+    corosync_info as registered at the start of the play (``__quorate_corosync_before``) on every
+    host whose corosync runs: the installed versions differ, or a running corosync maps a binary
+    replaced since it started (it still runs its old version, unknown here).
+    """
+    versions: dict[str, list[str]] = {}
+    replaced = []
+    for host in hosts:
+        before = host.get("__quorate_corosync_before") or {}
+        if not before.get("running"):
+            continue
+        name = str(host.get("inventory_hostname"))
+        versions.setdefault(str(before.get("version")), []).append(name)
+        if before.get("version_replaced"):
+            replaced.append(name)
+    if len(versions) <= 1 and not replaced:
+        return ""
+    parts = []
+    if len(versions) > 1:
+        parts.append(
+            "installed " + "; ".join(f"{version} on {', '.join(names)}" for version, names in sorted(versions.items()))
+        )
+    if replaced:
+        parts.append(f"{', '.join(replaced)} still run(s) the corosync binary replaced since it started")
+    return (
+        f"corosync versions differ across the running cluster ({'; '.join(parts)}), and corosync-cfgtool -R across "
+        "versions is unsupported (corosync-cfgtool(8)): finish the upgrade first (quorate.cluster.rolling_restart "
+        "restarts each node on its installed version), then run this again"
+    )

@@ -17,6 +17,7 @@ from ansible_collections.quorate.cluster.plugins.filter import (
     corosync_ready,
     corosync_reload_host,
     corosync_reload_needed,
+    corosync_version_skew,
     hosts_flagged,
     quorum_without_node,
     restart_plan_message,
@@ -169,3 +170,24 @@ def test_hosts_flagged():
         )
     with pytest.raises(AnsibleFilterError, match="hosts_flagged: expects the list"):
         hosts_flagged.hosts_flagged("n1", "quorate_corosync_dead")
+
+
+def _running(name: str, version: str, replaced: bool = False) -> dict:
+    return {
+        "inventory_hostname": name,
+        "__quorate_corosync_before": {"running": True, "version": version, "version_replaced": replaced},
+    }
+
+
+def test_corosync_version_skew():
+    skew = corosync_version_skew.corosync_version_skew
+    assert skew([_running("n1", "3.1.7"), _running("n2", "3.1.7"), {"inventory_hostname": "n3"}]) == ""
+    message = skew([_running("n1", "3.1.7"), _running("n2", "3.1.8"), _running("n3", "3.1.7")])
+    assert message.startswith(
+        "corosync versions differ across the running cluster (installed 3.1.7 on n1, n3; 3.1.8 on n2), and "
+        "corosync-cfgtool -R across versions is unsupported (corosync-cfgtool(8))"
+    )
+    message = skew([_running("n1", "3.1.8", replaced=True), _running("n2", "3.1.8")])
+    assert "(n1 still run(s) the corosync binary replaced since it started)" in message
+    with pytest.raises(AnsibleFilterError, match="corosync_version_skew: expects the list"):
+        skew("n1")

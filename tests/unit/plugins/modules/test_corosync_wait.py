@@ -53,6 +53,7 @@ def corosync(monkeypatch):
         "down": False,
         "calls": [],
         "systemctl": systemctl,
+        "version_output": "Corosync Cluster Engine, version '3.1.7'\nCopyright (c) 2006-2021 Red Hat, Inc.\n",
     }
 
     def run_command(self, argv, **kwargs):
@@ -62,6 +63,8 @@ def corosync(monkeypatch):
         tool, args = Path(argv[0]).name, " ".join(argv[1:])
         if tool == "systemctl":
             return systemctl(argv)
+        if tool == "corosync":  # corosync -v
+            return (0, state["version_output"], "")
         if tool == "corosync-quorumtool":
             name = state["quorum"].pop(0) if len(state["quorum"]) > 1 else state["quorum"][0]
             text = (FIXTURES / name).read_text() if name.endswith(".txt") else name
@@ -400,7 +403,7 @@ def test_info_tells_installed_and_the_authkey_fingerprint_never_the_key(run_modu
     key.chmod(0o400)
     failed, result = run_module(corosync_info.main, {"authkey_path": str(key)})
     assert not failed and result["installed"] is True
-    assert result["service"] == {"active": True, "enabled": True}
+    assert result["service"] == {"active": True, "enabled": True, "main_pid": 0}
     assert result["authkey"] == {
         "sha256": hashlib.sha256(key.read_bytes()).hexdigest(),
         "mode": "0400",
@@ -410,7 +413,7 @@ def test_info_tells_installed_and_the_authkey_fingerprint_never_the_key(run_modu
     corosync["systemctl"].units["corosync.service"].update(ActiveState="inactive", UnitFileState="disabled")
     failed, result = run_module(corosync_info.main, {"authkey_path": str(tmp_path / "none")})
     assert result["authkey"] == {"sha256": None, "mode": None, "owner": None, "group": None}
-    assert result["service"] == {"active": False, "enabled": False}
+    assert result["service"] == {"active": False, "enabled": False, "main_pid": 0}
 
 
 def test_info_on_a_node_without_corosync(run_module, monkeypatch, tmp_path):
@@ -418,9 +421,33 @@ def test_info_on_a_node_without_corosync(run_module, monkeypatch, tmp_path):
     args = {"require_running": False, "authkey_path": str(tmp_path / "authkey")}
     failed, result = run_module(corosync_info.main, args)
     assert not failed and (result["installed"], result["running"]) == (False, False)
-    assert result["service"] == {"active": False, "enabled": False}  # no systemctl either
+    assert result["service"] == {"active": False, "enabled": False, "main_pid": 0}  # no systemctl either
+    assert (result["version"], result["version_replaced"]) == (None, False)
     failed, result = run_module(corosync_info.main, {"authkey_path": str(tmp_path / "authkey")})
     assert failed and "corosync is not installed" in result["msg"]
+
+
+def test_info_tells_the_installed_version_and_whether_the_running_one_was_replaced(run_module, corosync, tmp_path):
+    corosync["systemctl"].units["corosync.service"]["MainPID"] = "4242"
+    failed, result = run_module(corosync_info.main, {})
+    assert not failed and result["version"] == "3.1.7" and result["service"]["main_pid"] == 4242
+    corosync["version_output"] = "corosync: unexpected\n"
+    failed, result = run_module(corosync_info.main, {})
+    assert not failed and result["version"] is None
+
+
+def test_a_running_corosync_whose_binary_was_replaced(tmp_path):
+    proc = tmp_path / "proc" / "4242"
+    proc.mkdir(parents=True)
+    (proc / "exe").symlink_to("/usr/sbin/corosync (deleted)")
+    (proc / "maps").write_text("55d0 r-xp 00000000 fe:01 1 /usr/sbin/corosync (deleted)\n")
+    assert corosync_info.running_replaced(4242, str(tmp_path / "proc")) is True
+    (proc / "exe").unlink()
+    (proc / "exe").symlink_to("/usr/sbin/corosync")
+    (proc / "maps").write_text("55d0 r-xp 00000000 fe:01 1 /usr/sbin/corosync\n")
+    assert corosync_info.running_replaced(4242, str(tmp_path / "proc")) is False
+    assert corosync_info.running_replaced(0, str(tmp_path / "proc")) is False
+    assert corosync_info.running_replaced(99, str(tmp_path / "proc")) is False  # gone
 
 
 def test_returns_the_retry_report_of_every_wait_module(run_module, corosync):
