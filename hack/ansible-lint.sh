@@ -48,6 +48,11 @@ config="$src/.ansible-lint"
 out="$(cd "$out" && pwd)"
 export ANSIBLE_COLLECTIONS_PATH="$out${ANSIBLE_COLLECTIONS_PATH:+:$ANSIBLE_COLLECTIONS_PATH}"
 
+# ansible-lint resolves collections from ANSIBLE_HOME first, where molecule's prerun installs a copy of
+# this collection as it was at that run: a later lint would see that copy's roles, not the checkout's.
+# The collection has no dependencies, so lint gets an ANSIBLE_HOME of its own.
+export ANSIBLE_HOME="$out/../lint-ansible-home"
+
 # --offline is also in .ansible-lint; repeated so that a config without it stays offline.
 # The env var is belt and braces for the schema refresh (a network call) in older releases.
 export ANSIBLE_LINT_SKIP_SCHEMA_UPDATE=1
