@@ -167,6 +167,16 @@ def test_a_rerun_changes_nothing_and_says_already_removed(cluster, shrunk, marke
     assert cluster.stack_pids(STAY) == shrunk["after"]
 
 
+def test_the_status_shows_the_removed_hosts_as_removed(cluster, shrunk, marked):
+    run = cluster.playbook("quorate.cluster.status", "-i", marked)
+    assert run.rc == 0, run.tail()
+    said = " ".join(run.output.split())
+    for node in LEAVE:
+        removed = f"not a member: corosync is not running; removed from cluster quorate (node id {node[1:]})"
+        assert removed in said, run.tail()
+    assert said.count("members 1,2,3, quorate True") == len(STAY), run.tail()
+
+
 def test_the_bringup_of_the_three_changes_nothing(cluster, shrunk):
     run = cluster.playbook(BRINGUP, "-e", "quorate_hosts=n1:n2:n3")
     assert run.rc == 0, run.tail()
