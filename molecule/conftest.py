@@ -110,8 +110,16 @@ class Cluster:
 
     def ssh(self, node: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
         """Run a shell command on a node as root; rc 255 is SSH's own failure."""
+        # stdin: a /dev/null of its own. ssh sets O_NONBLOCK on the stdin it inherits, which the test
+        # process shares; an ansible-playbook started meanwhile then refuses to run ("Ansible requires
+        # blocking IO on stdin").
         return subprocess.run(
-            self.ssh_argv(node, command), capture_output=True, text=True, timeout=timeout, check=False
+            self.ssh_argv(node, command),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def ssh_argv(self, node: str, command: str) -> list[str]:
@@ -195,6 +203,7 @@ class Cluster:
     def playbook(self, playbook: str, *args: str, inventory: str | None = None) -> PlaybookRun:
         proc = subprocess.run(
             ["ansible-playbook", "-i", inventory or self.inventory, playbook, *args],
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=900,

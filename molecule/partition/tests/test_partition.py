@@ -41,7 +41,9 @@ def stack_pids(cluster) -> dict:
 def rolling_restart_cutting_link(cluster, node: str) -> tuple[PlaybookRun, float]:
     """Force a rolling restart; cut ``node``'s link as soon as the play starts stopping its services."""
     argv = ["ansible-playbook", "-i", cluster.inventory, ROLLING_RESTART, "-e", "quorate_rolling_restart_force=true"]
-    proc = subprocess.Popen([*argv, *FAST_FAIL], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*argv, *FAST_FAIL], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     lines: list[str] = []
     cut_at = None
     for line in proc.stdout:
