@@ -65,7 +65,12 @@ def preflight_errors(hosts: dict, kind: str, settings: dict) -> list:
         )
     if kind == "controld":
         return controld_errors(
-            settings.get("daemons"), settings.get("prefix"), settings.get("fs_name"), settings.get("local_retention")
+            settings.get("daemons"),
+            settings.get("prefix"),
+            settings.get("fs_name"),
+            settings.get("local_retention"),
+            settings.get("daemon_max_protocol", ""),
+            settings.get("fs_max_protocol", ""),
         )
     raise AnsibleFilterError(f"preflight_errors: unknown kind {kind!r} (corosync or controld)")
 
