@@ -17,7 +17,7 @@ description:
     changes nothing, while a member has no local checkpoint (its controld is not running) or announces
     another major. A cluster already at that level is left alone (C(changed=false)).
   - O(state=adopted) (run on every node) waits until this node reads the running protocol from its
-    replica of the global checkpoint and its controld's ready file shows that same protocol: a running
+    replica of the global checkpoint and its controld's ready file shows that same protocol; a running
     controld reads the global checkpoint again every 2 seconds and adopts a raise it supports.
   - O(state=read) returns the running protocol and the maxima, and changes nothing.
   - Every checkpoint call is retried with the collection's retry policy (TRY_AGAIN during a membership
