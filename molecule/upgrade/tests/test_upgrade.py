@@ -99,7 +99,9 @@ def refused(cluster, initial, bundles):
         "not a mapping": cluster.playbook(UPGRADE, "-e", '{"quorate_upgrade_packages": ["corosync"]}'),
         "bad version": cluster.playbook(UPGRADE, "-e", '{"quorate_upgrade_packages": {"corosync": "latest!"}}'),
     }
-    return {"runs": runs, "after": state(cluster)}
+    # After them: the refused runs wrote the package source and refreshed the lists, which a check run reads.
+    check = cluster.playbook(UPGRADE, "-e", packages(NEWER), "--check", "--diff")
+    return {"runs": runs, "check": check, "after": state(cluster)}
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +142,15 @@ def test_bad_input_is_refused_before_any_node_changes(initial, refused):
         assert run.rc != 0, (case, run.tail())
         assert expected[case] in one_line(run), (case, run.tail())
         assert "Traceback" not in run.output, (case, run.tail())
+    assert refused["after"] == initial
+
+
+def test_check_mode_shows_the_plan_and_changes_nothing(initial, refused):
+    check = refused["check"]
+    assert check.rc == 0, check.tail()
+    text = one_line(check)
+    assert "upgrade n1, n2, n3 one at a time, canary n1" in text, check.tail()
+    assert f"n2: corosync {INSTALLED} -> {NEWER}" in text, check.tail()
     assert refused["after"] == initial
 
 

@@ -33,8 +33,8 @@ DPKG = [
 
 @pytest.mark.parametrize(("left", "right", "order"), DPKG)
 def test_versions_compare_as_dpkg_does(left, right, order):
-    assert compare_versions(left, right) == order
-    assert compare_versions(right, left) == -order
+    for first, second, expected in ((left, right, order), (right, left, -order)):
+        assert compare_versions(first, second) == expected
 
 
 def test_the_package_mapping_is_checked_by_name():
