@@ -16,7 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NODE_PROGRAMS, STACK, Writer, assert_no_acknowledged_write_lost, assert_quorum_held
+from conftest import (
+    NODE_PROGRAMS,
+    STACK,
+    Writer,
+    assert_majority_quorate_in_every_round,
+    assert_no_acknowledged_write_lost,
+)
 
 UPGRADE = "quorate.cluster.upgrade"
 NODES = ["n1", "n2", "n3"]
@@ -188,8 +194,9 @@ def test_every_acknowledged_write_survived_the_roll(cluster, upgraded):
     assert_no_acknowledged_write_lost(cluster, NODES, upgraded["writers"])
 
 
-def test_quorum_held_in_every_sample(upgraded):
-    assert_quorum_held(upgraded["sampler"], at_least=20)
+def test_quorum_held_in_every_sampling_round(upgraded):
+    # Each node is briefly not quorate while it restarts; a majority is in every round.
+    assert_majority_quorate_in_every_round(upgraded["sampler"].samples, NODES, at_least=30)
 
 
 def test_a_second_run_changes_nothing(upgraded):

@@ -48,7 +48,11 @@ def test_the_package_mapping_is_checked_by_name():
     assert "corosync: 3.1 is not a Debian version (quote it in YAML" in errors[1]
 
 
-STATE = "installed\tcorosync\t3.1.7-1+deb12u2\navailable\tcorosync\t3.1.7-1+deb12u2+quorate1\navailable\tcorosync\t3.1.7-1+deb12u2\n"
+STATE = (
+    "installed\tcorosync\t3.1.7-1+deb12u2\n"
+    "available\tcorosync\t3.1.7-1+deb12u2+quorate1\n"
+    "available\tcorosync\t3.1.7-1+deb12u2\n"
+)
 
 
 def test_the_query_output_parses():
