@@ -165,6 +165,9 @@ def test_a_canary_that_cannot_join_stops_the_roll_with_the_others_untouched(init
     assert run.rc != 0, run.tail()
     assert "canary n1 did not pass its upgrade" in one_line(run), run.tail()
     assert "n2, n3 untouched" in one_line(run), run.tail()
+    # Why, in the same message: the controld's own words from the journal.
+    assert "Start quorate-controld" in one_line(run) or "quorate-controld" in one_line(run), run.tail()
+    assert "is not supported by this daemon" in one_line(run), run.tail()
     after = canary_failed["after"]
     for node in ("n2", "n3"):
         assert after[node] == initial[node], f"{node} was touched"
@@ -194,9 +197,12 @@ def test_every_acknowledged_write_survived_the_roll(cluster, upgraded):
     assert_no_acknowledged_write_lost(cluster, NODES, upgraded["writers"])
 
 
-def test_quorum_held_in_every_sampling_round(upgraded):
-    # Each node is briefly not quorate while it restarts; a majority is in every round.
-    assert_majority_quorate_in_every_round(upgraded["sampler"].samples, NODES, at_least=30)
+def test_quorum_held_in_every_sampling_round(canary_failed, upgraded):
+    # The failed canary run already restarted n1's corosync on the new package: the resumed roll
+    # restarts only its checkpoint service and controld, so n1 stays quorate throughout.
+    assert upgraded["after"]["n1"]["pids"]["corosync"] == canary_failed["after"]["n1"]["pids"]["corosync"]
+    # Each node whose corosync restarts is briefly not quorate; a majority is, in every round.
+    assert_majority_quorate_in_every_round(upgraded["sampler"].samples, NODES, at_least=30, restarted=["n2", "n3"])
 
 
 def test_a_second_run_changes_nothing(upgraded):

@@ -23,10 +23,30 @@ DEFAULT_RUN_DIR = "/run/quorate"
 RUN_DIR_MODE = 0o755
 
 
+# sd-daemon(3) priorities: systemd reads a "<N>" prefix on a unit's stderr lines as the journal
+# priority, so `journalctl -p err -u quorate-controld` finds our errors (the upgrade quotes them).
+_JOURNAL_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+class JournalFormatter(logging.Formatter):
+    """``LEVEL message``, with the sd-daemon priority prefix when stderr goes to the journal."""
+
+    def __init__(self, journal: bool):
+        super().__init__("%(levelname)s %(message)s")
+        self.journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        if not self.journal:
+            return line
+        return f"<{_JOURNAL_PRIORITY.get(record.levelno, 6)}>{line}"
+
+
 def setup_logging(name: str, verbose: bool = False) -> logging.Logger:
     """Log lines to stderr, which systemd sends to the journal (it adds the timestamps)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    # JOURNAL_STREAM is set by systemd when stderr is connected to the journal.
+    handler.setFormatter(JournalFormatter(journal=bool(os.environ.get("JOURNAL_STREAM"))))
     logger = logging.getLogger(name)
     logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)

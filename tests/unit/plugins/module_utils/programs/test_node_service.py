@@ -133,3 +133,22 @@ def test_units_are_hardened(unit):
 def test_only_ckptd_keeps_a_capability_to_hand_its_socket_to_the_group():
     assert directive(CKPTD_UNIT, "CapabilityBoundingSet") == ["CAP_CHOWN"]
     assert directive(CONTROLD_UNIT, "CapabilityBoundingSet") == [""]
+
+
+def test_log_lines_carry_the_journal_priority_only_under_systemd(monkeypatch, capsys):
+    from ansible_collections.quorate.cluster.plugins.module_utils.programs.node_service import setup_logging
+
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
+    log = setup_logging("quorate-test-journal")
+    log.error("running protocol 2.0 is not supported")
+    log.info("ready")
+    monkeypatch.delenv("JOURNAL_STREAM")
+    plain = setup_logging("quorate-test-plain")
+    plain.warning("no journal here")
+    assert capsys.readouterr().err.splitlines() == [
+        "<3>ERROR running protocol 2.0 is not supported",
+        "<6>INFO ready",
+        "WARNING no journal here",
+    ]
+    logging.getLogger("quorate-test-journal").handlers.clear()
+    logging.getLogger("quorate-test-plain").handlers.clear()
