@@ -480,8 +480,19 @@ def upgrade_section(upgrade: dict[str, Any] | None, images: dict[str, str]) -> l
         "running protocol before the next node is touched; at the end the running controld protocol raised "
         "live to what every node supports.",
     ]
-    if upgrade.get("error"):
-        lines += ["", f"**The run stopped early:** `{_cell(upgrade['error'])[:600]}`"]
+    failure = upgrade.get("upgrade_failure")
+    if failure:
+        lines += ["", f"**The upgrade failed** after {_s(failure['seconds'])}: {_failure(failure)}."]
+        after = (upgrade.get("after_failure") or {}).get("facts") or {}
+        if after:
+            shown = "; ".join(
+                f"{node} corosync {f['corosync']}, protocol {_protocol(f['daemon_protocol'])} "
+                f"(highest {_protocol(f.get('daemon_max_protocol'))})"
+                for node, f in after.items()
+            )
+            lines += ["", f"The nodes after the failure: {shown}."]
+    elif upgrade.get("error"):
+        lines += ["", f"**The run stopped early:** `{_cell(upgrade['error'].splitlines()[0])[:600]}`"]
     if "ratio" in upgrade:
         if "upgrade" in images:
             lines += ["", f"![rolling upgrade beside a forced rolling restart, same nodes]({images['upgrade']})"]
@@ -574,11 +585,12 @@ def upgrade_rows(upgrade: dict[str, Any] | None) -> list[dict[str, str]]:
     what = f"rolling upgrade, {upgrade['nodes']} podman nodes (corosync, node programs, protocol raised)"
     failed = "; ".join(upgrade.get("failed") or [])
     if "ratio" not in upgrade:
+        failure = upgrade.get("upgrade_failure")
         return [
             {
                 "what": what,
-                "measured": "failed",
-                "beside": f"`{_cell(upgrade.get('error') or failed)[:200]}`",
+                "measured": f"failed after {_s(failure['seconds'])}" if failure else "failed",
+                "beside": _failure(failure) if failure else f"`{_cell(upgrade.get('error') or failed)[:200]}`",
                 "target": "none in the design",
                 "result": f"**failed:** {_cell(failed)}",
             }
@@ -594,6 +606,12 @@ def upgrade_rows(upgrade: dict[str, Any] | None) -> list[dict[str, str]]:
             "result": NO_TARGET + (f"; **checks failed:** {_cell(failed)}" if failed else ""),
         }
     ]
+
+
+def _failure(failure: dict[str, Any]) -> str:
+    """A failed playbook's first failed task, for the page."""
+    task, msg = _cell(failure.get("task") or "?"), _cell(failure.get("msg") or "")[:300]
+    return f"task [{task}] on {failure.get('host')}: `{msg}`"
 
 
 def _cell(text: str) -> str:

@@ -152,6 +152,14 @@ def node_facts(cluster: PodmanCluster) -> dict[str, dict[str, Any]]:
     return facts
 
 
+def facts_if_any(cluster: PodmanCluster) -> dict[str, Any]:
+    """:func:`node_facts` and the stack's PIDs after a failure, or what reading them raised."""
+    try:
+        return {"facts": node_facts(cluster), "pids": add_node.stack_pids(cluster, cluster.nodes)}
+    except Exception as exc:  # a node half way through: say so, keep the failure that matters
+        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+
+
 def timed(cluster: PodmanCluster, name: str, timeline: Path, *extra: str, writers: bool) -> dict[str, Any]:
     """A playbook under bench_cluster's runner, with a writer on every node when ``writers``."""
 
@@ -203,7 +211,12 @@ def bench(writers: bool = True) -> dict[str, Any]:
             f"bring-up {result['bringup_s']} s; rolling upgrade: corosync {result['corosync_from']} -> "
             f"{result['corosync_to']}, node programs -> protocol {PROTOCOL}"
         )
-        rolled = timed(cluster, "upgrade", work / "tl-upgrade", *upgrade, writers=writers)
+        try:
+            rolled = timed(cluster, "upgrade", work / "tl-upgrade", *upgrade, writers=writers)
+        except bench_cluster.PlaybookFailed as exc:  # how far it got, for the report
+            result["upgrade_failure"] = {"seconds": exc.seconds, **(exc.failure or {})}
+            result["after_failure"] = facts_if_any(cluster)
+            raise
         result["upgrade_s"], result["upgrade_changed"] = rolled["seconds"], rolled["changed"]
         result["upgrade_turns_s"] = node_turns(rolled["events"])
         result["upgrade_slowest_tasks"] = add_node.slowest_tasks(rolled["events"])
@@ -250,6 +263,13 @@ def report(result: dict[str, Any]) -> str:
         ]
         for step in ("upgrade", "restart"):
             lines.append(f"  writers during the {step}: {writers_line(result['writers'].get(step, []))}")
+    failure = result.get("upgrade_failure")
+    if failure:
+        lines.append(
+            f"  the upgrade FAILED after {failure['seconds']} s at task [{failure.get('task')}] on "
+            f"{failure.get('host')}: {failure.get('msg')}"
+        )
+        lines.append(f"  after it: {json.dumps(result.get('after_failure'))}")
     if result.get("error"):
         lines.append(f"  error: {result['error']}")
     lines += [f"  FAILED: {line}" for line in result["failed"]] or ["  every check passed"]

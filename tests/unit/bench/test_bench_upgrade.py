@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 # bench/: on sys.path from tests/conftest.py (scripts, run by path).
+import bench_cluster
 import pytest
 import run_all
 import upgrade
@@ -213,3 +214,45 @@ def test_from_json_renders_the_upgrade_alone_with_its_plot(measured, tmp_path):
 
 def run_machine() -> dict:
     return {"nproc": 2, "memory_gib": 23.5, "kernel": "6"}
+
+
+# The end of a real run's output (ansible's yaml callback): the last play of the upgrade failed on n1.
+FAILED_OUTPUT = """TASK [Refuse to finish while the versions differ] ******************************
+ok: [n1]
+
+TASK [Raise the running controld protocol to what every node supports] *********
+fatal: [n1]: FAILED! =>\x20
+    changed: false
+    msg: 'Task failed: Error while evaluating conditional: ''quorate_controld_daemons''
+        is undefined'
+
+PLAY RECAP *********************************************************************
+n1                         : ok=60   changed=9    unreachable=0    failed=1    skipped=8    rescued=0    ignored=0
+"""
+
+
+def test_a_failed_playbook_names_its_first_failed_task_and_message():
+    assert bench_cluster.first_failure(FAILED_OUTPUT) == {
+        "task": "Raise the running controld protocol to what every node supports",
+        "host": "n1",
+        "msg": "Task failed: Error while evaluating conditional: 'quorate_controld_daemons' is undefined",
+    }
+    assert bench_cluster.first_failure("PLAY RECAP ****\nn1 : ok=3 changed=0 unreachable=0 failed=0\n") is None
+
+
+def test_a_failed_upgrade_shows_where_it_failed_and_how_far_the_nodes_got(measured):
+    failed = {k: measured[k] for k in ("date", "machine", "nodes", "bringup_s", "corosync_from", "corosync_to")}
+    failed["upgrade_failure"] = {"seconds": 58.2, **bench_cluster.first_failure(FAILED_OUTPUT)}
+    failed["after_failure"] = {"facts": measured["after_upgrade"], "pids": {}}
+    failed["after_failure"]["facts"]["n1"]["daemon_protocol"] = [1, 0]
+    failed.update(error="PlaybookFailed: upgrade ... failed (rc=2)\nTASK ...", failed=["the run did not complete"])
+    (row,) = run_all.upgrade_rows(failed)
+    assert row["measured"] == "failed after 58.2 s"
+    assert row["beside"] == (
+        "task [Raise the running controld protocol to what every node supports] on n1: "
+        "`Task failed: Error while evaluating conditional: 'quorate_controld_daemons' is undefined`"
+    )
+    text = "\n".join(run_all.upgrade_section(failed, {}))
+    assert "**The upgrade failed** after 58.2 s: task [Raise the running controld protocol" in text
+    assert "The nodes after the failure: n1 corosync 3.1.7-1+deb12u2+quorate1, protocol 1.0 (highest 1.1);" in text
+    assert "**The run stopped early" not in text  # the failure above says it
