@@ -482,7 +482,11 @@ def upgrade_section(upgrade: dict[str, Any] | None, images: dict[str, str]) -> l
     ]
     failure = upgrade.get("upgrade_failure")
     if failure:
-        lines += ["", f"**The upgrade failed** after {_s(failure['seconds'])}: {_failure(failure)}."]
+        lines += [
+            "",
+            f"**The upgrade failed** after {_s(failure['seconds'])}: {_failure(failure)}. The re-run and the "
+            "forced rolling restart did not run.",
+        ]
         after = (upgrade.get("after_failure") or {}).get("facts") or {}
         if after:
             shown = "; ".join(

@@ -255,4 +255,5 @@ def test_a_failed_upgrade_shows_where_it_failed_and_how_far_the_nodes_got(measur
     text = "\n".join(run_all.upgrade_section(failed, {}))
     assert "**The upgrade failed** after 58.2 s: task [Raise the running controld protocol" in text
     assert "The nodes after the failure: n1 corosync 3.1.7-1+deb12u2+quorate1, protocol 1.0 (highest 1.1);" in text
+    assert "The re-run and the forced rolling restart did not run." in text
     assert "**The run stopped early" not in text  # the failure above says it
