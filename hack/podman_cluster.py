@@ -232,6 +232,10 @@ class PodmanCluster:
 
             # The bridge has its address once the first node is on it (netavark creates it then).
             serve(self.apt_repo, f"{self.subnet}.1", APT_REPO_PORT, self.apt_repo_pid)
+            # As at an air-gapped site: the served repository is the nodes' only package source (the full
+            # image keeps debootstrap's Debian mirror, which an internal network cannot reach).
+            for node in self.nodes:
+                self.exec(node, "sh", "-c", ": > /etc/apt/sources.list", check=True)
         for node in self.nodes:
             subprocess.run(
                 ["podman", "exec", "-i", self.name(node), "sh", "-c", "umask 077; cat > /root/.ssh/authorized_keys"],

@@ -51,6 +51,11 @@ done
 """
 
 
+def is_quorate(rc: int, output: str) -> bool:
+    """One ``corosync-quorumtool -s`` sample says this node is quorate."""
+    return rc == 0 and re.search(r"^Quorate:\s+Yes", output, re.MULTILINE) is not None
+
+
 def quorum_fields(output: str) -> dict[str, str]:
     """corosync-quorumtool -s as "Key: value" pairs (Quorate, Expected votes, Total votes, Flags...)."""
     return {m[1].strip(): m[2].strip() for m in re.finditer(r"^([A-Za-z][A-Za-z ]+):\s+(.*)$", output, re.MULTILINE)}
@@ -308,6 +313,31 @@ def assert_no_acknowledged_write_lost(cluster: Cluster, nodes: list, writers: li
     for node in nodes:
         for name, lost in cluster.lost_writes(node, writers).items():
             assert not lost, f"{node} lacks {len(lost)} of {name}'s acknowledged writes, e.g. {lost[:5]}"
+
+
+def majority_lost_rounds(samples: list, nodes: list) -> list:
+    """Rounds of the round-robin sampler (one sample per node) in which fewer than a majority were quorate.
+
+    While a roll restarts one node, that node is briefly not quorate (corosync down, or alone in its
+    own ring until it merges): the cluster holds quorum as long as a majority of every round is."""
+    bad = []
+    for start in range(0, len(samples) - len(nodes) + 1):
+        window = samples[start : start + len(nodes)]
+        quorate = sum(1 for _node, rc, out in window if is_quorate(rc, out))
+        if quorate < len(nodes) // 2 + 1:
+            bad.append([(node, rc, out.strip().splitlines()[-1:] if out else "") for node, rc, out in window])
+    return bad
+
+
+def assert_majority_quorate_in_every_round(samples: list, nodes: list, at_least: int = 30) -> None:
+    """A roll of ``nodes``: the sampler saw each node down (or the check proves nothing), and a majority
+    was quorate in every round."""
+    assert len(samples) >= at_least, f"the sampler did not run ({len(samples)} samples)"
+    for node in nodes:
+        down = [s for s in samples if s[0] == node and not is_quorate(s[1], s[2])]
+        assert down, f"the sampler never saw {node} down"
+    bad = majority_lost_rounds(samples, nodes)
+    assert not bad, f"quorum lost in {len(bad)} sampling rounds, first: {bad[0]}"
 
 
 def assert_quorum_held(sampler: QuorumSampler, at_least: int) -> list[str | None]:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Cluster, PlaybookRun
+from conftest import Cluster, PlaybookRun, is_quorate
 
 REPO = Path(__file__).resolve().parents[3]
 ROLLING_RESTART = str(REPO / "playbooks" / "rolling_restart.yml")
@@ -28,10 +28,6 @@ def set_link(node: str, state: str) -> None:
     subprocess.run(
         ["podman", "exec", Cluster.container(node), "ip", "link", "set", "eth1", state], check=True, timeout=60
     )
-
-
-def is_quorate(rc: int, output: str) -> bool:
-    return rc == 0 and re.search(r"^Quorate:\s+Yes", output, re.MULTILINE) is not None
 
 
 def stack_pids(cluster) -> dict:

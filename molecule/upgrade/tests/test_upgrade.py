@@ -16,7 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NODE_PROGRAMS, STACK, Writer, assert_no_acknowledged_write_lost, assert_quorum_held
+from conftest import (
+    NODE_PROGRAMS,
+    STACK,
+    Writer,
+    assert_majority_quorate_in_every_round,
+    assert_no_acknowledged_write_lost,
+)
 
 UPGRADE = "quorate.cluster.upgrade"
 NODES = ["n1", "n2", "n3"]
@@ -99,7 +105,9 @@ def refused(cluster, initial, bundles):
         "not a mapping": cluster.playbook(UPGRADE, "-e", '{"quorate_upgrade_packages": ["corosync"]}'),
         "bad version": cluster.playbook(UPGRADE, "-e", '{"quorate_upgrade_packages": {"corosync": "latest!"}}'),
     }
-    return {"runs": runs, "after": state(cluster)}
+    # After them: the refused runs wrote the package source and refreshed the lists, which a check run reads.
+    check = cluster.playbook(UPGRADE, "-e", packages(NEWER), "--check", "--diff")
+    return {"runs": runs, "check": check, "after": state(cluster)}
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +151,15 @@ def test_bad_input_is_refused_before_any_node_changes(initial, refused):
     assert refused["after"] == initial
 
 
+def test_check_mode_shows_the_plan_and_changes_nothing(initial, refused):
+    check = refused["check"]
+    assert check.rc == 0, check.tail()
+    text = one_line(check)
+    assert "upgrade n1, n2, n3 one at a time, canary n1" in text, check.tail()
+    assert f"n2: corosync {INSTALLED} -> {NEWER}" in text, check.tail()
+    assert refused["after"] == initial
+
+
 def test_a_canary_that_cannot_join_stops_the_roll_with_the_others_untouched(initial, canary_failed):
     run = canary_failed["run"]
     assert run.rc != 0, run.tail()
@@ -177,8 +194,9 @@ def test_every_acknowledged_write_survived_the_roll(cluster, upgraded):
     assert_no_acknowledged_write_lost(cluster, NODES, upgraded["writers"])
 
 
-def test_quorum_held_in_every_sample(upgraded):
-    assert_quorum_held(upgraded["sampler"], at_least=20)
+def test_quorum_held_in_every_sampling_round(upgraded):
+    # Each node is briefly not quorate while it restarts; a majority is in every round.
+    assert_majority_quorate_in_every_round(upgraded["sampler"].samples, NODES, at_least=30)
 
 
 def test_a_second_run_changes_nothing(upgraded):

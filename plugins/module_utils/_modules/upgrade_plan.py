@@ -87,7 +87,8 @@ def package_errors(packages: Any) -> list[str]:
             errors.append(f"quorate_upgrade_packages: {name!r} is not a Debian package name")
         if not isinstance(version, str) or not VERSION.match(version):
             errors.append(
-                f"quorate_upgrade_packages: {name}: {version!r} is not a Debian version (quote it in YAML, e.g. '3.1.8-1')"
+                f"quorate_upgrade_packages: {name}: {version!r} is not a Debian version "
+                "(quote it in YAML, e.g. '3.1.8-1')"
             )
     return errors
 

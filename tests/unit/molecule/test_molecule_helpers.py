@@ -172,3 +172,21 @@ def test_a_writer_uploads_the_script_runs_it_and_keeps_its_acks_until_stopped(tm
 def test_the_writer_script_is_the_rolling_restart_scenarios():
     assert helpers.WRITER_SCRIPT.is_file()
     assert "def payload(prefix: str, index: int)" in helpers.WRITER_SCRIPT.read_text()
+
+
+QUORATE = "Quorate:          Yes\n"
+ALONE = "Quorate:          No\nTotal votes:      1\n"
+
+
+def test_a_roll_holds_quorum_while_a_majority_of_every_round_is_quorate():
+    nodes = ["n1", "n2", "n3"]
+    # n2 restarts (down, then alone in its own ring): one node out of each round at most.
+    samples = [("n1", 0, QUORATE), ("n2", 1, "Cannot initialize CMAP service"), ("n3", 0, QUORATE)]
+    samples += [("n1", 0, QUORATE), ("n2", 2, ALONE), ("n3", 0, QUORATE), ("n1", 0, QUORATE)]
+    assert helpers.majority_lost_rounds(samples, nodes) == []
+    with pytest.raises(AssertionError, match="never saw n1 down"):
+        helpers.assert_majority_quorate_in_every_round(samples, nodes, at_least=3)
+    lost = samples + [("n2", 2, ALONE), ("n3", 2, ALONE)]
+    assert len(helpers.majority_lost_rounds(lost, nodes)) == 1  # only the last round: n1 alone quorate
+    with pytest.raises(AssertionError, match="did not run"):
+        helpers.assert_majority_quorate_in_every_round(samples, nodes, at_least=30)

@@ -33,8 +33,8 @@ DPKG = [
 
 @pytest.mark.parametrize(("left", "right", "order"), DPKG)
 def test_versions_compare_as_dpkg_does(left, right, order):
-    assert compare_versions(left, right) == order
-    assert compare_versions(right, left) == -order
+    for first, second, expected in ((left, right, order), (right, left, -order)):
+        assert compare_versions(first, second) == expected
 
 
 def test_the_package_mapping_is_checked_by_name():
@@ -48,7 +48,11 @@ def test_the_package_mapping_is_checked_by_name():
     assert "corosync: 3.1 is not a Debian version (quote it in YAML" in errors[1]
 
 
-STATE = "installed\tcorosync\t3.1.7-1+deb12u2\navailable\tcorosync\t3.1.7-1+deb12u2+quorate1\navailable\tcorosync\t3.1.7-1+deb12u2\n"
+STATE = (
+    "installed\tcorosync\t3.1.7-1+deb12u2\n"
+    "available\tcorosync\t3.1.7-1+deb12u2+quorate1\n"
+    "available\tcorosync\t3.1.7-1+deb12u2\n"
+)
 
 
 def test_the_query_output_parses():
