@@ -117,11 +117,17 @@ def playbook(cluster: PodmanCluster, name: str, timeline: Path, *extra: str) -> 
     return {"seconds": round(seconds, 1), "changed": sum(r["changed"] for r in recap.values()), "events": events}
 
 
+def is_stop(event: dict[str, Any]) -> bool:
+    """The rolling restart's stop of a node's stack, named as the play shows it: from an included role
+    (the rolling restart's and the upgrade's node_restart tasks) with the role before it ("role : task")."""
+    return event["task"].rsplit(" : ", 1)[-1] == STOP_TASK
+
+
 def rejoin_times(events: list[dict[str, Any]]) -> dict[str, float]:
     """Per node: from the start of its stop task to the end of its last task after that."""
     times = {}
     for host in sorted({e["host"] for e in events}):
-        stops = [e["start"] for e in events if e["host"] == host and e["task"] == STOP_TASK]
+        stops = [e["start"] for e in events if e["host"] == host and is_stop(e)]
         if stops:
             after = [e["end"] for e in events if e["host"] == host and e["start"] >= stops[0]]
             times[host] = round(max(after) - stops[0], 2)

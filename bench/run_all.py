@@ -563,7 +563,7 @@ def _writes(writer: dict[str, Any] | None) -> str:
     """One node's writer in one step: writes completed, how many met TRY_AGAIN, the longest write."""
     if not writer:
         return "–"
-    other = sum(count for error, count in writer["errors"].items() if error != "TRY_AGAIN")
+    other = sum(count for error, count in writer["errors"].items() if not error.endswith("TRY_AGAIN"))
     return (
         f"{writer['writes']}, {writer['try_again_writes']} with TRY_AGAIN, longest {_s(writer['longest_write_s'])}"
         + (f", {other} other errors" if other else "")

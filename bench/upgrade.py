@@ -54,7 +54,6 @@ SUBNET_OCTET = 67  # bench_cluster takes 61/63/65, molecule 78-94, `make cluster
 APT_REPO = REPO / "build" / "apt-repo-upgrade"
 PROTOCOL = "1.1"  # what the second version of the node programs announces (daemon and fs)
 WRITER_PROGRAMS = "/root/bench-writer-programs.zip"  # the writers' own copy: the upgrade replaces the original
-STOP_TASK = bench_cluster.STOP_TASK
 
 
 def log(msg: str) -> None:
@@ -79,7 +78,7 @@ def node_turns(events: list[dict[str, Any]]) -> dict[str, float]:
     ordered = sorted(events, key=lambda e: e["start"])
     turns = {}
     for index, event in enumerate(ordered):
-        if event["task"] != STOP_TASK or event["host"] in turns:
+        if not bench_cluster.is_stop(event) or event["host"] in turns:
             continue
         end = event["end"]
         for later in ordered[index + 1 :]:
@@ -111,6 +110,9 @@ def checks(result: dict[str, Any]) -> list[str]:
         for node, kept in (result.get(f"{step}_pids_kept") or {}).items():
             if kept:
                 failed.append(f"{node}: {', '.join(kept)} not restarted by the {step}")
+    for step in ("upgrade", "restart"):
+        if f"{step}_turns_s" in result and len(result[f"{step}_turns_s"]) != result["nodes"]:
+            failed.append(f"the {step} stopped {sorted(result[f'{step}_turns_s'])}, not every node's stack")
     if result.get("rerun_changed"):
         failed.append(f"the re-run of the upgrade reported changed={result['rerun_changed']}")
     for step in ("upgrade", "restart"):
@@ -126,7 +128,7 @@ def writers_line(writers: list[dict[str, Any]]) -> str:
         return "no writers"
     errors: Counter = Counter()
     for writer in writers:
-        errors.update({k: v for k, v in writer["errors"].items() if k != "TRY_AGAIN"})
+        errors.update({k: v for k, v in writer["errors"].items() if not k.endswith("TRY_AGAIN")})
     longest = max(writers, key=lambda w: w["longest_write_s"] or 0.0)
     other = ", ".join(f"{k} ×{v}" for k, v in sorted(errors.items())) or "none"
     return (

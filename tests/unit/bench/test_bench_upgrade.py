@@ -13,7 +13,7 @@ import run_all
 import upgrade
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "bench" / "upgrade.json"
-STOP = upgrade.STOP_TASK
+STOP = bench_cluster.STOP_TASK
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_a_nodes_turn_ends_with_its_last_task_before_another_node_runs():
         event("n3", "Plan the upgrade", 0.0, 1.2),
         # serial: 1, one node after the other
         event("n1", "Install the packages named", 2.0, 5.0),
-        event("n1", STOP, 5.0, 6.0),
+        event("n1", f"quorate.cluster.rolling_restart : {STOP}", 5.0, 6.0),
         event("n1", "Corosync barrier", 6.0, 9.0),
         event("n1", "Canary | its controld runs the protocol", 9.0, 10.0),
         event("n2", "Before this node", 10.5, 11.0),
@@ -59,6 +59,8 @@ def test_a_nodes_turn_ends_with_its_last_task_before_another_node_runs():
     ]
     assert upgrade.node_turns(events) == {"n1": 5.0, "n2": 4.0, "n3": 3.0}
     assert upgrade.node_turns(events[:3]) == {}  # a run that stopped no node
+    # bench_cluster's lower bound of the rolling restart finds the same stops, with or without the role's name
+    assert sorted(bench_cluster.rejoin_times(events)) == ["n1", "n2", "n3"]
 
 
 def test_units_that_kept_their_pid_or_do_not_run_are_named():
@@ -76,11 +78,13 @@ def test_every_check_that_fails_is_named(measured):
     measured["after_upgrade"]["n3"]["daemon_protocol"] = [1, 0]
     measured["upgrade_pids_kept"]["n1"] = ["quorate-controld"]
     measured["rerun_changed"] = 2
+    measured["restart_turns_s"] = {"n1": 6.9}
     measured["writers"]["restart"][0]["clean_end"] = False
     assert upgrade.checks(measured) == [
         "n2: corosync 3.1.7-1+deb12u2 after the upgrade, not 3.1.7-1+deb12u2+quorate1",
         "n3: controld runs protocol [1, 0], not [1, 1]",
         "n1: quorate-controld not restarted by the upgrade",
+        "the restart stopped ['n1'], not every node's stack",
         "the re-run of the upgrade reported changed=2",
         "n1: its writer did not end cleanly during the restart",
     ]
@@ -88,7 +92,7 @@ def test_every_check_that_fails_is_named(measured):
 
 def test_the_writers_line_sums_the_nodes(measured):
     assert upgrade.writers_line(measured["writers"]["upgrade"]) == (
-        "6851 writes, 3 with TRY_AGAIN; longest write 4.21 s (n1); other errors LIBRARY ×7"
+        "6851 writes, 3 with TRY_AGAIN; longest write 4.21 s (n1); other errors SA_AIS_ERR_LIBRARY ×7"
     )
     assert upgrade.writers_line([]) == "no writers"
 
