@@ -1405,7 +1405,7 @@ def plot_upgrade(plt: Any, upgrade: dict[str, Any], subtitle: str, out: Path) ->
     ax.grid(alpha=0.3, axis="x")
     fig.suptitle(
         f"rolling upgrade: corosync {upgrade['corosync_from']} → {upgrade['corosync_to']}, node programs → protocol "
-        f"{_protocol(upgrade['protocol_to'])} — {subtitle}",
+        f"{_protocol(upgrade['protocol_to'])}\n{subtitle}",
         fontsize=8,
     )
     fig.tight_layout()
