@@ -81,7 +81,7 @@ cluster: deps
 cluster-down: deps
 	$(BIN)/python hack/local_cluster.py down
 
-# Every benchmark on this machine (netns + podman nodes of 3, 5, 7), then docs/benchmarks.md and docs/img/.
+# Every benchmark on this machine (netns, podman nodes of 3, 5, 7, the 3-node upgrade), then docs/benchmarks.md.
 bench: deps
 	$(BIN)/python bench/run_all.py
 

@@ -223,12 +223,12 @@ def runtime_totem(cluster: Any, node: int) -> dict[str, int]:
 class NodeWriter:
     """This file's writer on one node, through ``podman exec``; stops when its stdin closes."""
 
-    def __init__(self, cluster: Any, node: int) -> None:
+    def __init__(self, cluster: Any, node: int, pythonpath: str = NODE_PYTHONPATH) -> None:
         from podman_cluster import podman, podman_env
 
         self.node = f"n{node}"
         podman("cp", str(Path(__file__).resolve()), f"{cluster.name(node)}:{REMOTE}")
-        argv = ["podman", "exec", "-i", "-e", f"PYTHONPATH={NODE_PYTHONPATH}", cluster.name(node)]
+        argv = ["podman", "exec", "-i", "-e", f"PYTHONPATH={pythonpath}", cluster.name(node)]
         argv += ["python3", "-u", REMOTE, "writer", f"{self.node}-"]
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=podman_env()
@@ -264,6 +264,41 @@ class NodeWriter:
         done = next((e for e in self.events if e.get("ev") == "done"), None)
         windows = [e for e in self.events if e.get("ev") == "try_again"]
         return {"done": done, "windows": windows, "rc": self.proc.returncode}
+
+
+def while_writing(
+    cluster: Any, nodes: list[int], step: Any, pythonpath: str = NODE_PYTHONPATH
+) -> tuple[Any, float, float, dict[str, dict[str, Any]]]:
+    """``step()`` while a writer on each of ``nodes`` writes: the writers are past their first write
+    and have written for LEAD_S before it, and go on for LEAD_S after it.
+
+    Returns what ``step()`` returned, when it began and ended (monotonic) and per node what its
+    writer saw (:meth:`NodeWriter.stop`, for :func:`summarize_writer`). The writers are stopped also
+    when ``step()`` raises (the exception goes on) or a writer never completes a first write
+    (RuntimeError naming them).
+    """
+    writers: list[NodeWriter] = []
+    try:
+        writers = [NodeWriter(cluster, node, pythonpath) for node in nodes]
+        deadline = time.monotonic() + READY_LIMIT_S
+        for writer in writers:
+            writer.ready.wait(max(0.0, deadline - time.monotonic()))
+        unready = [w.node for w in writers if not any(e.get("ev") == "ready" for e in w.events)]
+        if unready:
+            raise RuntimeError(f"the writers on {', '.join(unready)} did not complete a first write")
+        time.sleep(LEAD_S)  # writes are flowing before the step
+        began = time.monotonic()
+        try:
+            ran = step()
+        finally:
+            ended = time.monotonic()
+            time.sleep(LEAD_S)  # and after it
+            seen = {w.node: w.stop() for w in writers}
+            writers = []
+    finally:
+        for writer in writers:
+            writer.stop()
+    return ran, began, ended, seen
 
 
 def summarize_writer(node: str, seen: dict[str, Any], add_began: float, add_ended: float) -> dict[str, Any]:
@@ -311,25 +346,9 @@ def measure_add(cluster: Any, members: list[int], new: int, run_playbook: Any, w
     from targets import TRY_AGAIN_WINDOW_FACTOR  # here: the node side of this file has no targets.py
 
     result: dict[str, Any] = {"members": len(members), "new_node": f"n{new}", "failed": []}
-    writers: list[NodeWriter] = []
     try:
         before = stack_pids(cluster, members)
-        writers = [NodeWriter(cluster, node) for node in members]
-        deadline = time.monotonic() + READY_LIMIT_S
-        for writer in writers:
-            writer.ready.wait(max(0.0, deadline - time.monotonic()))
-        unready = [w.node for w in writers if not any(e.get("ev") == "ready" for e in w.events)]
-        if unready:
-            raise RuntimeError(f"the writers on {', '.join(unready)} did not complete a first write")
-        time.sleep(LEAD_S)  # writes are flowing before the cluster grows
-        began = time.monotonic()
-        try:
-            added = run_playbook("bringup", workdir / "tl-add")
-        finally:
-            ended = time.monotonic()
-            time.sleep(LEAD_S)  # and after the new node is in
-            seen = {w.node: w.stop() for w in writers}
-            writers = []
+        added, began, ended, seen = while_writing(cluster, members, lambda: run_playbook("bringup", workdir / "tl-add"))
         result["add_s"] = added["seconds"]
         result["add_changed"] = added["changed"]
         result["add_phase_s"] = phase_seconds(workdir / "tl-add")
@@ -369,9 +388,6 @@ def measure_add(cluster: Any, members: list[int], new: int, run_playbook: Any, w
     except Exception as exc:  # the add's figures so far are kept; the row is failed
         result["error"] = f"{type(exc).__name__}: {exc}"[:2000]
         result["failed"].append("the add did not complete")
-    finally:
-        for writer in writers:
-            writer.stop()
     return result
 
 

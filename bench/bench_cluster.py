@@ -61,6 +61,34 @@ from targets import ADD_BRINGUP_RATIO_TARGET, ADD_ROLL_RATIO_TARGET  # noqa: E40
 RERUNS = 3  # the re-run figure is their median: one run on a shared host swings by a second
 STOP_TASK = "Stop the services, top-down"
 _RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
+_TASK = re.compile(r"^TASK \[(.+?)\] \*+$", re.MULTILINE)
+_FATAL = re.compile(r"^fatal: \[([^\]]+)\]: FAILED! =>.*\n((?:(?: {4}.*)?\n)*)", re.MULTILINE)
+
+
+class PlaybookFailed(RuntimeError):
+    """A playbook that failed: how long it ran and its first failed task (:func:`first_failure`)."""
+
+    def __init__(self, message: str, seconds: float, failure: dict[str, str] | None) -> None:
+        super().__init__(message)
+        self.seconds, self.failure = seconds, failure
+
+
+def first_failure(stdout: str) -> dict[str, str] | None:
+    """The first failed task in a playbook's output (the yaml callback's): task, host and message."""
+    fatal = _FATAL.search(stdout)
+    if not fatal:
+        return None
+    tasks = list(_TASK.finditer(stdout, 0, fatal.start()))
+    msg, lines = "", fatal[2].splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("    msg:"):
+            rest = [line[len("    msg:") :]] + [
+                more for more in lines[index + 1 :] if more.startswith("      ") or not more.strip()
+            ]
+            text = " ".join(part.strip() for part in rest).strip()
+            msg = text[1:-1].replace("''", "'") if text[:1] == text[-1:] == "'" else text.strip('"')
+            break
+    return {"task": tasks[-1][1] if tasks else "?", "host": fatal[1], "msg": msg}
 
 
 def log(msg: str) -> None:
@@ -77,17 +105,29 @@ def playbook(cluster: PodmanCluster, name: str, timeline: Path, *extra: str) -> 
     seconds = time.monotonic() - started
     recap = {m[0]: {"changed": int(m[1]), "failed": int(m[2]) + int(m[3])} for m in _RECAP.findall(proc.stdout)}
     if proc.returncode != 0 or any(r["failed"] for r in recap.values()):
-        raise RuntimeError(f"{name} {' '.join(extra)} failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}")
+        failure = first_failure(proc.stdout)
+        where = f" at task [{failure['task']}] on {failure['host']}: {failure['msg']}" if failure else ""
+        raise PlaybookFailed(
+            f"{name} {' '.join(extra)} failed (rc={proc.returncode}){where}\n{proc.stdout[-3000:]}",
+            round(seconds, 1),
+            failure,
+        )
     events = json.loads((timeline / "timeline.json").read_text())["events"]
     wait_for_plot(timeline / "timeline.png", since)
     return {"seconds": round(seconds, 1), "changed": sum(r["changed"] for r in recap.values()), "events": events}
+
+
+def is_stop(event: dict[str, Any]) -> bool:
+    """The rolling restart's stop of a node's stack, named as the play shows it: from an included role
+    (the rolling restart's and the upgrade's node_restart tasks) with the role before it ("role : task")."""
+    return event["task"].rsplit(" : ", 1)[-1] == STOP_TASK
 
 
 def rejoin_times(events: list[dict[str, Any]]) -> dict[str, float]:
     """Per node: from the start of its stop task to the end of its last task after that."""
     times = {}
     for host in sorted({e["host"] for e in events}):
-        stops = [e["start"] for e in events if e["host"] == host and e["task"] == STOP_TASK]
+        stops = [e["start"] for e in events if e["host"] == host and is_stop(e)]
         if stops:
             after = [e["end"] for e in events if e["host"] == host and e["start"] >= stops[0]]
             times[host] = round(max(after) - stops[0], 2)

@@ -1,9 +1,9 @@
 """Every benchmark in one run, then docs/benchmarks.md and its plots, generated from the JSON.
 
-    python bench/run_all.py                 # the full run (`make bench`), about 45 minutes on 2 vCPUs
+    python bench/run_all.py                 # the full run (`make bench`), about 50 minutes on 2 vCPUs
     python bench/run_all.py --quick         # a smoke run: fewer trials, 3 nodes only
     python bench/run_all.py --from-json     # regenerate docs/benchmarks.md and docs/img/ only
-    python bench/run_all.py --skip checkpoint --keep-skipped   # one benchmark; the page keeps the other's
+    python bench/run_all.py --skip checkpoint --skip cluster --keep-skipped   # upgrade only; keeps the rest
 
 One after the other, never side by side (they would measure each other):
 
@@ -17,6 +17,10 @@ One after the other, never side by side (they would measure each other):
    (bench/add_node.py: its time beside the rolling restart and the bring-up, the longest TRY_AGAIN
    window the members' writers saw); writes bench/results/run_all/cluster.json (and
    bench/results/race_<N>.json with every trial).
+3. ``bench/upgrade.py`` (3 fresh podman nodes): the rolling upgrade (corosync to a repackaged
+   higher version, node programs of protocol 1.1) beside a forced rolling restart of the same nodes,
+   their ratio, a re-run of the upgrade, and the facts that show it happened (versions, running
+   protocol, new PIDs); writes bench/results/run_all/upgrade.json.
 
 Between two benchmarks the run settles: the load one leaves behind (the 1-min load average decays
 over minutes) would otherwise slow the first figures of the next. It pauses at least --settle-min
@@ -79,6 +83,7 @@ SETTLE_MAX_S = 120.0
 SETTLE_POLL_S = 2.0
 
 PASS, NOT_MET = "PASS", "not met"
+BENCHMARKS = ("checkpoint", "cluster", "upgrade")  # in the order they run
 
 
 def log(msg: str) -> None:
@@ -213,8 +218,9 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     checkpoint += ["--json", str(results / "checkpoint.json")]
     cluster = [str(BENCH / "bench_cluster.py"), "--sizes", args.sizes, "--race-trials", str(args.race_trials)]
     cluster += ["--json", str(results / "cluster.json")]
+    upgrade = [str(BENCH / "upgrade.py"), "--json", str(results / "upgrade.json")]
     try:
-        for name, argv in (("checkpoint", checkpoint), ("cluster", cluster)):
+        for name, argv in (("checkpoint", checkpoint), ("cluster", cluster), ("upgrade", upgrade)):
             if name in args.skip:
                 continue
             (results / f"{name}.json").unlink(missing_ok=True)  # never report an older run's figures
@@ -237,25 +243,28 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     return run
 
 
-def load(results: Path) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
-    """run.json (or a stand-in when only the benchmarks' own JSON is there), checkpoint.json, cluster.json."""
+def load(
+    results: Path,
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
+    """run.json (or a stand-in when only the benchmarks' own JSON is there), checkpoint.json, cluster.json,
+    upgrade.json."""
 
     def read(name: str) -> dict[str, Any] | None:
         path = results / name
         return json.loads(path.read_text()) if path.exists() else None
 
-    checkpoint, cluster = read("checkpoint.json"), read("cluster.json")
+    checkpoint, cluster, upgrade = read("checkpoint.json"), read("cluster.json"), read("upgrade.json")
     run = read("run.json")
     if run and checkpoint and run.get("started_at") and run.get("runtime_s") is not None:
         # The JSON of one run only: a checkpoint.json from another run (copied in by hand) is refused.
         if not run["started_at"] - 1 <= checkpoint["started_at"] <= run["started_at"] + run["runtime_s"] + 1:
             raise SystemExit(f"run_all: {results / 'checkpoint.json'} is not from the run in {results / 'run.json'}")
     if run is None:
-        if checkpoint is None and cluster is None:
+        if checkpoint is None and cluster is None and upgrade is None:
             raise SystemExit(f"run_all: no benchmark results in {results}")
         m = (checkpoint or {}).get("machine", {})
         run = {
-            "date": (cluster or {}).get("date", "unknown date"),
+            "date": (cluster or upgrade or {}).get("date", "unknown date"),
             "quick": bool((checkpoint or {}).get("config", {}).get("quick")),
             "command": "the benchmarks one by one",
             "machine": {k: m.get(k, "?") for k in ("nproc", "cpu", "memory_gib", "kernel", "corosync", "python")},
@@ -263,7 +272,7 @@ def load(results: Path) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str
             "loadavg_end": m.get("loadavg_end"),
             "steps": [],
         }
-    return run, checkpoint, cluster
+    return run, checkpoint, cluster, upgrade
 
 
 # --------------------------------------------------------------------------- judging
@@ -289,7 +298,9 @@ def sizes_ok(cluster: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [row for row in (cluster or {}).get("sizes", []) if "bringup_s" in row]
 
 
-def judge(checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None) -> list[dict[str, str]]:
+def judge(
+    checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None, upgrade: dict[str, Any] | None = None
+) -> list[dict[str, str]]:
     """One row per figure: what, measured, beside it in the same run, target, result."""
     rows = []
     rows_by_size = {row["nodes"]: row for row in sizes_ok(cluster)}
@@ -379,7 +390,7 @@ def judge(checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None) -> 
                 "result": verdict(t["pass"]),
             }
         )
-    return rows
+    return rows + upgrade_rows(upgrade)
 
 
 def add_rows(row: dict[str, Any]) -> list[dict[str, str]]:
@@ -436,10 +447,180 @@ def add_rows(row: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+def upgrade_section(upgrade: dict[str, Any] | None, images: dict[str, str]) -> list[str]:
+    """The rolling upgrade and the forced rolling restart of the same 3 nodes (bench/upgrade.py)."""
+    if not upgrade:
+        return []
+    writers = upgrade.get("writers") or {}
+    lines = [
+        "",
+        "## Rolling upgrade (podman nodes)",
+        "",
+        f"`bench/upgrade.py`, {upgrade['machine']}; load average at the end {_load(upgrade.get('loadavg_end'))}. "
+        f"{upgrade['nodes']} fresh podman nodes on their own network, their only package source a local apt "
+        "repository on their bridge that holds the image's corosync "
+        f"{_code(upgrade.get('corosync_from'))} repackaged as {_code(upgrade.get('corosync_to'))} "
+        "(`hack/apt_repo.py build-upgrade`: the same files, a higher version), brought up by the bring-up "
+        f"playbook ({_s(upgrade.get('bringup_s'))}). Then, one after the other on the same nodes: "
+        "`quorate.cluster.upgrade` to that corosync and to node programs that announce controld protocol "
+        f"{_protocol(upgrade.get('protocol_to'))} (`hack/staged_bundle.py`), timed; the same upgrade again; "
+        "`quorate.cluster.rolling_restart -e quorate_rolling_restart_force=true`, timed. "
+        + (
+            "During the upgrade and the restart a writer on every node (`bench/add_node.py`'s) overwrites its "
+            "own checkpoint section, 20 ms between writes, under the collection's `RetryClient`. "
+            if writers
+            else ""
+        )
+        + "Per node, the time from the play stopping its stack to its last task before the next node's turn.",
+        "",
+        "What the upgrade does beyond the restart: a plan over every node before any is touched (the versions "
+        "installed and offered, a downgrade refused); per node, the packages installed under a `policy-rc.d` "
+        "that denies every start (corosync's package scripts restart nothing), the node programs and units "
+        "installed, the restart planned from what then runs stale; n1 the canary, whose controld must join the "
+        "running protocol before the next node is touched; at the end the running controld protocol raised "
+        "live to what every node supports.",
+    ]
+    failure = upgrade.get("upgrade_failure")
+    if failure:
+        lines += [
+            "",
+            f"**The upgrade failed** after {_s(failure['seconds'])}: {_failure(failure)}. The re-run and the "
+            "forced rolling restart did not run.",
+        ]
+        after = (upgrade.get("after_failure") or {}).get("facts") or {}
+        if after:
+            shown = "; ".join(
+                f"{node} corosync {f['corosync']}, protocol {_protocol(f['daemon_protocol'])} "
+                f"(highest {_protocol(f.get('daemon_max_protocol'))})"
+                for node, f in after.items()
+            )
+            lines += ["", f"The nodes after the failure: {shown}."]
+    elif upgrade.get("error"):
+        lines += ["", f"**The run stopped early:** `{_cell(upgrade['error'].splitlines()[0])[:600]}`"]
+    if "ratio" in upgrade:
+        if "upgrade" in images:
+            lines += ["", f"![rolling upgrade beside a forced rolling restart, same nodes]({images['upgrade']})"]
+        turns_up, turns_roll = sum(upgrade["upgrade_turns_s"].values()), sum(upgrade["restart_turns_s"].values())
+        lines += [
+            "",
+            "| rolling upgrade | of it: Σ per node, stop → end of its turn | outside the nodes' turns "
+            "| forced rolling restart | of it: Σ per node, stop → end of its turn | upgrade / forced restart "
+            "| re-run of the upgrade, changed |",
+            "|---|---|---|---|---|---|---|",
+            f"| {_s(upgrade['upgrade_s'])} | {_s(turns_up)} ({_turns(upgrade['upgrade_turns_s'])}) "
+            f"| {_s(upgrade['upgrade_s'] - turns_up)} | {_s(upgrade['restart_s'])} "
+            f"| {_s(turns_roll)} ({_turns(upgrade['restart_turns_s'])}) | **{upgrade['ratio']:.2f}** "
+            f"| {_s(upgrade['rerun_s'])}, {upgrade['rerun_changed']} |",
+            "",
+            "| node | corosync before → after | running controld protocol before → after (highest it supports) "
+            "| stack restarted by the upgrade, by the restart | writes during the upgrade | during the restart |",
+            "|---|---|---|---|---|---|",
+        ]
+        by_node = {step: {w["node"]: w for w in writers.get(step, [])} for step in ("upgrade", "restart")}
+        for node, before in upgrade["before"].items():
+            after = upgrade["after_upgrade"][node]
+            restarted = ", ".join(
+                "yes"
+                if not upgrade[f"{step}_pids_kept"][node]
+                else f"**kept {', '.join(upgrade[f'{step}_pids_kept'][node])}**"
+                for step in ("upgrade", "restart")
+            )
+            lines.append(
+                f"| {node} | {before['corosync']} → {after['corosync']} | {_protocol(before['daemon_protocol'])} → "
+                f"{_protocol(after['daemon_protocol'])} ({_protocol(after.get('daemon_max_protocol'))}) | {restarted} "
+                f"| {_writes(by_node['upgrade'].get(node))} | {_writes(by_node['restart'].get(node))} |"
+            )
+        slow = upgrade.get("upgrade_slowest_tasks") or []
+        if slow:
+            text = "; ".join(f"{t['task']} ({t['host']}) {_s(t['seconds'])}" for t in slow)
+            lines += ["", f"The upgrade's slowest tasks (each at its slowest host): {text}."]
+    failed = upgrade.get("failed") or []
+    lines += [""] + (
+        ["**Checks that failed:**", "", *(f"- {_cell(line)}" for line in failed)]
+        if failed
+        else [
+            "Checked after the run: every node runs the new corosync and the raised protocol, every stack unit "
+            "got a new PID in the upgrade and again in the restart, the re-run changed nothing"
+            + (", every writer ended cleanly." if writers else ".")
+        ]
+    )
+    return lines
+
+
+def _code(value: str | None) -> str:
+    return f"`{value}`" if value else "?"
+
+
+def _protocol(value: list[int] | None) -> str:
+    return ".".join(str(part) for part in value) if value else "–"
+
+
+def _turns(turns: dict[str, float]) -> str:
+    return " / ".join(f"{seconds:.1f}" for _node, seconds in sorted(turns.items()))
+
+
+def _writes(writer: dict[str, Any] | None) -> str:
+    """One node's writer in one step: writes completed, how many met TRY_AGAIN, the longest write."""
+    if not writer:
+        return "–"
+    other = sum(count for error, count in writer["errors"].items() if not error.endswith("TRY_AGAIN"))
+    return (
+        f"{writer['writes']}, {writer['try_again_writes']} with TRY_AGAIN, longest {_s(writer['longest_write_s'])}"
+        + (f", {other} other errors" if other else "")
+        + ("" if writer["clean_end"] else " **(did not end cleanly)**")
+    )
+
+
 def _window_where(add: dict[str, Any]) -> str:
     if not add.get("try_again_writes"):
         return f"no write of {add.get('writes', 0)} saw TRY_AGAIN"
     return f"{add['longest_try_again_node']}; {add['try_again_writes']} of {add['writes']} writes saw TRY_AGAIN"
+
+
+NO_TARGET = "measured, no target"
+
+
+def upgrade_rows(upgrade: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The rolling upgrade beside the forced rolling restart (bench/upgrade.py): docs/design.md#targets has
+    no target for it, so it is measured only; a check that failed (a version, the protocol, a PID kept,
+    a re-run that changed) is said in its result."""
+    if not upgrade:
+        return []
+    what = f"rolling upgrade, {upgrade['nodes']} podman nodes (corosync, node programs, protocol raised)"
+    failed = "; ".join(upgrade.get("failed") or [])
+    if "ratio" not in upgrade:
+        failure = upgrade.get("upgrade_failure")
+        return [
+            {
+                "what": what,
+                "measured": f"failed after {_s(failure['seconds'])}" if failure else "failed",
+                "beside": _failure(failure) if failure else f"`{_cell(upgrade.get('error') or failed)[:200]}`",
+                "target": "none in the design",
+                "result": f"**failed:** {_cell(failed)}",
+            }
+        ]
+    return [
+        {
+            "what": what,
+            "measured": f"{_s(upgrade['upgrade_s'])}; re-run {_s(upgrade['rerun_s'])}, "
+            f"changed={upgrade['rerun_changed']}",
+            "beside": f"forced rolling restart of the same nodes {_s(upgrade['restart_s'])}: "
+            f"ratio **{upgrade['ratio']:.2f}**",
+            "target": "none in the design",
+            "result": NO_TARGET + (f"; **checks failed:** {_cell(failed)}" if failed else ""),
+        }
+    ]
+
+
+def _failure(failure: dict[str, Any]) -> str:
+    """A failed playbook's first failed task, for the page."""
+    task, msg = _cell(failure.get("task") or "?"), _cell(failure.get("msg") or "")[:300]
+    return f"task [{task}] on {failure.get('host')}: `{msg}`"
+
+
+def _cell(text: str) -> str:
+    """Text for one table cell: one line, no column separator."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 # --------------------------------------------------------------------------- markdown
@@ -461,13 +642,14 @@ def render(
     cluster: dict[str, Any] | None,
     images: dict[str, str],
     kept: dict[str, Any] | None = None,
+    upgrade: dict[str, Any] | None = None,
 ) -> str:
     """docs/benchmarks.md from the JSON of one run; ``images`` maps a plot's name to its path from docs/.
 
     ``kept`` (:func:`kept_parts`): the earlier page's target rows and sections of the benchmarks this
     run has no JSON for, shown marked † with the run they come from.
     """
-    kept = kept or {"rows": [], "sections": {}, "origin": ""}
+    kept = kept or {"rows": [], "sections": {}, "origins": {}}
     command = run.get("command") or "python bench/run_all.py" + (" --quick" if run.get("quick") else "")
     make = " (`make bench`)" if command == "python bench/run_all.py" else ""
     commit = f" of commit `{run['commit']}`" if run.get("commit") else ""
@@ -502,12 +684,13 @@ def render(
     ]
     lines += [
         f"| {r['what']} | {r['measured']} | {r['beside']} | {r['target']} | {r['result']} |"
-        for r in judge(checkpoint, cluster)
+        for r in judge(checkpoint, cluster, upgrade)
     ]
     lines += kept["rows"]
     if kept["rows"] or kept["sections"]:
         lines += ["", f"{KEPT_MARK} {kept_note(kept)}"]
     lines += kept["sections"].get("cluster") or scaling_section(cluster, images) + add_section(cluster, images)
+    lines += kept["sections"].get("upgrade") or upgrade_section(upgrade, images)
     lines += kept["sections"].get("checkpoint") or checkpoint_section(checkpoint, images)
     lines += [
         "",
@@ -849,30 +1032,35 @@ KEPT_MARK = "†"
 SECTIONS = {
     "cluster": ("## How the cost grows with the cluster", "## Adding a node to a running cluster"),
     "checkpoint": ("## Checkpoint service",),
+    "upgrade": ("## Rolling upgrade",),
 }
-# The checkpoint benchmark's target rows, by the start of their first cell (as older pages worded them
-# too); every other row is the cluster benchmark's.
-CHECKPOINT_ROWS = ("| `ckpt_wait`", "| simultaneous `quorate-controld`", "| replicated ")
+# The target rows of the checkpoint and upgrade benchmarks, by the start of their first cell (as older
+# pages worded them too); every other row is the cluster benchmark's.
+ROW_OWNERS = (
+    ("checkpoint", ("| `ckpt_wait`", "| simultaneous `quorate-controld`", "| replicated ")),
+    ("upgrade", ("| rolling upgrade",)),
+)
 _GENERATED = re.compile(
     r"^Generated by (`[^`]+`)(?: \(`make bench`\))? from the JSON of one run((?: of commit `[^`]+`)?), ([^;]+);",
     re.MULTILINE,
 )
-_ORIGIN = re.compile(rf"^{KEPT_MARK} (?:.*?)kept from (.+?)(?:, not measured in this run)?\.$", re.MULTILINE)
+_SECTION_ORIGIN = re.compile(rf"^\*{KEPT_MARK} Kept from (.+?): not measured in this run\.\*$")
+
+
+def row_owner(line: str) -> str:
+    """Which benchmark a target row of the page belongs to."""
+    return next((name for name, starts in ROW_OWNERS if line.startswith(starts)), "cluster")
 
 
 def kept_parts(page: str, missing: list[str]) -> dict[str, Any]:
-    """From an earlier ``page``: the target rows and sections of the ``missing`` benchmarks, and the
-    run they come from (that page's own origin line when it kept them from a run before it)."""
-    kept: dict[str, Any] = {"rows": [], "sections": {}, "origin": ""}
+    """From an earlier ``page``: the target rows and sections of the ``missing`` benchmarks, and per
+    benchmark the run they come from: the one that page was generated by, or, for a section that page
+    kept from a run before it, the run its own † line names."""
+    kept: dict[str, Any] = {"rows": [], "sections": {}, "origins": {}}
     if not page or not missing:
         return kept
-    earlier, generated = _ORIGIN.search(page), _GENERATED.search(page)
-    if earlier:
-        kept["origin"] = earlier[1]
-    elif generated:
-        kept["origin"] = f"the run {generated[1]}{generated[2]}, {generated[3]}"
-    else:
-        kept["origin"] = "an earlier run"
+    generated = _GENERATED.search(page)
+    origin = f"the run {generated[1]}{generated[2]}, {generated[3]}" if generated else "an earlier run"
     lines = page.splitlines()
     start = lines.index("## Targets") if "## Targets" in lines else len(lines)
     for line in lines[start + 1 :]:
@@ -880,7 +1068,7 @@ def kept_parts(page: str, missing: list[str]) -> dict[str, Any]:
             break
         if not line.startswith("| ") or line.startswith("| figure |"):
             continue
-        owner = "checkpoint" if line.startswith(CHECKPOINT_ROWS) else "cluster"
+        owner = row_owner(line)
         if owner in missing:
             cells = line.split(" | ", 1)
             mark = "" if cells[0].endswith(KEPT_MARK) else f" {KEPT_MARK}"
@@ -892,15 +1080,25 @@ def kept_parts(page: str, missing: list[str]) -> dict[str, Any]:
             if line.startswith("## "):
                 taking = line.startswith(SECTIONS[name])
                 if taking:
-                    section += ["", line, "", f"*{KEPT_MARK} Kept from {kept['origin']}: not measured in this run.*"]
+                    section += ["", line, "", KEPT_ORIGIN_SLOT]
                 continue
-            if taking and not line.startswith(f"*{KEPT_MARK} Kept from "):
+            earlier = _SECTION_ORIGIN.match(line)
+            if taking and earlier:
+                kept["origins"][name] = earlier[1]
+            elif taking:
                 section.append(line)
         while section and not section[-1]:
             section.pop()
         if section:
-            kept["sections"][name] = _squeeze(section)
+            kept["origins"].setdefault(name, origin)
+            note = f"*{KEPT_MARK} Kept from {kept['origins'][name]}: not measured in this run.*"
+            kept["sections"][name] = _squeeze([note if line == KEPT_ORIGIN_SLOT else line for line in section])
+        elif any(row_owner(row) == name for row in kept["rows"]):
+            kept["origins"][name] = origin
     return kept
+
+
+KEPT_ORIGIN_SLOT = "\0kept-origin"  # where a kept section's † line goes, once its origin is known
 
 
 def _squeeze(lines: list[str]) -> list[str]:
@@ -913,16 +1111,26 @@ def _squeeze(lines: list[str]) -> list[str]:
 
 
 def kept_note(kept: dict[str, Any]) -> str:
-    return f"The rows and sections marked {KEPT_MARK} are kept from {kept['origin']}, not measured in this run."
+    """Where the kept rows and sections come from: one run, or per benchmark when they come from several."""
+    origins = kept["origins"]
+    if len(set(origins.values())) <= 1:
+        origin = next(iter(origins.values()), "an earlier run")
+        return f"The rows and sections marked {KEPT_MARK} are kept from {origin}, not measured in this run."
+    parts = "; ".join(f"the {name} benchmark's from {origin}" for name, origin in origins.items())
+    return f"The rows and sections marked {KEPT_MARK} are not measured in this run: {parts}."
 
 
 # --------------------------------------------------------------------------- plots
 
 
 def plot(
-    run: dict[str, Any], checkpoint: dict[str, Any] | None, cluster: dict[str, Any] | None, img: Path
+    run: dict[str, Any],
+    checkpoint: dict[str, Any] | None,
+    cluster: dict[str, Any] | None,
+    img: Path,
+    upgrade: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """The PNGs this run's data allows: scaling.png, add_node.png, ckpt_wait.png, throughput.png."""
+    """The PNGs this run's data allows: scaling.png, add_node.png, ckpt_wait.png, throughput.png, upgrade.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1006,6 +1214,8 @@ def plot(
     added = [r for r in rows if "add_s" in (r.get("add_node") or {})]
     if added:
         written["add_node"] = plot_add(plt, added, subtitle, img / "add_node.png")
+    if upgrade and "ratio" in upgrade:
+        written["upgrade"] = plot_upgrade(plt, upgrade, subtitle, img / "upgrade.png")
     w = (checkpoint or {}).get("wait_latency")
     samples = sorted(s["latency_ms"] for s in (w or {}).get("samples", []) if s.get("latency_ms") is not None)
     if samples:
@@ -1159,6 +1369,51 @@ def plot_add(plt: Any, rows: list[dict[str, Any]], subtitle: str, out: Path) -> 
     return out
 
 
+def plot_upgrade(plt: Any, upgrade: dict[str, Any], subtitle: str, out: Path) -> Path:
+    """upgrade.png: the rolling upgrade beside the forced rolling restart of the same nodes, each split
+    into the nodes' turns (stop → end of the turn) and the rest, with the re-run and the bring-up."""
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    bars = (
+        ("rolling upgrade", upgrade["upgrade_s"], upgrade["upgrade_turns_s"]),
+        ("forced rolling restart", upgrade["restart_s"], upgrade["restart_turns_s"]),
+        (f"upgrade re-run (changed={upgrade['rerun_changed']})", upgrade["rerun_s"], {}),
+        ("bring-up", upgrade["bringup_s"], {}),
+    )
+    labelled: set[str] = set()
+    for y, (_label, total, turns) in enumerate(bars):
+        left = 0.0
+        for index, (node, seconds) in enumerate(sorted(turns.items())):
+            label = "a node's turn, stop → end" if "turn" not in labelled else None
+            labelled.add("turn")
+            ax.barh(y, seconds, left=left, color=f"C{index}", alpha=0.8, edgecolor="white", label=label)
+            ax.annotate(node, (left + seconds / 2, y), ha="center", va="center", fontsize=8, color="white")
+            left += seconds
+        rest = total - left
+        label = "the rest of the playbook" if turns and "rest" not in labelled else None
+        if turns:
+            labelled.add("rest")
+        ax.barh(y, rest, left=left, color="0.7", edgecolor="white", label=label)
+        ax.annotate(f"{total:.1f} s", (total, y), textcoords="offset points", xytext=(4, 0), va="center", fontsize=9)
+    ax.set_yticks(range(len(bars)), [label for label, _total, _turns in bars])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.15 * max(total for _label, total, _turns in bars))
+    ax.set(
+        xlabel="seconds",
+        title=f"{upgrade['nodes']} podman nodes, one run: upgrade / forced restart = {upgrade['ratio']:.2f}",
+    )
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3, axis="x")
+    fig.suptitle(
+        f"rolling upgrade: corosync {upgrade['corosync_from']} → {upgrade['corosync_to']}, node programs → protocol "
+        f"{_protocol(upgrade['protocol_to'])}\n{subtitle}",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 def _plot_label(row: dict[str, Any]) -> str:
     if row.get("window", 1) > 1:
         return f"{row['window']} in flight\n(pipelined)"
@@ -1166,12 +1421,13 @@ def _plot_label(row: dict[str, Any]) -> str:
 
 
 def write_docs(results: Path, doc: Path, img: Path, keep_skipped: bool = False) -> str:
-    run, checkpoint, cluster = load(results)
-    missing = [name for name, data in (("checkpoint", checkpoint), ("cluster", cluster)) if data is None]
+    run, checkpoint, cluster, upgrade = load(results)
+    found = {"checkpoint": checkpoint, "cluster": cluster, "upgrade": upgrade}
+    missing = [name for name in BENCHMARKS if found[name] is None]
     kept = kept_parts(doc.read_text() if doc.exists() else "", missing) if keep_skipped else None
-    images = plot(run, checkpoint, cluster, img)
+    images = plot(run, checkpoint, cluster, img, upgrade)
     relative = {name: os.path.relpath(path, doc.parent) for name, path in images.items()}
-    text = render(run, checkpoint, cluster, relative, kept)
+    text = render(run, checkpoint, cluster, relative, kept, upgrade)
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
     log(f"wrote {doc} and {', '.join(str(p) for p in images.values()) or 'no plots'}")
@@ -1188,9 +1444,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--race-trials", type=int, help="simultaneous starts per variant and size (default 25; --quick: 2)"
     )
-    parser.add_argument(
-        "--skip", action="append", default=[], choices=("checkpoint", "cluster"), help="leave out a benchmark"
-    )
+    parser.add_argument("--skip", action="append", default=[], choices=BENCHMARKS, help="leave out a benchmark")
     parser.add_argument(
         "--settle-load",
         type=float,

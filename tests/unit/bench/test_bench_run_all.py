@@ -261,14 +261,15 @@ def test_the_run_settles_between_benchmarks_not_before_the_first(monkeypatch, tm
         results=tmp_path, quick=True, argv=[], sizes="3", race_trials=2, skip=[], settle_load=1.5, settle_min=15.0
     )
     run = run_all.run_benchmarks(argparse_ns(args, settle_max=120.0))
-    assert calls == ["checkpoint", ("settle", (1.5, 15.0, 120.0)), "cluster"]
+    settled = ("settle", (1.5, 15.0, 120.0))
+    assert calls == ["checkpoint", settled, "cluster", settled, "upgrade"]
     assert "settle" not in run["steps"][0] and run["steps"][1]["settle"] == {"seconds": 1.0}
     calls.clear()
     run_all.run_benchmarks(argparse_ns(args, settle_max=0.0))
-    assert calls == ["checkpoint", "cluster"]
+    assert calls == ["checkpoint", "cluster", "upgrade"]
     calls.clear()
-    run_all.run_benchmarks(argparse_ns(args, settle_max=120.0, skip=["checkpoint"]))
-    assert calls == ["cluster"]  # nothing ran before it in this run
+    run_all.run_benchmarks(argparse_ns(args, settle_max=120.0, skip=["checkpoint", "cluster"]))
+    assert calls == ["upgrade"]  # nothing ran before it in this run
 
 
 def argparse_ns(base, **changes):
@@ -355,9 +356,9 @@ def test_from_json_without_run_json_takes_the_machine_from_the_benchmark(sample,
     _run, checkpoint, cluster = sample
     (tmp_path / "checkpoint.json").write_text(json.dumps(checkpoint))
     (tmp_path / "cluster.json").write_text(json.dumps(cluster))
-    run, loaded_checkpoint, loaded_cluster = run_all.load(tmp_path)
+    run, loaded_checkpoint, loaded_cluster, upgrade = run_all.load(tmp_path)
     assert run["machine"]["nproc"] == 2 and run["loadavg_start"] == [1.5, 1.2, 0.9]
-    assert loaded_checkpoint == checkpoint and loaded_cluster == cluster
+    assert loaded_checkpoint == checkpoint and loaded_cluster == cluster and upgrade is None
     assert "**Machine:** 2 vCPU" in run_all.render(run, checkpoint, cluster, {})
 
 
