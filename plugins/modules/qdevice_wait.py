@@ -170,7 +170,16 @@ def qdevice_evidence(run, since: float) -> tuple[dict | None, list[str]]:
     rc, out, _err = run([QDEVICE_TOOL, "-s"])
     tool = parse_qdevice_tool(out) if rc == 0 else None
     rc, out, _err = run(
-        ["journalctl", "--no-pager", "-o", "cat", "-n", "20", f"--since=@{int(since)}", "SYSLOG_IDENTIFIER=corosync-qdevice"]
+        [
+            "journalctl",
+            "--no-pager",
+            "-o",
+            "cat",
+            "-n",
+            "20",
+            f"--since=@{int(since)}",
+            "SYSLOG_IDENTIFIER=corosync-qdevice",
+        ]
     )
     return tool, out.splitlines() if rc == 0 else []
 

@@ -4,11 +4,12 @@
 
 Three sources, read through the tools (verified on Debian 12, corosync 3.1.7, corosync-qdevice 3.0.3):
 
-- ``corosync-quorumtool -s -p``: ``Flags: ... Qdevice`` once a device is registered; the membership
-  table gets a ``Qdevice`` column (``A,V,NMW``: the node's qdevice is alive and casts its vote;
-  ``NA``/``NV``: not alive / no vote; ``NR``: no qdevice registered on that node) and a last row
-  ``0  <votes>  Qdevice`` whose votes are those counted now (``0  0  Qdevice (votes 1)`` while the
-  vote is not cast).
+- ``corosync-quorumtool -s -p``: ``Flags: ... Qdevice`` while this node's corosync-qdevice is
+  registered with votequorum (the flag goes when it stops); the membership table's ``Qdevice``
+  column (``A,V,NMW``: the node's qdevice is alive and casts its vote; ``NA``/``NV``: not alive / no
+  vote; ``NR``: no qdevice registered on that node, also shown on clusters without a device) and,
+  once corosync.conf has a device, a last row ``0  <votes>  Qdevice`` whose votes are those counted
+  now (``0  0  Qdevice (votes 1)`` while the vote is not cast).
 - ``corosync-qdevice-tool -s``: the daemon's view; ``State:`` of the connection to qnetd
   (``Connecting``, ``Connect failed``, ``Connected``...). It exits non-zero when the daemon is
   not running ("Can't connect to QDevice socket").
@@ -66,7 +67,7 @@ _NO_NSSDB = ("can't init nss",)
 class QuorumDevice:
     """The device as ``corosync-quorumtool -s`` shows it on this node."""
 
-    registered: bool  # the "Qdevice" flag: a device is configured and registered with votequorum
+    registered: bool  # the "Qdevice" flag: this node's corosync-qdevice is registered with votequorum
     votes: int | None  # votes the device contributes now (the "0 <votes> Qdevice" row), None without a row
     configured_votes: int | None  # its configured votes ("(votes 1)" while none are counted), else votes
     local_flags: list = field(default_factory=list)  # this node's Qdevice column, e.g. ["A", "V", "NMW"]
@@ -75,15 +76,15 @@ class QuorumDevice:
     @property
     def voting(self) -> bool:
         """The device's vote is counted and this node's qdevice is alive and votes."""
-        return (
-            self.registered
-            and bool(self.votes)
-            and "A" in self.local_flags
-            and "V" in self.local_flags
-        )
+        return self.registered and bool(self.votes) and "A" in self.local_flags and "V" in self.local_flags
+
+    @property
+    def configured(self) -> bool:
+        """corosync has a quorum device (its row in the membership table, or this node registered)."""
+        return self.votes is not None or self.registered
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(asdict(self), voting=self.voting)
+        return dict(asdict(self), voting=self.voting, configured=self.configured)
 
 
 def parse_quorum_device(text: str) -> QuorumDevice:
@@ -164,8 +165,8 @@ def diagnose(device: QuorumDevice | None, tool: dict | None, log_lines: list | N
         nss = _mentions(lines, _NO_NSSDB)
         if nss:
             return "no_certificate", nss
-        if device is not None and not device.registered:
-            return "not_configured", "no Qdevice flag in corosync-quorumtool -s"
+        if device is not None and not device.configured:
+            return "not_configured", "no Qdevice row in corosync-quorumtool -s"
         return "not_running", _mentions(lines, ("",)) or "corosync-qdevice-tool cannot reach the daemon"
     state = tool.get("State", "")
     last_problem = _mentions(lines, _UNREACHABLE + _REFUSED + _NO_NSSDB)
