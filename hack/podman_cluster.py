@@ -132,12 +132,15 @@ class PodmanCluster:
         ring_octet: int | None = None,
         bare: bool = False,
         apt_repo: Path | None = None,
+        apt_repo_upgrade: bool = False,
     ):
         self.size = nodes
         self.bare = bare
         self.image = BARE_IMAGE if bare else IMAGE
         # Served to the nodes over HTTP on their bridge's address, the only place they can reach.
         self.apt_repo = apt_repo
+        # The repository holds a newer build of the image's own corosync (apt_repo.build_upgrade).
+        self.apt_repo_upgrade = apt_repo_upgrade
         self.prefix = prefix
         self.network = f"{prefix}-net"
         self.subnet = f"10.89.{subnet_octet}"
@@ -189,9 +192,12 @@ class PodmanCluster:
         image_script = [str(REPO / "hack" / "node-image.sh"), *(["--bare"] if self.bare else []), self.image]
         subprocess.run(image_script, check=True, env=podman_env())
         if self.apt_repo:
-            from apt_repo import build
+            from apt_repo import build, build_upgrade
 
-            build(self.apt_repo, self.image)
+            if self.apt_repo_upgrade:
+                build_upgrade(self.apt_repo, self.image)
+            else:
+                build(self.apt_repo, self.image)
         self.down()  # names of a stopped run would collide
         self.workdir.mkdir(parents=True, exist_ok=True)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True)
@@ -288,13 +294,18 @@ def main() -> int:
     parser.add_argument("--ring-octet", type=int, help="give corosync its own network 10.89.RING.0/24 (eth1)")
     parser.add_argument("--bare", action="store_true", help="nodes without corosync (hack/node-image.sh --bare)")
     parser.add_argument("--apt-repo", type=Path, help="build this local apt repository and serve it to the nodes")
+    parser.add_argument(
+        "--apt-repo-upgrade", action="store_true", help="the repository holds a newer build of the image's corosync"
+    )
     args = parser.parse_args()
     if args.action == "check-network":
         check_container_network()
         sys.stdout.write("check-network: podman starts containers on an internal bridge network\n")
         return 0
     apt_repo = args.apt_repo.resolve() if args.apt_repo else None
-    cluster = PodmanCluster(args.nodes, args.prefix, args.subnet_octet, args.ring_octet, args.bare, apt_repo)
+    cluster = PodmanCluster(
+        args.nodes, args.prefix, args.subnet_octet, args.ring_octet, args.bare, apt_repo, args.apt_repo_upgrade
+    )
     if args.action == "down":
         cluster.down()
         return 0

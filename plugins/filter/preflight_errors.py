@@ -73,7 +73,12 @@ def preflight_errors(hosts: dict, kind: str, settings: dict) -> list:
         return two_node_errors(sorted(hosts), settings.get("quorum", {}))
     if kind == "controld":
         return controld_errors(
-            settings.get("daemons"), settings.get("prefix"), settings.get("fs_name"), settings.get("local_retention")
+            settings.get("daemons"),
+            settings.get("prefix"),
+            settings.get("fs_name"),
+            settings.get("local_retention"),
+            settings.get("daemon_max_protocol", ""),
+            settings.get("fs_max_protocol", ""),
         )
     raise AnsibleFilterError(f"preflight_errors: unknown kind {kind!r} (corosync, two_node or controld)")
 

@@ -13,9 +13,16 @@ description:
   - The zip is deterministic (sorted names, fixed timestamps), so an unchanged collection gives the same
     bytes and installing it again changes nothing on the node.
   - Built in memory on the controller, with no temporary file and no extra task.
+  - With a term, the zip at that path on the controller instead, checked to hold the node programs
+    (a staged build of other node programs, such as the upgrade scenario's second version).
 author:
   - quorate.cluster developers (@quorate)
-options: {}
+options:
+  _terms:
+    description: Optional path of a node programs zip on the controller; none for this collection's own.
+    type: list
+    elements: path
+    required: false
 """
 
 EXAMPLES = r"""
@@ -39,6 +46,7 @@ import io
 import zipfile
 from pathlib import Path
 
+from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 MODULE_UTILS = Path(__file__).resolve().parents[1] / "module_utils"
@@ -67,6 +75,26 @@ def bundle_bytes(src: Path = MODULE_UTILS) -> bytes:
     return buffer.getvalue()
 
 
+# What a zip must hold to be node programs the units can start.
+REQUIRED_MEMBERS = ("quorate_node/programs/ckptd.py", "quorate_node/programs/controld.py")
+
+
+def staged_bundle_bytes(path: str) -> bytes:
+    """The bytes of a node programs zip built elsewhere; refused unless it holds the daemons."""
+    try:
+        data = Path(path).read_bytes()
+        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise AnsibleLookupError(f"node_bundle: {path} is not a readable zip: {exc}") from exc
+    missing = [name for name in REQUIRED_MEMBERS if name not in names]
+    if missing:
+        raise AnsibleLookupError(f"node_bundle: {path} holds no node programs (missing {', '.join(missing)})")
+    return data
+
+
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        return [base64.b64encode(bundle_bytes()).decode("ascii")]
+        if len(terms) > 1:
+            raise AnsibleLookupError("node_bundle: at most one path")
+        data = staged_bundle_bytes(terms[0]) if terms and terms[0] else bundle_bytes()
+        return [base64.b64encode(data).decode("ascii")]

@@ -265,3 +265,68 @@ def test_pipelined_writes_reach_every_node_in_the_order_sent(service):
                 opened = reader.open("piped")
                 assert {s: reader.section_read(opened, s) for s in sections} == expected, f"node {node}"
         writer.close(handle)
+
+
+def wait_protocol(daemons: NodeDaemons, nodes: list, want: list, timeout: float = 15.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        ready = {n: json.loads(daemons.ready_file(n).read_text()) for n in nodes}
+        if all(r["daemon_protocol"] == want and r["fs_protocol"] == want for r in ready.values()):
+            return ready
+        assert time.monotonic() < deadline, (ready, daemons.tails("controld", nodes))
+        time.sleep(0.1)
+
+
+def test_a_rolling_upgrade_runs_the_old_protocol_then_raises_it_live(service):
+    cluster, daemons = service
+    start_controlds_together(daemons, extra={n: ("--local-retention", "0.2") for n in NODES})
+    daemons.wait_ready(NODES)
+    raise_args = {"state": "raised", "socket": daemons.socket(2)}
+    upgraded = ("--daemon-max", "1.1", "--fs-max", "1.1", "--local-retention", "0.2")
+    # One node at a time, as the upgrade playbook rolls: each new daemon joins the running 1.0.
+    for node in NODES:
+        daemons.stop("controld", node)
+        daemons.start_controld(node, *upgraded)
+        ready = daemons.wait_ready([node])[node]
+        assert ready["daemon_protocol"] == [1, 0] and ready["daemon_max_protocol"] == [1, 1], ready
+        if node != NODES[-1]:
+            # A member still announces 1.0: nothing to raise yet.
+            failed, result = daemons.run_module(2, "controld_protocol", raise_args)
+            assert not failed and result["changed"] is False and result["protocol"]["daemon"] == "1.0", result
+    # Check mode says what it would do and writes nothing.
+    failed, result = daemons.run_module(2, "controld_protocol", dict(raise_args, _ansible_check_mode=True))
+    assert not failed and result["changed"] is True and result["protocol"] == {"daemon": "1.1", "fs": "1.1"}, result
+    failed, result = daemons.run_module(3, "controld_protocol", {"socket": daemons.socket(3)})
+    assert not failed and result["protocol"] == {"daemon": "1.0", "fs": "1.0"}, result
+    assert set(result["maxima"]) == {"1", "2", "3"}
+    pids = {n: daemons.procs[("controld", n)].pid for n in NODES}
+    failed, result = daemons.run_module(2, "controld_protocol", dict(raise_args, _ansible_diff=True))
+    assert not failed and result["changed"] is True, result
+    assert result["before"]["daemon"] == "1.0" and result["protocol"]["daemon"] == "1.1"
+    assert "daemon_protocol: 1.1" in result["diff"]["after"]
+    for node in NODES:
+        failed, adopted = daemons.run_module(
+            node,
+            "controld_protocol",
+            {"state": "adopted", "socket": daemons.socket(node), "ready_file": str(daemons.ready_file(node))},
+        )
+        assert not failed and adopted["controld"] == {"daemon": "1.1", "fs": "1.1"}, adopted
+        failed, read = daemons.run_module(
+            node,
+            "ckpt_wait",
+            {"name": GLOBAL, "sections": ["daemon_protocol", "ocfs2_protocol"], "socket": daemons.socket(node)},
+        )
+        assert not failed and read["sections"] == {"daemon_protocol": "01 01", "ocfs2_protocol": "01 01"}, read
+    wait_protocol(daemons, NODES, [1, 1])
+    assert {n: daemons.procs[("controld", n)].pid for n in NODES} == pids  # raised live: no daemon restarted
+    failed, result = daemons.run_module(2, "controld_protocol", raise_args)
+    assert not failed and result["changed"] is False, result
+    # The compatibility rule: once raised, a node whose programs announce only 1.0 cannot join.
+    daemons.stop("controld", 3)
+    daemons.start_controld(3, "--daemon-max", "1.0", "--local-retention", "0.2")
+    assert daemons.procs[("controld", 3)].wait(60) == 2
+    assert "not supported by this daemon" in daemons.tails("controld", [3])
+    # A member without a controld: the raise refuses instead of leaving it behind.
+    time.sleep(0.5)  # its local checkpoint's 0.2 s retention
+    failed, result = daemons.run_module(2, "controld_protocol", raise_args)
+    assert failed and "node(s) 3 have no local checkpoint" in result["msg"], result

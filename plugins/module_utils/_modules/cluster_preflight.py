@@ -205,7 +205,9 @@ def corosync_errors(
     return errors
 
 
-def controld_errors(daemons: Any, prefix: Any, fs_name: Any, retention: Any) -> list[str]:
+def controld_errors(
+    daemons: Any, prefix: Any, fs_name: Any, retention: Any, daemon_max: Any = "", fs_max: Any = ""
+) -> list[str]:
     errors: list[str] = []
     if not isinstance(daemons, list) or not daemons:
         return [f"quorate_controld_daemons must be a non-empty list of daemons, got {daemons!r}"]
@@ -224,6 +226,15 @@ def controld_errors(daemons: Any, prefix: Any, fs_name: Any, retention: Any) -> 
         errors.append(f"quorate_controld_fs_name: {fs_name!r} must be 1..32 of a-z, 0-9, _")
     if not isinstance(retention, (int, float)) or isinstance(retention, bool) or retention < 0:
         errors.append(f"quorate_controld_local_retention: {retention!r} must be a non-negative number of seconds")
+    for name, value in (("daemon", daemon_max), ("fs", fs_max)):
+        # Empty: the node programs' own maximum (shared/controld_protocol.NODE_*_MAX_PROTOCOL).
+        text = "" if value is None else str(value)
+        match = re.match(r"^(\d{1,3})(?:\.(\d{1,3}))?$", text)
+        if text and (not match or int(match.group(1)) > 255 or int(match.group(2) or 0) > 255):
+            errors.append(
+                f"quorate_controld_{name}_max_protocol: {value!r} must be MAJOR.MINOR, each 0..255 "
+                "(or empty for what the node programs support)"
+            )
     return errors
 
 

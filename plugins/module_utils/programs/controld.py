@@ -20,6 +20,10 @@ simultaneous corosync start every node is briefly alone in its own ring
 daemon deciding then would race the others. Every open goes through the retry client with
 its live-totem deadline. Readiness: sd_notify READY=1 and a JSON ready file.
 
+Once ready, the daemon reads the running protocol again every PROTOCOL_POLL_SECONDS and adopts a
+raise (shared/controld_protocol.raise_running, run by the upgrade playbook once every node
+announces a higher maximum): the ready file and the unit's status then show the new level.
+
 Run: ``python3 -m quorate_node.programs.controld``. Stdlib only.
 """
 
@@ -36,31 +40,31 @@ from typing import Any
 
 from ..shared.ais_errors import AisError, AisException, Operation
 from ..shared.ckpt_client import CheckpointClient, default_socket
-from ..shared.ckpt_protocol import OPEN_READ, parse_protocol_version, protocol_version_text
+from ..shared.ckpt_protocol import OPEN_READ, protocol_version_text
+from ..shared.controld_protocol import (
+    DAEMON_SECTION,
+    DEFAULT_PREFIX,
+    NODE_DAEMON_MAX_PROTOCOL,
+    NODE_FS_MAX_PROTOCOL,
+    compatible,
+    local_checkpoint_name,
+    lowest_common,
+    parse_version,
+    read_maxima,
+    read_running,
+    version_text,
+)
 from ..shared.corosync_runtime import CorosyncRuntime
 from ..shared.files import write_atomic
 from ..shared.retry_policy import RetryClient, RetryFailed, RetryPolicy
 from .cpg import CpgError, CpgGroup
 from .node_service import DEFAULT_RUN_DIR, ensure_run_dir, on_stop_signals, sd_notify, setup_logging
 
-DEFAULT_PREFIX = "quorate:controld"
 DEFAULT_GROUP = "quorate_controld"
 DEFAULT_READY_FILE = os.path.join(DEFAULT_RUN_DIR, "controld.json")
-DAEMON_SECTION = "daemon"
-
-
-def local_checkpoint_name(prefix: str, nodeid: int) -> str:
-    return f"{prefix}:{nodeid:08x}"
-
-
-def parse_version(text: str) -> tuple[int, int]:
-    major, _dot, minor = text.partition(".")
-    return int(major), int(minor or 0)
-
-
-def compatible(running: tuple[int, int], maximum: tuple[int, int]) -> bool:
-    """Same major, and a running minor this daemon supports."""
-    return running[0] == maximum[0] and running[1] <= maximum[1]
+# Seconds between two reads of the running protocol once ready: how soon a live raise
+# (shared/controld_protocol.raise_running) reaches this daemon.
+PROTOCOL_POLL_SECONDS = 2.0
 
 
 def subprocess_runner(argv: list) -> tuple:
@@ -185,28 +189,9 @@ class Controld:
         return handler.first_view
 
     def read_maxima(self, members: list) -> list:
-        """The max protocols in the local checkpoints of the current corosync members."""
-        maxima = []
-        for nodeid in members:
-            name = local_checkpoint_name(self.args.prefix, nodeid)
-            try:
-                handle = self.client.open(name, OPEN_READ)
-            except AisException as exc:
-                if exc.code is AisError.NOT_EXIST:
-                    continue  # that node's controld has not started: it must accept what we pick
-                raise
-            try:
-                daemon = parse_protocol_version(self.client.section_read(handle, f"{DAEMON_SECTION}_max_protocol"))
-                fs = parse_protocol_version(self.client.section_read(handle, f"{self.fs}_max_protocol"))
-                maxima.append((nodeid, daemon, fs))
-            except AisException as exc:
-                if exc.code is not AisError.NOT_EXIST:
-                    raise
-                # Created but not written yet (the peer is between its create and its writes):
-                # count it as not announced, so the grace period waits for it.
-            finally:
-                self.client.close(handle)
-        return maxima
+        """``[(nodeid, daemon_max, fs_max)]`` from the local checkpoints of the current corosync members."""
+        found = read_maxima(self.client, self.args.prefix, self.fs, members)
+        return [(nodeid, daemon, fs) for nodeid, (daemon, fs) in found.items()]
 
     def negotiate_as_first(self) -> tuple:
         attrs = {
@@ -234,8 +219,8 @@ class Controld:
                     AisError.NOT_EXIST, f"local checkpoints of nodes {missing} not there yet", Operation.OPEN_READ
                 )
             # The lowest common version among the daemons that announced theirs (same major).
-            daemon = min([m[1] for m in maxima if m[1][0] == self.daemon_max[0]] + [self.daemon_max])
-            fs = min([m[2] for m in maxima if m[2][0] == self.fs_max[0]] + [self.fs_max])
+            daemon = lowest_common([m[1] for m in maxima] + [self.daemon_max], self.daemon_max[0])
+            fs = lowest_common([m[2] for m in maxima] + [self.fs_max], self.fs_max[0])
             if "handle" not in opened:
                 opened["handle"] = self.client.create(self.args.prefix, attrs)
             self.put_section(opened["handle"], f"{DAEMON_SECTION}_protocol", daemon)
@@ -256,8 +241,7 @@ class Controld:
         def open_and_read() -> tuple:
             handle = self.client.open(self.args.prefix, OPEN_READ)
             try:
-                daemon = parse_protocol_version(self.client.section_read(handle, f"{DAEMON_SECTION}_protocol"))
-                fs = parse_protocol_version(self.client.section_read(handle, f"{self.fs}_protocol"))
+                daemon, fs = read_running(self.client, self.args.prefix, self.fs, handle)
             except AisException as exc:
                 self.client.close(handle)
                 if exc.code is AisError.NOT_EXIST:
@@ -307,7 +291,7 @@ class Controld:
                 daemon, self.fs, fs, self.daemon_max, self.fs_max,
             )  # fmt: skip
             return 2
-        ready = {
+        self.ready_state = {
             "nodeid": nodeid,
             "first": first,
             "daemon_protocol": list(daemon),
@@ -320,11 +304,40 @@ class Controld:
             "reports": self.reports,
             "pid": os.getpid(),
         }
-        self.write_ready(ready)
+        self.write_ready(self.ready_state)
         self.ready = True
-        sd_notify(f"READY=1\nSTATUS=running protocol {daemon[0]}.{daemon[1]}")
-        self.log.info("ready: %s", json.dumps(ready, sort_keys=True))
+        sd_notify(f"READY=1\nSTATUS=running protocol {version_text(daemon)}")
+        self.log.info("ready: %s", json.dumps(self.ready_state, sort_keys=True))
         return self.serve()
+
+    def follow_running_protocol(self) -> int | None:
+        """Adopt a raise of the running protocol (made live by controld_protocol after a rolling
+        upgrade). Returns an exit code when this daemon cannot run the new protocol."""
+        try:
+            daemon, fs = read_running(self.client, self.args.prefix, self.fs, self.global_handle)
+        except (AisException, ValueError) as exc:
+            # TRY_AGAIN during a membership change, a dead connection: the next poll reads again.
+            self.log.debug("running protocol not read this time: %s", exc)
+            return None
+        current = (tuple(self.ready_state["daemon_protocol"]), tuple(self.ready_state["fs_protocol"]))
+        if (daemon, fs) == current:
+            return None
+        if not compatible(daemon, self.daemon_max) or not compatible(fs, self.fs_max):
+            self.log.error(
+                "running protocol changed to daemon %s / %s %s, which this daemon does not support (max %s / %s): "
+                "exiting; upgrade this node's programs",
+                version_text(daemon), self.fs, version_text(fs),
+                version_text(self.daemon_max), version_text(self.fs_max),
+            )  # fmt: skip
+            return 2
+        self.ready_state.update(daemon_protocol=list(daemon), fs_protocol=list(fs))
+        self.write_ready(self.ready_state)
+        sd_notify(f"STATUS=running protocol {version_text(daemon)}")
+        self.log.info(
+            "running protocol raised: daemon %s -> %s, %s %s -> %s",
+            version_text(current[0]), version_text(daemon), self.fs, version_text(current[1]), version_text(fs),
+        )  # fmt: skip
+        return None
 
     def write_ready(self, ready: dict) -> None:
         path = self.args.ready_file
@@ -333,6 +346,7 @@ class Controld:
 
     def serve(self) -> int:
         """Keep the handles (and so the checkpoints) open; follow the group until stopped."""
+        next_poll = time.monotonic() + PROTOCOL_POLL_SECONDS
         while self.running:
             readable, _w, _x = select.select([self.cpg.fileno()], [], [], 0.5)
             if readable:
@@ -341,6 +355,11 @@ class Controld:
                 except CpgError as exc:
                     self.log.error("lost corosync: %s; exiting so systemd restarts us in order", exc)
                     return 3
+            if time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + PROTOCOL_POLL_SECONDS
+                code = self.follow_running_protocol()
+                if code is not None:
+                    return code
         self.log.info("stopping: closing checkpoints and leaving the group")
         for handle in (getattr(self, "global_handle", None), getattr(self, "local_handle", None)):
             if handle is not None:
@@ -374,8 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="global checkpoint name (local ones add :<nodeid>)")
     parser.add_argument("--group", default=DEFAULT_GROUP, help="CPG group name")
     parser.add_argument("--fs-name", default="ocfs2", help="name of the second protocol (sections <fs>_protocol)")
-    parser.add_argument("--daemon-max", default="1.0", help="maximum daemon protocol MAJOR.MINOR")
-    parser.add_argument("--fs-max", default="1.0", help="maximum <fs> protocol MAJOR.MINOR")
+    parser.add_argument(
+        "--daemon-max", default=version_text(NODE_DAEMON_MAX_PROTOCOL), help="maximum daemon protocol MAJOR.MINOR"
+    )
+    parser.add_argument(
+        "--fs-max", default=version_text(NODE_FS_MAX_PROTOCOL), help="maximum <fs> protocol MAJOR.MINOR"
+    )
     parser.add_argument("--local-retention", type=float, default=3.0, help="seconds the local checkpoint outlives us")
     parser.add_argument(
         "--announce-grace", type=float, default=5.0, help="seconds the first member waits for the others' maxima"
@@ -391,7 +414,7 @@ def main(argv: list | None = None) -> int:
     args = build_parser().parse_args(argv)
     for option in ("daemon_max", "fs_max"):
         try:
-            protocol_version_text(*parse_version(getattr(args, option)))
+            parse_version(getattr(args, option))
         except ValueError as exc:
             sys.stderr.write(f"quorate-controld: --{option.replace('_', '-')}: {exc}\n")
             return 64

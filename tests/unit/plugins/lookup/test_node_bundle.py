@@ -41,3 +41,25 @@ def test_a_changed_module_changes_the_bundle(tmp_path):
 def test_the_lookup_returns_the_bundle_base64_encoded():
     (value,) = LookupModule().run([])
     assert base64.b64decode(value) == bundle_bytes()
+
+
+def test_a_staged_bundle_is_returned_as_it_is(tmp_path):
+    path = tmp_path / "staged.zip"
+    path.write_bytes(bundle_bytes())
+    (value,) = LookupModule().run([str(path)])
+    assert base64.b64decode(value) == path.read_bytes()
+
+
+def test_a_staged_file_without_the_daemons_is_refused(tmp_path):
+    import pytest
+    from ansible.errors import AnsibleLookupError
+
+    not_zip = tmp_path / "x.zip"
+    not_zip.write_text("hello")
+    with pytest.raises(AnsibleLookupError, match="not a readable zip"):
+        LookupModule().run([str(not_zip)])
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as bundle:
+        bundle.writestr("quorate_node/__init__.py", "")
+    with pytest.raises(AnsibleLookupError, match="holds no node programs"):
+        LookupModule().run([str(empty)])

@@ -93,6 +93,20 @@ def test_controld_settings(daemons, prefix, fs, retention, fragment):
     assert controld_errors(["quorate-controld", "dlm_controld"], "quorate:controld", "ocfs2", 3) == []
 
 
+@pytest.mark.parametrize("value", ["1", "1.1", "255.255", "", None])
+def test_controld_max_protocols_accepted(value):
+    assert controld_errors(["quorate-controld"], "quorate:controld", "ocfs2", 3, value, value) == []
+
+
+@pytest.mark.parametrize("value", ["1.x", "256.0", "1.256", "v1", "1.1.1"])
+def test_controld_max_protocols_refused_by_name(value):
+    errors = controld_errors(["quorate-controld"], "quorate:controld", "ocfs2", 3, value, "1.0")
+    assert errors == [
+        f"quorate_controld_daemon_max_protocol: {value!r} must be MAJOR.MINOR, each 0..255 "
+        "(or empty for what the node programs support)"
+    ]
+
+
 class _ReadRecorder(dict):
     """A host's variables that remember which of them were read."""
 
