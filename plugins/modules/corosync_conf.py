@@ -18,7 +18,8 @@ description:
   - A nodelist of two nodes gets C(two_node) set to 1 in the quorum section unless O(quorum) sets
     C(two_node) either way or configures a quorum device (with one vote each, a majority of two is
     both nodes).
-  - A dict value in O(quorum) is written as a subsection: the quorum device is
+  - >-
+    A dict value in O(quorum) is written as a subsection: the quorum device is
     C(device: {model: net, votes: 1, net: {host: QNETD, algorithm: ffsplit}}). corosync re-reads a
     change of it on C(corosync-cfgtool -R) (V(reload)), but the C(corosync-qdevice) daemon reads it
     only when it starts; RV(qdevice_restart) names those changes.

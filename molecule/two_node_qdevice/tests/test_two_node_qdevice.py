@@ -202,7 +202,7 @@ def test_the_seeds_race_on_two_nodes(cluster, tmp_path):
     the barrier must succeed in every trial. The harness starts corosync, quorate-ckptd and
     quorate-controld, not corosync-qdevice: two members hold 2 of the 3 expected votes, the race
     is the seed's; the bring-up afterwards brings the device's vote back."""
-    trials = int(os.environ.get("QUORATE_RACE_TRIALS") or 20)
+    trials = int(os.environ.get("QUORATE_RACE_TRIALS") or 30)
     listed = subprocess.run(
         [sys.executable, str(RACE), "--list-node-files"], capture_output=True, text=True, check=True
     ).stdout.split()
