@@ -189,7 +189,7 @@ def main() -> None:
     policy = policy_from_params(module, min_timeout=MIN_TIMEOUT)
     runtime, client = waiting_runtime(module, policy)
     run = command_runner(module)
-    since = time.time() - 5  # the log lines that led to this wait, too
+    since = time.time() - 60  # the log lines that led to this wait, too
 
     def check():
         text = runtime.quorum_text()

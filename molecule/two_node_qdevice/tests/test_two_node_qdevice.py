@@ -181,6 +181,26 @@ def test_the_killed_member_comes_back_with_the_bringup(cluster):
         assert ok, f"{node}: the device's vote is not counted after n2 came back\n{out}"
 
 
+def test_the_barrier_says_qnetd_is_unreachable(cluster, tmp_path):
+    """corosync-qnetd stopped: once the members lose the device's vote, qdevice_wait fails naming the
+    reason; qnetd started again, the same barrier succeeds."""
+    playbook = tmp_path / "wait.yml"
+    playbook.write_text(
+        "- hosts: n1\n  gather_facts: false\n  tasks:\n"
+        "    - quorate.cluster.qdevice_wait: {timeout: '{{ wait_timeout }}'}\n"
+    )
+    cluster.check_output(QNETD, "systemctl stop corosync-qnetd")
+    try:
+        assert wait_for(lambda: not voting(cluster, "n1")[0], 90), "n1 kept the device's vote without qnetd"
+        run = cluster.playbook(str(playbook), "-e", "wait_timeout=3")
+        assert run.rc != 0 and "qnetd cannot be reached from this node" in run.output, run.tail()
+        assert '"reason": "qnetd_unreachable"' in run.output or "qnetd_unreachable" in run.output, run.tail()
+    finally:
+        cluster.check_output(QNETD, "systemctl start corosync-qnetd")
+    run = cluster.playbook(str(playbook), "-e", "wait_timeout=90")
+    assert run.rc == 0, run.tail()
+
+
 def test_a_rolling_restart_keeps_quorum_through_the_device(cluster):
     before = {node: cluster.main_pid(node, "corosync-qdevice") for node in NODES}
     with BothSampler(cluster) as sampler:
