@@ -170,12 +170,19 @@ def test_one_member_killed_the_other_keeps_quorum_and_its_checkpoints(cluster):
 
 
 def test_the_killed_member_comes_back_with_the_bringup(cluster):
+    """n2 started again, without its certificate database; the bring-up makes it whole."""
     subprocess.run(
         ["podman", "start", cluster.container("n2")], check=True, capture_output=True, timeout=120, env=podman_env()
     )
     assert wait_for(lambda: cluster.ssh("n2", "true", timeout=15).returncode == 0, 90), "n2 does not answer SSH"
+    # n2 also lost its certificate database: the bring-up gives it a new one, with the cluster's key
+    # exported from n1 (no new signing on the qnetd host).
+    serial = cluster.check_output(QNETD, "cat /etc/corosync/qnetd/nssdb/serial.txt")
+    cluster.check_output("n2", "rm -rf /etc/corosync/qdevice/net/nssdb")
     run = cluster.playbook(BRINGUP)
     assert run.rc == 0, run.tail()
+    assert cluster.check_output(QNETD, "cat /etc/corosync/qnetd/nssdb/serial.txt") == serial
+    assert cluster.ssh("n2", "ls /etc/corosync/qdevice/net/nssdb/*.p12").returncode != 0
     for node in NODES:
         ok, out = voting(cluster, node)
         assert ok, f"{node}: the device's vote is not counted after n2 came back\n{out}"
@@ -222,7 +229,7 @@ def test_the_seeds_race_on_two_nodes(cluster, tmp_path):
     the barrier must succeed in every trial. The harness starts corosync, quorate-ckptd and
     quorate-controld, not corosync-qdevice: two members hold 2 of the 3 expected votes, the race
     is the seed's; the bring-up afterwards brings the device's vote back."""
-    trials = int(os.environ.get("QUORATE_RACE_TRIALS") or 30)
+    trials = int(os.environ.get("QUORATE_RACE_TRIALS") or 20)
     listed = subprocess.run(
         [sys.executable, str(RACE), "--list-node-files"], capture_output=True, text=True, check=True
     ).stdout.split()
