@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a podman node image once; later calls find it cached and return at once.
-#   hack/node-image.sh [IMAGE]         debootstrap minbase + systemd + corosync + python3 + sshd
+#   hack/node-image.sh [IMAGE]         debootstrap minbase + systemd + corosync (+ qdevice, qnetd) + python3 + sshd
 #   hack/node-image.sh --bare [IMAGE]  what a user's bare node has: systemd, sshd, python3, no corosync
 set -euo pipefail
 
@@ -13,8 +13,9 @@ if $bare; then
     image="${1:-localhost/quorate-node-bare:bookworm}"
     packages=systemd,systemd-sysv,python3,openssh-server,iproute2,procps
 else
-    image="${1:-${QUORATE_NODE_IMAGE:-localhost/quorate-node:bookworm}}"
-    packages=systemd,systemd-sysv,corosync,python3,openssh-server,iproute2,procps,libcpg4
+    image="${1:-${QUORATE_NODE_IMAGE:-localhost/quorate-node:bookworm-2}}"
+    # corosync-qdevice for the members, corosync-qnetd (with libnss3-tools) for a quorum device host.
+    packages=systemd,systemd-sysv,corosync,corosync-qdevice,corosync-qnetd,python3,openssh-server,iproute2,procps,libcpg4
 fi
 mirror="${QUORATE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
@@ -36,7 +37,12 @@ else
     # The roles decide when corosync starts and with which configuration: no default config,
     # not enabled at boot.
     rm -f "$root/etc/corosync/corosync.conf"
-    chroot "$root" systemctl disable corosync.service >/dev/null 2>&1 || true
+    for unit in corosync.service corosync-qdevice.service corosync-qnetd.service; do
+        chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true
+    done
+    # The roles make the quorum device's certificates (a CA per qnetd host): none from the image, which
+    # every container would share.
+    rm -rf "$root/etc/corosync/qnetd/nssdb" "$root/etc/corosync/qdevice/net/nssdb"
 fi
 # Units that make no sense in a container are masked.
 for unit in systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \

@@ -27,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "build"
-IMAGE = os.environ.get("QUORATE_NODE_IMAGE", "localhost/quorate-node:bookworm")
+IMAGE = os.environ.get("QUORATE_NODE_IMAGE", "localhost/quorate-node:bookworm-2")
 # What a user's bare node has: systemd, sshd, python3; no corosync, no package source (hack/node-image.sh --bare).
 BARE_IMAGE = "localhost/quorate-node-bare:bookworm"
 APT_REPO_PORT = 8080

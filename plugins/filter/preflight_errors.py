@@ -18,14 +18,18 @@ options:
     type: dict
     required: true
   kind:
-    description: V(corosync) or V(controld).
+    description:
+      - V(corosync), V(two_node) or V(controld).
+      - V(two_node) is the bring-up's rule for a cluster of two nodes (a quorum device or C(two_node) set
+        either way in C(quorum)); its O(settings) holds C(quorum).
     type: str
     required: true
   settings:
     description:
       - The cluster-wide settings of that role.
       - For V(corosync), C(per_host) may map each host to its own C(totem), C(quorum) and C(cluster_name);
-        each must then be the same on every host.
+        each must then be the same on every host. C(qnetd_hosts), the hosts of group C(quorate_qnetd), are
+        checked against the quorum device.
     type: dict
     required: true
 """
@@ -51,6 +55,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.cluster_preflight import (
     controld_errors,
     corosync_errors,
+    two_node_errors,
 )
 
 
@@ -62,7 +67,10 @@ def preflight_errors(hosts: dict, kind: str, settings: dict) -> list:
             settings.get("quorum", {}),
             settings.get("cluster_name"),
             settings.get("per_host"),
+            settings.get("qnetd_hosts"),
         )
+    if kind == "two_node":
+        return two_node_errors(sorted(hosts), settings.get("quorum", {}))
     if kind == "controld":
         return controld_errors(
             settings.get("daemons"),
@@ -72,7 +80,7 @@ def preflight_errors(hosts: dict, kind: str, settings: dict) -> list:
             settings.get("daemon_max_protocol", ""),
             settings.get("fs_max_protocol", ""),
         )
-    raise AnsibleFilterError(f"preflight_errors: unknown kind {kind!r} (corosync or controld)")
+    raise AnsibleFilterError(f"preflight_errors: unknown kind {kind!r} (corosync, two_node or controld)")
 
 
 class FilterModule:

@@ -16,7 +16,13 @@ description:
     quorum keys C(expected_votes) and C(two_node)), V(restart) when anything else changed (transport,
     cluster name, a node changed, other quorum keys), and V(none) when nothing changed.
   - A nodelist of two nodes gets C(two_node) set to 1 in the quorum section unless O(quorum) sets
-    C(two_node) either way (with one vote each, a majority of two is both nodes).
+    C(two_node) either way or configures a quorum device (with one vote each, a majority of two is
+    both nodes).
+  - >-
+    A dict value in O(quorum) is written as a subsection: the quorum device is
+    C(device: {model: net, votes: 1, net: {host: QNETD, algorithm: ffsplit}}). corosync re-reads a
+    change of it on C(corosync-cfgtool -R) (V(reload)), but the C(corosync-qdevice) daemon reads it
+    only when it starts; RV(qdevice_restart) names those changes.
   - It never restarts or reloads corosync itself. The role decides that, one node at a time.
 author:
   - quorate.cluster developers (@quorate)
@@ -112,6 +118,16 @@ restart:
   type: list
   elements: str
   sample: []
+qdevice_restart:
+  description:
+    - Changed keys of the quorum device (C(quorum.device.*)). corosync takes them on the reload, the
+      C(corosync-qdevice) daemon only when it restarts; the quorate.cluster.qdevice role leaves that
+      restart to the rolling restart.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.3.0
+  sample: ["quorum.device.net.algorithm"]
 content:
   description: The rendered file.
   returned: always
@@ -199,6 +215,7 @@ def main() -> None:
         "apply": apply,
         "reloadable": change["reloadable"],
         "restart": change["restart"],
+        "qdevice_restart": change["qdevice_restart"],
         "content": content,
     }
     if changed and module._diff:

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ..shared.ckpt_protocol import MAX_NAME_LENGTH
-from .corosync_conf import DEFAULT_TOKEN_COEFFICIENT, effective_token
+from .corosync_conf import DEFAULT_TOKEN_COEFFICIENT, device_settings, effective_token
 
 KNOWN_DAEMONS = ("quorate-controld", "dlm_controld")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
@@ -27,14 +27,102 @@ def _is_int(value: Any) -> bool:
 CLUSTER_WIDE = ("totem", "quorum", "cluster_name")
 
 
+QDEVICE_ALGORITHMS = ("ffsplit", "lms")
+# votequorum(5): either one disables a quorum device.
+QDEVICE_INCOMPATIBLE = ("last_man_standing", "auto_tie_breaker")
+
+
+def quorum_device_errors(members: list, quorum: Any, qnetd_hosts: list | None) -> list[str]:
+    """What is wrong with the quorum device of ``quorum`` (quorate_corosync_quorum) for a cluster of
+    ``members`` (inventory names) whose qnetd hosts are ``qnetd_hosts`` (group quorate_qnetd).
+
+    Checked only when the quorum section has a ``device``: model net, a host, algorithm ffsplit or
+    lms with the votes each needs (corosync-qdevice(8): ffsplit exactly 1 and an even number of
+    nodes, lms the default), no two_node / last_man_standing / auto_tie_breaker beside it
+    (votequorum(5)), exactly one host in group quorate_qnetd, and that host not a member.
+    """
+    errors: list[str] = []
+    qnetd = [str(host) for host in qnetd_hosts or []]
+    both = sorted(set(qnetd) & {str(member) for member in members})
+    if both:
+        errors.append(
+            f"{', '.join(both)}: in group quorate_qnetd and in the cluster; the qnetd host must not be a cluster "
+            "member (its vote would fail with the member it is meant to outlive): use a host outside the cluster"
+        )
+    if not isinstance(quorum, dict) or "device" not in quorum:
+        return errors
+    device = device_settings(quorum)
+    name = "quorate_corosync_quorum.device"
+    if device is None:
+        return errors + [f"{name} must be a dict ({{model: net, net: {{host: QNETD, algorithm: ffsplit}}}})"]
+    if quorum.get("two_node"):
+        errors.append(
+            f"quorate_corosync_quorum.two_node and {name} exclude each other (votequorum refuses two_node with a "
+            "quorum device, whose vote breaks the tie instead): remove two_node"
+        )
+    for key in QDEVICE_INCOMPATIBLE:
+        if quorum.get(key):
+            errors.append(
+                f"quorate_corosync_quorum.{key} disables the quorum device (votequorum(5)): remove one of them"
+            )
+    if device.get("model", "net") != "net":
+        errors.append(f"{name}.model: {device.get('model')!r}; only net (corosync-qnetd) is supported")
+    net = device.get("net")
+    if not isinstance(net, dict) or not net.get("host"):
+        errors.append(f"{name}.net.host is not set: the address of the qnetd host (group quorate_qnetd)")
+        net = net if isinstance(net, dict) else {}
+    algorithm = net.get("algorithm", "ffsplit")
+    votes = device.get("votes")
+    if algorithm not in QDEVICE_ALGORITHMS:
+        errors.append(f"{name}.net.algorithm: {algorithm!r} must be one of {', '.join(QDEVICE_ALGORITHMS)}")
+    elif algorithm == "ffsplit":
+        if votes != 1:
+            errors.append(f"{name}.votes: {votes!r}; the ffsplit algorithm needs votes: 1 (corosync-qdevice(8))")
+        if len(members) % 2:
+            errors.append(
+                f"{name}.net.algorithm: ffsplit is for an even number of nodes, this cluster has {len(members)}: "
+                "use lms"
+            )
+    elif votes is not None:
+        errors.append(f"{name}.votes: the lms algorithm needs the default votes (nodes - 1): remove votes")
+    if qnetd_hosts is None:
+        pass  # the caller does not know the inventory's groups
+    elif not qnetd:
+        errors.append(f"{name} is set but group quorate_qnetd has no host: put the qnetd host in it")
+    elif len(qnetd) > 1:
+        errors.append(f"group quorate_qnetd has {len(qnetd)} hosts ({', '.join(qnetd)}); a cluster uses one qnetd host")
+    return errors
+
+
+def two_node_errors(members: list, quorum: Any) -> list[str]:
+    """The bring-up's rule for two nodes: each has one vote and a majority of two is both, so a
+    two-node cluster must say how it survives one node's loss, with ``two_node`` (set either way)
+    or a quorum device. (The corosync role itself still adds two_node when a removal leaves two.)"""
+    if len(members) != 2 or not isinstance(quorum, dict) or "two_node" in quorum or "device" in quorum:
+        return []
+    return [
+        "quorate_corosync_quorum: a cluster of 2 nodes needs one of two choices: a quorum device "
+        "(quorate_corosync_quorum.device with a qnetd host in group quorate_qnetd: either node may fail) "
+        "or two_node (quorate_corosync_quorum.two_node: true: one vote is quorum, wait_for_all at start; "
+        "set two_node: false to keep needing both nodes); see the operator guide, "
+        "'Two-node clusters and the quorum device'"
+    ]
+
+
 def corosync_errors(
-    hosts: dict, totem: dict, quorum: dict, cluster_name: Any, per_host: dict | None = None
+    hosts: dict,
+    totem: dict,
+    quorum: dict,
+    cluster_name: Any,
+    per_host: dict | None = None,
+    qnetd_hosts: list | None = None,
 ) -> list[str]:
     """``hosts``: inventory name -> its hostvars (only the quorate_* ones are read).
 
     ``per_host``: inventory name -> that host's own ``totem``, ``quorum`` and ``cluster_name``
     (host_vars may differ); each must be the same on every host. The values checked are
-    ``totem``, ``quorum`` and ``cluster_name``: the first host's.
+    ``totem``, ``quorum`` and ``cluster_name``: the first host's. ``qnetd_hosts``: group
+    quorate_qnetd, for the quorum device's checks (:func:`quorum_device_errors`).
     """
     errors: list[str] = []
     for key in CLUSTER_WIDE:
@@ -82,6 +170,7 @@ def corosync_errors(
         errors.append(f"quorate_corosync_quorum must be a dict, got {type(quorum).__name__}")
     elif quorum.get("two_node") and len(hosts) != 2:
         errors.append(f"quorate_corosync_quorum.two_node: only for 2-node clusters, this one has {len(hosts)}")
+    errors.extend(quorum_device_errors(sorted(hosts), quorum, qnetd_hosts))
 
     ids: dict[int, list] = {}
     addrs: dict[str, list] = {}

@@ -6,8 +6,10 @@ corosync's parser is strict (one statement per line, ``{`` ends its line, ``}`` 
 so the file is rendered here rather than templated. Comparing the parsed old file with the new
 one tells whether corosync can take the change live (``corosync-cfgtool -R``: the totem timing,
 knet crypto, logging, a nodelist that only gains or only loses nodes, and votequorum's
-expected_votes and two_node) or needs a restart (transport, cluster name, any other nodelist or
-quorum change).
+expected_votes and two_node, the quorum device's section) or needs a restart (transport, cluster
+name, any other nodelist or quorum change). A change of the quorum device's section reaches
+corosync on the reload, but the corosync-qdevice daemon reads it only when it starts: such a change
+also names what corosync-qdevice must be restarted for.
 
 Stdlib only: runs on the nodes.
 """
@@ -47,6 +49,13 @@ RELOADABLE_SECTIONS = frozenset({"logging"})
 # votequorum(5): "Only votes, quorum_votes, expected_votes and two_node can be changed at runtime."
 # (votes and quorum_votes belong to the nodelist's node entries, which this collection never sets.)
 RELOADABLE_QUORUM = frozenset({"expected_votes", "two_node"})
+# The quorum device's subsection (quorum { device { model: net; votes; net { host; algorithm } } }).
+# corosync keeps it in cmap (quorum.device.*) and re-reads it on corosync-cfgtool -R: votequorum takes
+# a new quorum.device.votes live, and a device added live is registered once corosync-qdevice starts
+# (votequorum(5), corosync-qdevice(8)). corosync-qdevice itself reads its model, host and algorithm
+# once, when it starts, and cannot be reloaded: every change below "device" also needs a restart of
+# corosync-qdevice (classify_change's "qdevice_restart"), which the rolling restart does node by node.
+QUORUM_DEVICE = "device"
 _ORDER = ("totem", "nodelist", "quorum", "logging")
 
 
@@ -76,8 +85,25 @@ def is_managed(text: str) -> bool:
     return text.split("\n", 1)[0].rstrip() == MANAGED_MARKER
 
 
+def _render_section(lines: list, name: str, values: dict, depth: int, section: str) -> None:
+    """``name { ... }`` at ``depth`` (4 spaces a level): keys in order, null ones left out, a dict
+    value as a subsection after the plain keys (``quorum { device { net { ... } } }``)."""
+    indent = "    " * depth
+    lines.append(f"{indent}{name} {{")
+    nested = []
+    for key, value in sorted(values.items()):
+        if isinstance(value, dict):
+            nested.append((key, value))
+        elif value is not None:
+            lines.append(f"{indent}    {key}: {_value(value, section)}")
+    for key, value in nested:
+        _render_section(lines, key, value, depth + 1, section)
+    lines.append(f"{indent}}}")
+
+
 def render(cluster_name: str, totem: dict, nodes: list, quorum: dict, logging: dict, keyfile: str) -> str:
-    """The whole file. ``nodes``: [{nodeid, name, addrs: [...]}] in any order."""
+    """The whole file. ``nodes``: [{nodeid, name, addrs: [...]}] in any order. A dict value in
+    ``quorum`` (the quorum device) is written as a nested section."""
     lines = [MANAGED_MARKER, "totem {"]
     lines.append("    version: 2")
     lines.append(f"    cluster_name: {_value(cluster_name)}")
@@ -97,11 +123,7 @@ def render(cluster_name: str, totem: dict, nodes: list, quorum: dict, logging: d
         lines.append("    }")
     lines.append("}")
     for section, values in (("quorum", quorum), ("logging", logging)):
-        lines.append(f"{section} {{")
-        for key, value in sorted(values.items()):
-            if value is not None:
-                lines.append(f"    {key}: {_value(value, section)}")
-        lines.append("}")
+        _render_section(lines, section, values, 0, section)
     return "\n".join(lines) + "\n"
 
 
@@ -189,11 +211,37 @@ def nodes_removed(before: Any, after: Any) -> list[str]:
     return [f"{node.get('name', '?')} (id {node.get('nodeid')})" for node in kept]
 
 
-def _quorum_reloadable(before: Any, after: Any) -> bool:
+def _flatten(values: Any, prefix: str) -> dict:
+    """A parsed (sub)section as dotted keys: ``{"device.net.host": "10.0.0.9", ...}``."""
+    if not isinstance(values, dict):
+        return {prefix: values}
+    flat: dict = {}
+    for key, value in values.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else key))
+    return flat
+
+
+def _quorum_differences(before: Any, after: Any) -> list[str] | None:
+    """The dotted quorum keys that differ when every one of them is reloadable (expected_votes,
+    two_node, anything under the device); None when a change needs a restart."""
     if not isinstance(before, dict) or not isinstance(after, dict):
-        return False
-    differ = {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
-    return bool(differ) and differ <= RELOADABLE_QUORUM
+        return None
+    old, new = _flatten(before, ""), _flatten(after, "")
+    differ = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+    if not differ:
+        return None
+    for key in differ:
+        if key not in RELOADABLE_QUORUM and key.split(".", 1)[0] != QUORUM_DEVICE:
+            return None
+    return differ
+
+
+def device_settings(quorum: Any) -> dict | None:
+    """The quorum device's settings of a quorum section (as given or parsed), None without one."""
+    if not isinstance(quorum, dict):
+        return None
+    device = quorum.get(QUORUM_DEVICE)
+    return device if isinstance(device, dict) and device else None
 
 
 def quorum_section(quorum: dict, nodes: int) -> dict:
@@ -201,11 +249,12 @@ def quorum_section(quorum: dict, nodes: int) -> dict:
 
     Two nodes with one vote each need both for a majority, so a two-node cluster gets
     ``two_node: 1`` (quorum is then one vote; votequorum turns wait_for_all on with it) unless the
-    user's ``quorum`` sets ``two_node`` either way. Any other size: ``quorum`` as given (the
-    preflight refuses two_node there).
+    user's ``quorum`` sets ``two_node`` either way or configures a quorum device (whose vote breaks
+    the tie instead; votequorum refuses two_node with a device). Any other size: ``quorum`` as
+    given (the preflight refuses two_node there).
     """
     section = dict(quorum or {})
-    if nodes == 2 and "two_node" not in section:
+    if nodes == 2 and "two_node" not in section and device_settings(section) is None:
         section["two_node"] = True
     return section
 
@@ -221,18 +270,26 @@ def quorum_votes(expected_votes: int, two_node: bool = False) -> int:
 def classify_change(old_text: str | None, new_text: str) -> dict:
     """What applying ``new_text`` over ``old_text`` needs.
 
-    Returns ``{"changed": bool, "reloadable": [...keys], "restart": [...keys]}`` where the key
-    lists name what differs (``totem.token``, ``nodelist``...). A nodelist that only gains nodes is
-    reloadable, named ``nodelist (adds n4 (id 4), ...)``, as is one that only loses nodes
-    (``nodelist (removes ...)``); any other nodelist change is ``nodelist``. A quorum section whose
-    only differences are expected_votes or two_node is reloadable (``quorum.two_node``).
+    Returns ``{"changed": bool, "reloadable": [...keys], "restart": [...keys],
+    "qdevice_restart": [...keys]}`` where the key lists name what differs (``totem.token``,
+    ``nodelist``...). A nodelist that only gains nodes is reloadable, named ``nodelist (adds n4
+    (id 4), ...)``, as is one that only loses nodes (``nodelist (removes ...)``); any other nodelist
+    change is ``nodelist``. A quorum section whose only differences are expected_votes, two_node or
+    keys of the quorum device is reloadable (``quorum.two_node``, ``quorum.device.net.algorithm``);
+    ``qdevice_restart`` lists the device keys among them (or the whole quorum section's device keys
+    when the quorum change needs a corosync restart anyway): corosync-qdevice must restart to use them.
     """
     if old_text is None:
-        return {"changed": True, "reloadable": [], "restart": ["(new file)"]}
+        return {"changed": True, "reloadable": [], "restart": ["(new file)"], "qdevice_restart": []}
     try:
         old = parse(old_text)
     except ConfError:
-        return {"changed": old_text != new_text, "reloadable": [], "restart": ["(unparsable old file)"]}
+        return {
+            "changed": old_text != new_text,
+            "reloadable": [],
+            "restart": ["(unparsable old file)"],
+            "qdevice_restart": [],
+        }
     new = parse(new_text)
     reloadable, restart = [], []
     for section in sorted(set(old) | set(new)):
@@ -249,17 +306,26 @@ def classify_change(old_text: str | None, new_text: str) -> dict:
             reloadable.append(f"nodelist (adds {', '.join(added)})")
         elif section == "nodelist" and (dropped := nodes_removed(before, after)):
             reloadable.append(f"nodelist (removes {', '.join(dropped)})")
-        elif section == "quorum" and _quorum_reloadable(before, after):
-            for key in sorted(set(before) | set(after)):
-                if before.get(key) != after.get(key):
-                    reloadable.append(f"quorum.{key}")
+        elif section == "quorum" and (differ := _quorum_differences(before, after)):
+            reloadable.extend(f"quorum.{key}" for key in differ)
         else:
             restart.append(section)
+    qdevice_restart = _device_differences(old.get("quorum"), new.get("quorum"))
     return {
         "changed": bool(reloadable or restart) or old_text != new_text,
         "reloadable": reloadable,
         "restart": restart,
+        "qdevice_restart": qdevice_restart,
     }
+
+
+def _device_differences(before: Any, after: Any) -> list[str]:
+    """The ``quorum.device.*`` keys that differ between two parsed quorum sections."""
+    old = _flatten(before.get(QUORUM_DEVICE), QUORUM_DEVICE) if isinstance(before, dict) else {}
+    new = _flatten(after.get(QUORUM_DEVICE), QUORUM_DEVICE) if isinstance(after, dict) else {}
+    old = {} if old == {QUORUM_DEVICE: None} else old
+    new = {} if new == {QUORUM_DEVICE: None} else new
+    return sorted(f"quorum.{key}" for key in set(old) | set(new) if old.get(key) != new.get(key))
 
 
 # corosync's token_coefficient when the configuration sets none.

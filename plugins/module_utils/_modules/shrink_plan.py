@@ -223,7 +223,7 @@ def shrink_plan(
             f"removing {', '.join(remove)} leaves {len(left)} live vote(s) ({', '.join(left) or 'none'}) with "
             f"{len(in_nodelist)} expected after the change, and quorum needs {needed}"
         )
-    plan["summary"] = _summary(plan, order, len(members & set(running)), _needed(quorum, len(running)))
+    plan["summary"] = _summary(plan, order, len(members & set(running)), _needed(quorum, len(running)), quorum)
     if short:
         message = (
             "; ".join(short) + ": the remaining nodes would not be quorate; start corosync on the nodes that stay "
@@ -236,9 +236,11 @@ def shrink_plan(
     return plan
 
 
-def _summary(plan: dict, order: list, live_before: int, needed_before: int) -> str:
+def _summary(plan: dict, order: list, live_before: int, needed_before: int, quorum: Mapping | None = None) -> str:
     """What the removal does, in one line: which nodes, in which order, the votes before and after,
-    and that the nodes that stay restart nothing."""
+    and that the nodes that stay restart nothing. Two nodes left without ``two_node`` or a quorum
+    device in the inventory: the removal sets two_node itself (a shrink must not lose quorum), and
+    the line says to make that choice in the inventory, which the bring-up requires."""
     parts = []
     if order:
         steps = " then ".join(
@@ -252,4 +254,10 @@ def _summary(plan: dict, order: list, live_before: int, needed_before: int) -> s
         )
     if plan["done"]:
         parts.append(f"already removed: {', '.join(plan['done'])}")
+    quorum = quorum or {}
+    if order and len(plan["keep"]) == 2 and "two_node" not in quorum and "device" not in quorum:
+        parts.append(
+            "two nodes remain and get two_node: 1 now; set quorate_corosync_quorum.two_node (or a quorum device, "
+            "quorate_corosync_quorum.device) in the inventory, which the bring-up requires for two nodes"
+        )
     return "; ".join(parts) or "nothing to remove"

@@ -129,7 +129,7 @@ def parse_quorumtool(text: str) -> QuorumState:
         if in_members:
             columns = stripped.split()
             # Node ids are decimal unless -H was given; header and ruler lines are skipped.
-            if columns and columns[0].isdigit():
+            if columns and columns[0].isdigit() and columns[0] != "0":  # row 0: the quorum device
                 members.append(int(columns[0]))
                 if len(columns) > 1 and columns[1].isdigit():
                     votes[int(columns[0])] = int(columns[1])
@@ -223,9 +223,12 @@ class CorosyncRuntime:
             key=lambda n: (n["nodeid"] is None, n["nodeid"] or 0),
         )
 
+    def quorum_text(self) -> str:
+        """``corosync-quorumtool -s -p`` as printed (quorate or not)."""
+        return self._invoke([self.quorumtool, "-s", "-p"], ok_rcs=_QUORUMTOOL_OK_RCS)[1]
+
     def quorum(self) -> QuorumState:
-        out = self._invoke([self.quorumtool, "-s", "-p"], ok_rcs=_QUORUMTOOL_OK_RCS)[1]
-        return parse_quorumtool(out)
+        return parse_quorumtool(self.quorum_text())
 
     def config_version(self) -> int | None:
         """``totem.config_version`` if the configuration sets one, else None."""

@@ -9,6 +9,7 @@ from ansible_collections.quorate.cluster.plugins.module_utils._modules.cluster_p
     corosync_errors,
     foreign_corosync,
     nodelist_conflicts,
+    two_node_errors,
 )
 
 REPO = Path(__file__).resolve().parents[5]
@@ -248,3 +249,58 @@ def test_members_themselves_and_clusters_not_ours_are_not_checked_here():
     foreign = dict(_play_host("n1", 1, "10.0.0.1", True))
     foreign["__quorate_corosync_before"] = dict(foreign["__quorate_corosync_before"], config_managed=False)
     assert nodelist_conflicts([foreign, _play_host("n4", 2, "10.0.0.2")]) == []
+
+
+DEVICE = {"model": "net", "votes": 1, "net": {"host": "10.0.0.9", "algorithm": "ffsplit"}}
+TWO = {"n1": hosts()["n1"], "n2": hosts()["n2"]}
+
+
+@pytest.mark.parametrize(
+    "quorum, qnetd, members, expected",
+    [
+        pytest.param({"device": DEVICE}, ["q1"], TWO, [], id="good"),
+        pytest.param(
+            {"device": dict(DEVICE, votes=None, net={"host": "q", "algorithm": "lms"})}, ["q1"], hosts(), [],
+            id="lms-three-nodes",
+        ),
+        pytest.param({"device": DEVICE, "two_node": True}, ["q1"], TWO, ["two_node and quorate_corosync_quorum.device"],
+                     id="two-node-and-device"),
+        pytest.param({"device": DEVICE}, [], TWO, ["group quorate_qnetd has no host"], id="no-qnetd-host"),
+        pytest.param({"device": DEVICE}, ["n1"], TWO, ["n1: in group quorate_qnetd and in the cluster"],
+                     id="qnetd-is-member"),
+        pytest.param({"device": dict(DEVICE, votes=2)}, ["q1"], TWO, ["ffsplit algorithm needs votes: 1"],
+                     id="ffsplit-votes"),
+        pytest.param({"device": DEVICE}, ["q1"], hosts(), ["ffsplit is for an even number of nodes"], id="ffsplit-odd"),
+        pytest.param({"device": dict(DEVICE, net={"algorithm": "ffsplit"})}, ["q1"], TWO, ["net.host is not set"],
+                     id="no-host"),
+        pytest.param({"device": dict(DEVICE, model="disk")}, ["q1"], TWO, ["only net"], id="model"),
+        pytest.param({"device": DEVICE, "auto_tie_breaker": True}, ["q1"], TWO, ["auto_tie_breaker disables"],
+                     id="atb"),
+    ],
+)  # fmt: skip
+def test_quorum_device_errors(quorum, qnetd, members, expected):
+    errors = corosync_errors(members, TOTEM, quorum, "quorate", qnetd_hosts=qnetd)
+    assert len(errors) == len(expected), errors
+    for error, fragment in zip(errors, expected):
+        assert fragment in error
+
+
+def test_qnetd_group_unknown_is_not_checked():
+    assert corosync_errors(TWO, TOTEM, {"device": DEVICE}, "quorate") == []
+
+
+@pytest.mark.parametrize(
+    "members, quorum, refused",
+    [
+        pytest.param(["n1", "n2"], {"provider": "corosync_votequorum"}, True, id="two-nodes-no-choice"),
+        pytest.param(["n1", "n2"], {"two_node": True}, False, id="two-node"),
+        pytest.param(["n1", "n2"], {"two_node": False}, False, id="two-node-off-explicitly"),
+        pytest.param(["n1", "n2"], {"device": DEVICE}, False, id="device"),
+        pytest.param(["n1", "n2", "n3"], {}, False, id="three-nodes"),
+    ],
+)
+def test_two_node_choice(members, quorum, refused):
+    errors = two_node_errors(members, quorum)
+    assert bool(errors) is refused
+    if refused:
+        assert "quorate_corosync_quorum.device" in errors[0] and "quorate_corosync_quorum.two_node" in errors[0]

@@ -5,6 +5,7 @@ import pytest
 from ansible_collections.quorate.cluster.plugins.module_utils._modules.corosync_conf import (
     ConfError,
     classify_change,
+    device_settings,
     effective_token,
     is_managed,
     parse,
@@ -117,7 +118,7 @@ def test_parse_errors(text):
 )
 def test_classify_change(change, reloadable, restart):
     result = classify_change(conf(), conf(**change))
-    assert result == {"changed": True, "reloadable": reloadable, "restart": restart}
+    assert result == {"changed": True, "reloadable": reloadable, "restart": restart, "qdevice_restart": []}
 
 
 def test_no_change_and_new_file():
@@ -165,3 +166,83 @@ def test_two_nodes_get_two_node_unless_the_user_set_it():
 )
 def test_quorum_votes(expected, two_node, needed):
     assert quorum_votes(expected, two_node) == needed
+
+
+DEVICE = {"model": "net", "votes": 1, "net": {"host": "10.89.93.13", "algorithm": "ffsplit"}}
+WITH_DEVICE = {"provider": "corosync_votequorum", "device": DEVICE}
+
+
+def test_device_renders_as_nested_sections_that_parse_back():
+    text = conf(quorum=WITH_DEVICE)
+    quorum = text[text.index("quorum {") : text.index("logging {")]
+    assert quorum.splitlines() == [
+        "quorum {",
+        "    provider: corosync_votequorum",
+        "    device {",
+        "        model: net",
+        "        votes: 1",
+        "        net {",
+        "            algorithm: ffsplit",
+        "            host: 10.89.93.13",
+        "        }",
+        "    }",
+        "}",
+    ]
+    assert parse(text)["quorum"]["device"] == {
+        "model": "net",
+        "votes": "1",
+        "net": {"algorithm": "ffsplit", "host": "10.89.93.13"},
+    }
+
+
+@pytest.mark.parametrize(
+    "quorum, two_node",
+    [
+        pytest.param({"provider": "corosync_votequorum"}, True, id="two-nodes-get-two-node"),
+        pytest.param(WITH_DEVICE, None, id="device-instead-of-two-node"),
+        pytest.param({"two_node": False}, False, id="user-choice-kept"),
+    ],
+)
+def test_quorum_section_adds_two_node_only_without_a_device(quorum, two_node):
+    assert quorum_section(quorum, 2).get("two_node") == two_node
+    assert device_settings(WITH_DEVICE) == DEVICE
+    assert device_settings({"device": {}}) is None
+
+
+@pytest.mark.parametrize(
+    "before, after, reloadable, qdevice",
+    [
+        pytest.param(
+            WITH_DEVICE,
+            {
+                "provider": "corosync_votequorum",
+                "device": {"model": "net", "net": {"host": "10.89.93.13", "algorithm": "lms"}},
+            },
+            ["quorum.device.net.algorithm", "quorum.device.votes"],
+            ["quorum.device.net.algorithm", "quorum.device.votes"],
+            id="algorithm-live-for-corosync-restart-for-qdevice",
+        ),
+        pytest.param(
+            {"provider": "corosync_votequorum", "two_node": True},
+            WITH_DEVICE,
+            [
+                "quorum.device.model",
+                "quorum.device.net.algorithm",
+                "quorum.device.net.host",
+                "quorum.device.votes",
+                "quorum.two_node",
+            ],
+            ["quorum.device.model", "quorum.device.net.algorithm", "quorum.device.net.host", "quorum.device.votes"],
+            id="two-node-to-device",
+        ),
+    ],
+)
+def test_device_change_is_a_reload_for_corosync_and_a_restart_for_qdevice(before, after, reloadable, qdevice):
+    result = classify_change(conf(quorum=before), conf(quorum=after))
+    assert result == {"changed": True, "reloadable": reloadable, "restart": [], "qdevice_restart": qdevice}
+
+
+def test_device_beside_a_restart_only_quorum_change():
+    after = dict(WITH_DEVICE, wait_for_all=True, device=dict(DEVICE, votes=2))
+    result = classify_change(conf(quorum=WITH_DEVICE), conf(quorum=after))
+    assert result["restart"] == ["quorum"] and result["qdevice_restart"] == ["quorum.device.votes"]
