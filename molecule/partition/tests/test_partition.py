@@ -44,7 +44,8 @@ def rolling_restart_cutting_link(cluster, node: str) -> tuple[PlaybookRun, float
     cut_at = None
     for line in proc.stdout:
         lines.append(line)
-        if cut_at is None and line.startswith("TASK [Stop the services, top-down]"):
+        # The task comes from the rolling_restart role (TASK [quorate.cluster.rolling_restart : Stop ...]).
+        if cut_at is None and line.startswith("TASK [") and "Stop the services, top-down]" in line:
             set_link(node, "down")
             cut_at = time.monotonic()
     proc.wait(timeout=600)

@@ -2,7 +2,8 @@
 
 One cluster for every test, in file order: the device's vote on both members; bad input refused before
 any host changes; n2 killed (n1 keeps quorum with the device's vote and its checkpoints); n2 back with the
-bring-up; a forced rolling restart of both (quorum held by the device throughout); the seed's race.
+bring-up; a forced rolling restart of both (quorum held by the device throughout); the seed's race; the
+clean destroy and a fresh bring-up.
 """
 
 from __future__ import annotations
@@ -259,3 +260,27 @@ def test_the_seeds_race_on_two_nodes(cluster, tmp_path):
     for node in NODES:
         ok, out_text = voting(cluster, node)
         assert ok, f"{node}: the device's vote is not counted after the race\n{out_text}"
+
+
+def test_destroy_takes_the_device_down_and_a_fresh_bringup_brings_it_back(cluster):
+    """Last: the clean destroy with a quorum device (members' qdevice stopped and its database gone, the
+    qnetd host keeps serving, only this cluster's certificate files removed), then the nodes fresh."""
+    destroy = str(REPO / "playbooks" / "destroy.yml")
+    run = cluster.playbook(destroy, "-e", "quorate_destroy_confirm=quorate")
+    assert run.rc == 0, run.tail()
+    for node in NODES:
+        for unit in ("quorate-controld", "quorate-ckptd", "corosync-qdevice", "corosync"):
+            assert cluster.ssh(node, f"systemctl is-active --quiet {unit}").returncode != 0, f"{node}: {unit} runs"
+            state = cluster.ssh(node, f"systemctl is-enabled {unit}").stdout.strip()
+            assert state in ("disabled", "not-found", ""), f"{node}: {unit} is {state}"
+        assert cluster.ssh(node, "test -e /etc/corosync/qdevice/net/nssdb").returncode != 0, f"{node}: nssdb left"
+    assert cluster.ssh(QNETD, "systemctl is-active --quiet corosync-qnetd").returncode == 0, "qnetd stopped"
+    left = cluster.ssh(QNETD, "ls /etc/corosync/qnetd/nssdb/").stdout.split()
+    assert not [name for name in left if name.startswith("cluster-quorate.")], left
+    again = cluster.playbook(destroy, "-e", "quorate_destroy_confirm=quorate")
+    assert again.rc == 0 and set(again.changed().values()) == {0}, again.tail()
+    fresh = cluster.playbook(BRINGUP)
+    assert fresh.rc == 0, fresh.tail()
+    for node in NODES:
+        ok, out = voting(cluster, node)
+        assert ok, f"{node}: the device's vote is not counted after a fresh bring-up\n{out}"
