@@ -360,6 +360,20 @@ def systemctl_failure(exc: SystemctlError) -> SpecError:
     return SpecError(f"{exc}; see systemctl status {name} and journalctl -u {name}")
 
 
+# What a start needs to know: the unit, and whether it is in a crash loop (restarted by systemd).
+SERVICE_PROPERTIES = ("LoadState", "ActiveState", "UnitFileState", "NRestarts")
+
+
+def crash_looping(state: dict) -> bool:
+    """Not up, and systemd has restarted it at least once since its last clean start: failed, or
+    between attempts (auto-restart), or in an attempt that runs whatever programs it loaded."""
+    try:
+        restarts = int(state.get("NRestarts") or 0)
+    except ValueError:
+        restarts = 0
+    return state.get("ActiveState") in ("failed", "activating") and restarts > 0
+
+
 def ensure_services(systemctl: Systemctl, names: list, check: bool, pending_units: set) -> list:
     """Enable and start each service in order; ``pending_units`` are unit files check mode did not write."""
     results = []
@@ -369,7 +383,7 @@ def ensure_services(systemctl: Systemctl, names: list, check: bool, pending_unit
             # Not on disk yet (only "would be installed"): it would be enabled and started.
             results.append({"name": name, "was_active": False, "was_enabled": False, "started": True, "enabled": True})
             continue
-        state = systemctl.show(name)
+        state = systemctl.show(name, SERVICE_PROPERTIES)
         if state.get("LoadState") == "not-found":
             raise SpecError(f"services: unit {unit} not found on this node; install it (list its unit file in files)")
         result = {
@@ -383,6 +397,12 @@ def ensure_services(systemctl: Systemctl, names: list, check: bool, pending_unit
             if result["enabled"]:
                 systemctl.enable(name)
             if result["started"]:
+                if crash_looping(state):
+                    # An earlier run left programs that fail (since replaced): an attempt already in
+                    # flight runs the old code and would fail this start, and a loop that hit its start
+                    # limit refuses it. Stop the loop, clear its count, then start the new programs.
+                    systemctl.stop(name)
+                    systemctl.reset_failed(name)
                 systemctl.start(name)
         results.append(result)
     return results

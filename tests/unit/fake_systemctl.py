@@ -55,6 +55,8 @@ class FakeSystemctl:
             return 0, "".join(f"{key}={props[key]}\n" for key in properties if key in props), ""
         if verb == "start":
             self.units[unit]["ActiveState"] = "active"
+        if verb == "reset-failed":
+            self.units[unit]["ActiveState"] = "inactive"
         if verb == "enable":
             self.units[unit]["UnitFileState"] = "enabled"
         return 0, "", ""

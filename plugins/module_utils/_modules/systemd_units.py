@@ -91,3 +91,11 @@ class Systemctl:
 
     def start(self, unit: str) -> None:
         self.call("start", "--", unit)
+
+    def stop(self, unit: str) -> None:
+        self.call("stop", "--", unit)
+
+    def reset_failed(self, unit: str) -> None:
+        """Clear a failed unit's state and its start-rate counter (a crash loop that hit
+        StartLimitBurst refuses every start until this)."""
+        self.call("reset-failed", "--", unit)

@@ -144,13 +144,29 @@ def test_services_are_enabled_and_started_in_order_once(run_module, tmp_path, sy
     failed, result = run_module(node_install.main, {"services": ["example", "second"]})
     assert not failed and result["changed"] and result["started"] == ["example"]
     assert systemd["calls"] == [
-        "show --property=LoadState,ActiveState,UnitFileState -- example",
+        "show --property=LoadState,ActiveState,UnitFileState,NRestarts -- example",
         "enable -- example",
         "start -- example",
-        "show --property=LoadState,ActiveState,UnitFileState -- second",
+        "show --property=LoadState,ActiveState,UnitFileState,NRestarts -- second",
     ]
     failed, again = run_module(node_install.main, {"services": ["example", "second"]})
     assert not failed and not again["changed"] and again["started"] == []
+
+
+@pytest.mark.parametrize("active", ["failed", "activating"])
+def test_a_unit_in_a_crash_loop_is_stopped_and_reset_before_its_start(run_module, systemd, active):
+    # Failed at its start limit, or an attempt in flight with programs since replaced.
+    systemd["units"]["example.service"].update(ActiveState=active, UnitFileState="enabled", NRestarts="4")
+    failed, result = run_module(node_install.main, {"services": ["example"]})
+    assert not failed and result["started"] == ["example"]
+    assert systemd["calls"][1:] == ["stop -- example", "reset-failed -- example", "start -- example"]
+
+
+def test_a_unit_activating_for_the_first_time_is_only_waited_for(run_module, systemd):
+    # Started at boot and waiting (for quorum, say): the start joins that job.
+    systemd["units"]["example.service"].update(ActiveState="activating", UnitFileState="enabled", NRestarts="0")
+    failed, result = run_module(node_install.main, {"services": ["example"]})
+    assert not failed and systemd["calls"][1:] == ["start -- example"]
 
 
 def test_a_changed_unit_file_reloads_systemd_before_the_start(run_module, tmp_path, systemd, monkeypatch):
